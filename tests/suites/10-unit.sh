@@ -1,0 +1,15 @@
+# Unit tests: every tests/unit/<layer>/*_test program, release build then ASan+UBSan build.
+cd "$(dirname "$0")/../.."
+pass=0; fail=0
+for variant in build build/asan; do
+    for t in $(find "$variant/tests/unit" -type f -name '*_test' 2>/dev/null | sort); do
+        out=$("$t" 2>&1); rc=$?
+        echo "$out" | sed "s|^|[$t] |"
+        line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+        if [ -z "$line" ]; then fail=$((fail + 1)); echo "not ok $t: no count line (exit $rc)"; continue; fi
+        p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+        pass=$((pass + p)); fail=$((fail + f))
+        if [ "$rc" != 0 ] && [ "$f" = 0 ]; then fail=$((fail + 1)); fi
+    done
+done
+echo "$pass passed, $fail failed"
