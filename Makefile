@@ -9,16 +9,18 @@
 
 .DEFAULT_GOAL := all
 VARIANT ?= release
+# BUILD_DIR moves every output (default build/); the sanitizer and fuzz flavours nest in it.
+BUILD_DIR ?= build
 ifeq ($(VARIANT),release)
-B := build
+B := $(BUILD_DIR)
 OPT := -O2 -g
 else ifeq ($(VARIANT),asan)
-B := build/asan
+B := $(BUILD_DIR)/asan
 CC := clang
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDOPT := -fsanitize=address,undefined
 else ifeq ($(VARIANT),fuzz)
-B := build/fuzz
+B := $(BUILD_DIR)/fuzz
 CC := clang
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link \
        -fno-sanitize-recover=all -DSL_FUZZING=1
@@ -122,6 +124,6 @@ test: setup
 	@tests/run-all
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD_DIR)
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,7 +1,8 @@
 # Unit tests: every tests/unit/<layer>/*_test program, release build then ASan+UBSan build.
 cd "$(dirname "$0")/../.."
+B="${BUILD_DIR:-build}"
 pass=0; fail=0
-for variant in build build/asan; do
+for variant in "$B" "$B/asan"; do
     for t in $(find "$variant/tests/unit" -type f -name '*_test' 2>/dev/null | sort); do
         out=$("$t" 2>&1); rc=$?
         echo "$out" | sed "s|^|[$t] |"
