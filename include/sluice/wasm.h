@@ -189,7 +189,8 @@ typedef struct wa_call_limits {
 
 uint64_t wa_now_ns(void); /* CLOCK_MONOTONIC in ns, the clock deadlines use */
 
-/* A host function. `caller` is the instance whose code made the call. args has nparams
+/* A host function. `caller` is the instance whose code made the call (NULL when the embedder
+ * calls the host function itself through wa_call). args has nparams
  * values; the function writes nresults values to results. Return WA_TRAP_NONE, or trap
  * with wa_trap_set(caller, ...) and return its result. No allocation per call. */
 typedef wa_trap_kind_t (*wa_host_fn_t)(wa_instance_t *caller, void *user, const wa_value_t *args,
@@ -228,6 +229,9 @@ void *wa_instance_user(const wa_instance_t *inst);
 /* Looks up an export by name; the object stays owned by the instance. */
 wa_status_t wa_instance_export(wa_instance_t *inst, const char *name, wa_extern_t *out);
 wa_func_t *wa_instance_func(wa_instance_t *inst, const char *name); /* NULL if absent */
+/* As wa_instance_export, for names given with a length (export names may contain NUL). */
+wa_status_t wa_instance_export_n(wa_instance_t *inst, const char *name, size_t name_len,
+                                 wa_extern_t *out);
 
 void wa_func_type(const wa_func_t *f, wa_functype_t *out);
 

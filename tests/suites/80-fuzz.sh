@@ -4,7 +4,7 @@ cd "$(dirname "$0")/../.."
 B="${BUILD_DIR:-build}"
 secs="${FUZZ_SECONDS:-30}"
 pass=0; fail=0
-for f in $(find "$B/fuzz" -maxdepth 1 -type f -perm -u+x 2>/dev/null | sort); do
+for f in $(find "$B/fuzz/fuzz" -maxdepth 1 -type f -perm -u+x 2>/dev/null | sort); do
     name=$(basename "$f")
     work=$(mktemp -d)
     if [ -d "tests/fuzz/${name}_corpus" ]; then cp -r "tests/fuzz/${name}_corpus/." "$work/"; fi

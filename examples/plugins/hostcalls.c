@@ -1,0 +1,322 @@
+/* Test plugin whose behaviour comes from its plugin configuration (one keyword): traps,
+ * infinite loops, bad pointers to hostcalls, lifecycle logging, pauses and resumes, local
+ * replies, buffer and header-map edits. The host's unit and integration tests drive it. */
+#include "proxy_wasm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IMPORT(name) __attribute__((import_module("env"), import_name(#name)))
+IMPORT(proxy_log) int raw_log(int level, const char *msg, size_t len);
+IMPORT(proxy_get_header_map_value)
+int raw_get_header(int map, const char *k, size_t kl, char **v, size_t *vl);
+IMPORT(proxy_get_buffer_bytes)
+int raw_get_buffer(int type, size_t start, size_t max, char **ptr, size_t *len);
+IMPORT(proxy_get_property) int raw_get_property(const char *p, size_t pl, char **v, size_t *vl);
+IMPORT(proxy_set_header_map_pairs) int raw_set_pairs(int map, const void *p, size_t l);
+IMPORT(proxy_send_local_response)
+int raw_local_response(int status, const char *d, size_t dl, const void *b, size_t bl,
+                       const void *h, size_t hl, int grpc);
+IMPORT(proxy_get_current_time_nanoseconds) int raw_time(uint64_t *t);
+IMPORT(proxy_http_call)
+int raw_http_call(const char *u, size_t ul, const void *h, size_t hl, const void *b, size_t bl,
+                  const void *t, size_t tl, int timeout, uint32_t *token);
+IMPORT(proxy_set_shared_data)
+int raw_set_shared(const char *k, size_t kl, const void *v, size_t vl, uint32_t cas);
+IMPORT(proxy_get_shared_data)
+int raw_get_shared(const char *k, size_t kl, char **v, size_t *vl, uint32_t *cas);
+IMPORT(proxy_define_metric) int raw_define_metric(int type, const char *n, size_t nl, uint32_t *id);
+IMPORT(proxy_continue_stream) int raw_continue(int type);
+IMPORT(proxy_get_buffer_status) int raw_buffer_status(int type, size_t *len, uint32_t *flags);
+
+static char mode[64]; /* the configuration keyword */
+
+static bool is(const char *m) { return strcmp(mode, m) == 0; }
+
+static void trace(const char *what, uint32_t ctx)
+{
+    if (is("lifecycle"))
+        pwc_log(PWC_LOG_INFO, "cb %s %u", what, ctx);
+}
+
+static bool vm_start(uint32_t root, size_t size)
+{
+    (void)size;
+    trace("vm_start", root);
+    return true;
+}
+
+static bool configure(uint32_t root, size_t size)
+{
+    char *cfg = NULL;
+    size_t len = 0;
+    if (pwc_get_buffer(PWC_PLUGIN_CONFIGURATION, 0, size, &cfg, &len) != PWC_OK)
+        return false;
+    snprintf(mode, sizeof mode, "%s", cfg ? cfg : "");
+    free(cfg);
+    trace("configure", root);
+    if (is("trap_on_configure"))
+        __builtin_trap();
+    return !is("reject_configure");
+}
+
+static volatile int sink;
+
+/* Results of hostcalls given out-of-range pointers, as "r1,r2,..." in x-badptr. */
+static void bad_pointers(void)
+{
+    char *const bad = (char *)0xFFFFFFF0u;
+    char *v;
+    size_t l;
+    uint64_t *badt = (uint64_t *)0xFFFFFFFCu;
+    int r[8] = {
+        raw_log(PWC_LOG_INFO, bad, 64),
+        raw_get_header(PWC_REQUEST_HEADERS, bad, 32, &v, &l),
+        raw_get_header(PWC_REQUEST_HEADERS, ":path", 5, (char **)bad, (size_t *)bad),
+        raw_get_buffer(PWC_PLUGIN_CONFIGURATION, 0, 10, &v, (size_t *)bad),
+        raw_get_property(bad, 100, &v, &l),
+        raw_set_pairs(PWC_REQUEST_HEADERS, bad, 100),
+        raw_local_response(200, bad, 10, "", 0, "", 0, -1),
+        raw_time(badt),
+    };
+    char out[64];
+    snprintf(out, sizeof out, "%d,%d,%d,%d,%d,%d,%d,%d", r[0], r[1], r[2], r[3], r[4], r[5],
+             r[6], r[7]);
+    pwc_replace_header(PWC_REQUEST_HEADERS, "x-badptr", out);
+}
+
+/* Statuses of the hostcalls whose machinery is not built yet, as x-unimplemented. */
+static void unimplemented(void)
+{
+    uint32_t token = 0, cas = 0, id = 0;
+    char *v = NULL;
+    size_t l = 0;
+    static const char hdrs[] = "\0\0\0\0";
+    int r[4] = {
+        raw_http_call("cluster", 7, hdrs, 4, "", 0, hdrs, 4, 1000, &token),
+        raw_set_shared("k", 1, "v", 1, 0),
+        raw_get_shared("k", 1, &v, &l, &cas),
+        raw_define_metric(0, "m", 1, &id),
+    };
+    char out[64];
+    snprintf(out, sizeof out, "%d,%d,%d,%d", r[0], r[1], r[2], r[3]);
+    pwc_replace_header(PWC_REQUEST_HEADERS, "x-unimplemented", out);
+}
+
+static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
+{
+    trace(eos ? "request_headers eos" : "request_headers", ctx);
+    if (is("loop"))
+        for (;;)
+            sink++;
+    if (is("trap"))
+        __builtin_trap();
+    if (is("badptr"))
+        bad_pointers();
+    if (is("unimplemented"))
+        unimplemented();
+    if (is("grow")) {
+        int pages = 0;
+        while (__builtin_wasm_memory_grow(0, 16) != (size_t)-1 && pages < 1 << 20)
+            pages += 16;
+        char out[32];
+        snprintf(out, sizeof out, "%d", pages);
+        pwc_replace_header(PWC_REQUEST_HEADERS, "x-grown-pages", out);
+    }
+    if (is("headers")) {
+        pwc_header_t *h;
+        size_t cnt;
+        if (pwc_get_headers(PWC_REQUEST_HEADERS, &h, &cnt) == PWC_OK) {
+            pwc_header_t *nh = malloc((cnt + 1) * sizeof *nh);
+            char num[16];
+            snprintf(num, sizeof num, "%zu", cnt);
+            if (nh) {
+                memcpy(nh, h, cnt * sizeof *nh);
+                nh[cnt] = (pwc_header_t){"X-Count", num, 7, strlen(num)};
+                pwc_set_headers(PWC_REQUEST_HEADERS, nh, cnt + 1);
+                free(nh);
+            }
+            free(h);
+        }
+    }
+    if (is("props")) {
+        pwc_set_property("my.state", "value-1", 7);
+        char *v = NULL;
+        size_t l;
+        if (pwc_get_property("my.state", &v, &l) == PWC_OK && v)
+            pwc_replace_header(PWC_REQUEST_HEADERS, "x-state", v);
+        free(v);
+        v = NULL;
+        if (pwc_get_property("request.headers.x-id", &v, &l) == PWC_OK && v)
+            pwc_replace_header(PWC_REQUEST_HEADERS, "x-prop-id", v);
+        free(v);
+        v = NULL;
+        int64_t port;
+        char num[24];
+        if (pwc_get_property("source.port", &v, &l) == PWC_OK && pwc_property_int(v, l, &port)) {
+            snprintf(num, sizeof num, "%lld", (long long)port);
+            pwc_replace_header(PWC_REQUEST_HEADERS, "x-prop-port", num);
+        }
+        free(v);
+        v = NULL;
+        snprintf(num, sizeof num, "%d", (int)pwc_get_property("no.such.thing", &v, &l));
+        pwc_replace_header(PWC_REQUEST_HEADERS, "x-prop-missing", num);
+    }
+    if (is("local_reply")) {
+        pwc_header_t h = {"X-Reply", "yes", 7, 3};
+        pwc_send_local_response(418, "i am a teapot", "short and stout", 15, &h, 1, -1);
+        return PWC_CONTINUE; /* the host must turn this into a stop */
+    }
+    if (is("continue_in_headers")) {
+        raw_continue(PWC_STREAM_REQUEST);
+        return PWC_PAUSE; /* the host must turn this into a continue */
+    }
+    if (is("pause") || is("pause_request_resume_in_response"))
+        return PWC_PAUSE;
+    if (is("wasi")) { /* stdout becomes the plugin log; the environment is the VM's */
+        const char *m = getenv("MODE");
+        printf("hello from printf, MODE=%s\n", m ? m : "(unset)");
+        fflush(stdout);
+        pwc_replace_header(PWC_REQUEST_HEADERS, "x-env-mode", m ? m : "(unset)");
+    }
+    if (is("bench_get_header")) { /* 100000 x get ":path", for the hostcall cost */
+        for (int i = 0; i < 100000; i++) {
+            char *v = NULL;
+            size_t l = 0;
+            if (raw_get_header(PWC_REQUEST_HEADERS, ":path", 5, &v, &l) != PWC_OK)
+                __builtin_trap();
+            free(v);
+        }
+    }
+    if (is("bench_alloc_loop")) { /* the guest allocator alone, to subtract */
+        for (int i = 0; i < 100000; i++) {
+            char *volatile v = malloc(15);
+            sink += v != NULL;
+            free(v);
+        }
+    }
+    if (is("bench_buffer_status")) { /* a hostcall round trip without allocation */
+        for (int i = 0; i < 100000; i++) {
+            size_t len = 0;
+            uint32_t flags = 0;
+            if (raw_buffer_status(PWC_REQUEST_BODY, &len, &flags) > PWC_NOT_FOUND)
+                __builtin_trap();
+        }
+    }
+    (void)n;
+    return PWC_CONTINUE;
+}
+
+static pwc_action_t request_body(uint32_t ctx, size_t size, bool eos)
+{
+    trace(eos ? "request_body eos" : "request_body", ctx);
+    if (is("buffer")) {
+        if (!eos)
+            return PWC_PAUSE;
+        pwc_set_buffer(PWC_REQUEST_BODY, 0, 0, "<", 1);               /* prepend */
+        pwc_set_buffer(PWC_REQUEST_BODY, SIZE_MAX, 0, ">", 1);        /* append */
+        char *b = NULL;
+        size_t l = 0;
+        pwc_get_buffer(PWC_REQUEST_BODY, 0, size + 2, &b, &l);
+        pwc_log(PWC_LOG_INFO, "body %s", b ? b : "");
+        free(b);
+    }
+    if (is("trap_in_body"))
+        __builtin_trap();
+    return PWC_CONTINUE;
+}
+
+static pwc_action_t request_trailers(uint32_t ctx, uint32_t n)
+{
+    (void)n;
+    trace("request_trailers", ctx);
+    return PWC_CONTINUE;
+}
+
+static pwc_action_t response_headers(uint32_t ctx, uint32_t n, bool eos)
+{
+    (void)n;
+    trace(eos ? "response_headers eos" : "response_headers", ctx);
+    if (is("pause_request_resume_in_response"))
+        pwc_continue_stream(PWC_STREAM_REQUEST); /* another direction: reaches the proxy */
+    return PWC_CONTINUE;
+}
+
+static pwc_action_t response_body(uint32_t ctx, size_t size, bool eos)
+{
+    (void)size;
+    trace(eos ? "response_body eos" : "response_body", ctx);
+    return PWC_CONTINUE;
+}
+
+static pwc_action_t response_trailers(uint32_t ctx, uint32_t n)
+{
+    (void)n;
+    trace("response_trailers", ctx);
+    return PWC_CONTINUE;
+}
+
+static void create(uint32_t ctx, uint32_t root)
+{
+    (void)root;
+    trace("create", ctx);
+}
+
+static void on_log(uint32_t ctx) { trace("log", ctx); }
+static void done(uint32_t ctx) { trace("done", ctx); }
+static void delete_ctx(uint32_t ctx) { trace("delete", ctx); }
+
+static pwc_action_t new_connection(uint32_t ctx)
+{
+    trace("new_connection", ctx);
+    return PWC_CONTINUE;
+}
+
+static pwc_action_t downstream_data(uint32_t ctx, size_t size, bool eos)
+{
+    (void)size;
+    trace(eos ? "downstream_data eos" : "downstream_data", ctx);
+    if (is("trap"))
+        __builtin_trap();
+    return PWC_CONTINUE;
+}
+
+static pwc_action_t upstream_data(uint32_t ctx, size_t size, bool eos)
+{
+    (void)size;
+    trace(eos ? "upstream_data eos" : "upstream_data", ctx);
+    return PWC_CONTINUE;
+}
+
+static void downstream_close(uint32_t ctx, int peer)
+{
+    (void)peer;
+    trace("downstream_close", ctx);
+}
+
+static void upstream_close(uint32_t ctx, int peer)
+{
+    (void)peer;
+    trace("upstream_close", ctx);
+}
+
+const pwc_plugin_t pwc_plugin = {
+    .on_vm_start = vm_start,
+    .on_configure = configure,
+    .on_create = create,
+    .on_log = on_log,
+    .on_done = done,
+    .on_delete = delete_ctx,
+    .on_request_headers = request_headers,
+    .on_request_body = request_body,
+    .on_request_trailers = request_trailers,
+    .on_response_headers = response_headers,
+    .on_response_body = response_body,
+    .on_response_trailers = response_trailers,
+    .on_new_connection = new_connection,
+    .on_downstream_data = downstream_data,
+    .on_upstream_data = upstream_data,
+    .on_downstream_close = downstream_close,
+    .on_upstream_close = upstream_close,
+};

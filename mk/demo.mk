@@ -1,0 +1,7 @@
+# `make demo`: installs what is missing, builds the release binary, then runs scripts/demo
+# (sluice on examples/demo.yaml in front of a small upstream; Ctrl-C stops it).
+.PHONY: demo
+demo:
+	@scripts/setup
+	$(MAKE) VARIANT=release BUILD_DIR=$(BUILD_DIR) $(BUILD_DIR)/sluice
+	BUILD_DIR=$(BUILD_DIR) scripts/demo

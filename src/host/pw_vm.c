@@ -1,0 +1,543 @@
+/* VM replicas: one instance per VM key per thread, linked against the hostcall tables, started
+ * as the ABI says (4.4), called with per-callback deadlines; and the guest-memory helpers. */
+#include "pw_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- logging ---------------------------------------------------------------------------- */
+
+void pw__log(pw_thread_t *t, pw_log_level_t lvl, const char *who, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+    if (t && t->ops && t->ops->log)
+        t->ops->log(t->ud, lvl, who ? who : "", msg, len);
+    else
+        fprintf(stderr, "[wasm %s] %.*s\n", who ? who : "", (int)len, msg);
+}
+
+/* ---- guest memory --------------------------------------------------------------------------- */
+
+uint8_t *pw__mem(pw_vm_t *vm, uint32_t ptr, uint32_t len)
+{
+    static uint8_t empty[1];
+    if (len == 0)
+        return empty;
+    if (!vm->mem)
+        return NULL;
+    return wa_memory_view(vm->mem, ptr, len);
+}
+
+bool pw__put_u32(pw_vm_t *vm, uint32_t ptr, uint32_t v)
+{
+    uint8_t *p = pw__mem(vm, ptr, 4);
+    if (!p)
+        return false;
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return true;
+}
+
+bool pw__put_u64(pw_vm_t *vm, uint32_t ptr, uint64_t v)
+{
+    uint8_t *p = pw__mem(vm, ptr, 8);
+    if (!p)
+        return false;
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return true;
+}
+
+bool pw__scratch(pw_vm_t *vm, size_t n)
+{
+    if (n <= vm->scratch_cap)
+        return true;
+    size_t cap = vm->scratch_cap ? vm->scratch_cap : 256;
+    while (cap < n)
+        cap *= 2;
+    uint8_t *p = realloc(vm->scratch, cap);
+    if (!p)
+        return false;
+    vm->scratch = p;
+    vm->scratch_cap = cap;
+    return true;
+}
+
+/* Calls the module's allocator re-entrantly (ABI 1: getters re-enter the guest). */
+int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr)
+{
+    if (!vm->alloc || len > UINT32_MAX)
+        return PW_R_INVALID_MEMORY_ACCESS;
+    wa_value_t arg = {.i32 = (int32_t)len}, res = {0};
+    wa_trap_t trap;
+    vm->in_alloc++;
+    vm->depth++;
+    wa_status_t ws = wa_call(vm->alloc, &arg, 1, &res, 1, NULL, &trap);
+    vm->depth--;
+    vm->in_alloc--;
+    if (ws == WA_ERR_TRAP) {
+        wa_trap_set(vm->caller, trap.kind, trap.exit_code, "in allocator: %s", trap.message);
+        vm->trap = trap;
+        return -1;
+    }
+    if (ws != WA_OK)
+        return PW_R_INVALID_MEMORY_ACCESS;
+    uint32_t p = (uint32_t)res.i32;
+    if (p == 0 || !pw__mem(vm, p, (uint32_t)len))
+        return PW_R_INVALID_MEMORY_ACCESS;
+    *gptr = p;
+    return PW_R_OK;
+}
+
+int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr_ptr,
+                     uint32_t ret_size_ptr)
+{
+    if (!pw__mem(vm, ret_ptr_ptr, 4) || !pw__mem(vm, ret_size_ptr, 4))
+        return PW_R_INVALID_MEMORY_ACCESS;
+    uint32_t g = 0;
+    if (len > 0) {
+        int r = pw__guest_alloc(vm, len, &g);
+        if (r != PW_R_OK)
+            return r;
+        memcpy(pw__mem(vm, g, (uint32_t)len), data, len);
+    }
+    if (!pw__put_u32(vm, ret_ptr_ptr, g) || !pw__put_u32(vm, ret_size_ptr, (uint32_t)len))
+        return PW_R_INVALID_MEMORY_ACCESS;
+    return PW_R_OK;
+}
+
+/* ---- contexts ---------------------------------------------------------------------------- */
+
+uint32_t pw__vm_new_id(pw_vm_t *vm)
+{
+    /* Monotonic, skipping 0 and ids still alive after a wrap (ABI 1). */
+    for (;;) {
+        uint32_t id = ++vm->next_id;
+        if (id != 0 && !pw__ctx_find(vm, id))
+            return id;
+    }
+}
+
+void pw__ctx_link(pw_vm_t *vm, pw_ctx_t *c)
+{
+    c->prev = NULL;
+    c->next = vm->ctxs;
+    if (vm->ctxs)
+        vm->ctxs->prev = c;
+    vm->ctxs = c;
+}
+
+void pw__ctx_unlink(pw_vm_t *vm, pw_ctx_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (vm->ctxs == c)
+        vm->ctxs = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    if (vm->eff == c)
+        vm->eff = vm->cur == c ? NULL : vm->cur; /* ABI 1: fall back to the real context */
+    if (vm->cur == c)
+        vm->cur = NULL;
+}
+
+pw_ctx_t *pw__ctx_find(pw_vm_t *vm, uint32_t id)
+{
+    for (pw_ctx_t *c = vm->ctxs; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+pw_stream_t *pw__eff_stream(pw_vm_t *vm)
+{
+    pw_ctx_t *c = vm->eff;
+    return c && c->kind != PW_CTX_ROOT ? (pw_stream_t *)c : NULL;
+}
+
+pw_root_t *pw__eff_root(pw_vm_t *vm)
+{
+    pw_ctx_t *c = vm->eff;
+    if (!c)
+        return NULL;
+    if (c->kind == PW_CTX_ROOT)
+        return (pw_root_t *)c;
+    return ((pw_stream_t *)c)->root;
+}
+
+/* ---- linking: one trampoline per imported function -------------------------------------- */
+
+typedef struct hc_slot {
+    pw_vm_t *vm;                /* borrowed: the slot array lives in the VM */
+    const pw_hostcall_t *hc;    /* static table entry */
+} hc_slot_t;
+
+/* Enforces the restricted phases of ABI 1 before running the hostcall. */
+static wa_trap_kind_t trampoline(wa_instance_t *caller, void *user, const wa_value_t *args,
+                                 wa_value_t *results)
+{
+    hc_slot_t *sl = user;
+    pw_vm_t *vm = sl->vm;
+    vm->caller = caller;
+    if (vm->phase == PW_VMPHASE_INIT && !(sl->hc->flags & PW_HC_ANY_PHASE))
+        return wa_trap_set(caller, WA_TRAP_HOST, 0,
+                           "restricted_callback: %s is not allowed during start-up",
+                           sl->hc->name);
+    if (vm->in_alloc && !(sl->hc->flags & PW_HC_IN_ALLOC))
+        return wa_trap_set(caller, WA_TRAP_HOST, 0,
+                           "restricted_callback: %s is not allowed inside the allocator",
+                           sl->hc->name);
+    return sl->hc->fn(vm, args, results);
+}
+
+static pw_status_t link_imports(pw_vm_t *vm, pw_error_t *err)
+{
+    const wa_module_t *m = vm->code->module;
+    size_t n = wa_module_import_count(m);
+    hc_slot_t *slots = calloc(n ? n : 1, sizeof *slots);
+    vm->hc_slots = slots;
+    vm->linker = wa_linker_new();
+    if (!slots || !vm->linker)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        const char *mod, *name;
+        wa_externtype_t t;
+        if (wa_module_import(m, i, &mod, &name, &t) != WA_OK)
+            goto nomem;
+        const pw_hostcall_t *hc = pw__hostcall_find(mod, name);
+        if (!hc) { /* pw_code_load checked this already */
+            if (err) {
+                err->status = PW_ERR_LINK;
+                snprintf(err->message, sizeof err->message, "import %s.%s: not provided", mod,
+                         name);
+            }
+            return PW_ERR_LINK;
+        }
+        slots[i].vm = vm;
+        slots[i].hc = hc;
+        if (wa_linker_define_func(vm->linker, mod, name, &t.u.func, trampoline, &slots[i]) !=
+            WA_OK)
+            goto nomem;
+    }
+    return PW_OK;
+nomem:
+    if (err) {
+        err->status = PW_ERR_NOMEM;
+        snprintf(err->message, sizeof err->message, "out of memory linking the module");
+    }
+    return PW_ERR_NOMEM;
+}
+
+/* ---- calls -------------------------------------------------------------------------------- */
+
+static const char *ctx_who(pw_vm_t *vm, pw_ctx_t *ctx)
+{
+    if (ctx && ctx->plugin)
+        return ctx->plugin->who;
+    return vm->plugin->who;
+}
+
+static void mark_broken(pw_vm_t *vm, pw_ctx_t *ctx, pw_cb_t cb, const wa_trap_t *trap)
+{
+    if (!vm->broken) {
+        vm->broken = true;
+        vm->thread->stats.vms_broken++;
+    }
+    vm->trap = *trap;
+    vm->trap_cb = cb;
+    pw__log(vm->thread, PW_LOG_ERROR, ctx_who(vm, ctx), "Function: %s failed: %s%s%s",
+            pw__cb_name(cb), wa_trap_kind_str(trap->kind), trap->message[0] ? ": " : "",
+            trap->message);
+}
+
+pw_status_t pw__vm_call(pw_vm_t *vm, pw_ctx_t *ctx, pw_cb_t cb, const wa_value_t *args,
+                        uint32_t nargs, int32_t *result)
+{
+    wa_func_t *f = vm->cb[cb];
+    if (vm->broken)
+        return PW_ERR_BROKEN;
+    if (!f)
+        return PW_ERR_ARG;
+    wa_functype_t ft;
+    wa_func_type(f, &ft);
+    pw_ctx_t *save_cur = vm->cur, *save_eff = vm->eff;
+    vm->cur = vm->eff = ctx;
+    wa_call_limits_t lim = {.fuel = 0, .deadline_ns = wa_now_ns() + vm->plugin->deadline_ns};
+    wa_value_t res[1] = {{0}};
+    wa_trap_t trap;
+    vm->depth++;
+    wa_status_t ws = wa_call(f, args, nargs, res, ft.nresults, vm->depth > 1 ? NULL : &lim,
+                            &trap);
+    vm->depth--;
+    vm->cur = save_cur;
+    vm->eff = save_eff;
+    if (ws == WA_OK) {
+        if (result && ft.nresults == 1)
+            *result = res[0].i32;
+        return PW_OK;
+    }
+    if (ws != WA_ERR_TRAP) {
+        memset(&trap, 0, sizeof trap);
+        trap.kind = WA_TRAP_HOST;
+        snprintf(trap.message, sizeof trap.message, "call failed: %s", wa_status_str(ws));
+    }
+    if (trap.kind == WA_TRAP_EXIT && (cb == PW_CB_START || cb == PW_CB_INITIALIZE) &&
+        trap.exit_code == 0) {
+        /* ABI 4.4: TinyGo/Go commands end _start with proc_exit(0) after registering. */
+        pw__log(vm->thread, PW_LOG_WARN, ctx_who(vm, ctx),
+                "%s called proc_exit(0); start-up treated as complete", pw__cb_name(cb));
+        return PW_OK;
+    }
+    mark_broken(vm, ctx, cb, &trap);
+    return PW_ERR_TRAP;
+}
+
+/* ---- replicas ------------------------------------------------------------------------------- */
+
+static void vm_free(pw_vm_t *vm)
+{
+    pw_root_t *r = vm->roots;
+    while (r) {
+        pw_root_t *next = r->next_root;
+        pw_plugin_unref(r->plugin);
+        free(r);
+        r = next;
+    }
+    wa_instance_free(vm->inst);
+    wa_linker_free(vm->linker);
+    free(vm->hc_slots);
+    free(vm->scratch);
+    pw_plugin_unref(vm->plugin);
+    pw_code_unref(vm->code);
+    vm->thread->stats.vms_live--;
+    free(vm);
+}
+
+void pw__vm_unref(pw_vm_t *vm)
+{
+    if (vm && --vm->refs == 0)
+        vm_free(vm);
+}
+
+static pw_status_t vm_start(pw_vm_t *vm, pw_error_t *err)
+{
+    /* ABI 4.4: _initialize (+ main / __main_void), else _start. */
+    pw_status_t st = PW_OK;
+    int32_t ignored;
+    vm->phase = PW_VMPHASE_INIT;
+    if (vm->cb[PW_CB_INITIALIZE]) {
+        st = pw__vm_call(vm, NULL, PW_CB_INITIALIZE, NULL, 0, NULL);
+        if (st == PW_OK && vm->cb[PW_CB_MAIN]) {
+            wa_value_t a[2] = {{.i32 = 0}, {.i32 = 0}};
+            st = pw__vm_call(vm, NULL, PW_CB_MAIN, a, 2, &ignored);
+        } else if (st == PW_OK && vm->cb[PW_CB_MAIN_VOID]) {
+            st = pw__vm_call(vm, NULL, PW_CB_MAIN_VOID, NULL, 0, &ignored);
+        }
+    } else if (vm->cb[PW_CB_START]) {
+        st = pw__vm_call(vm, NULL, PW_CB_START, NULL, 0, NULL);
+    }
+    vm->phase = PW_VMPHASE_READY;
+    if (st != PW_OK && err) {
+        err->status = PW_ERR_START;
+        snprintf(err->message, sizeof err->message, "start-up of %s failed: %s: %s",
+                 vm->plugin->who, wa_trap_kind_str(vm->trap.kind), vm->trap.message);
+    }
+    return st == PW_OK ? PW_OK : PW_ERR_START;
+}
+
+static pw_status_t vm_new(pw_thread_t *t, pw_plugin_t *p, pw_vm_t **out, pw_error_t *err)
+{
+    pw_status_t st;
+    wa_error_t werr;
+    pw_vm_t *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        if (err) {
+            err->status = PW_ERR_NOMEM;
+            snprintf(err->message, sizeof err->message, "out of memory creating a VM");
+        }
+        return PW_ERR_NOMEM;
+    }
+    vm->thread = t;
+    vm->plugin = pw_plugin_ref(p);
+    vm->code = pw_code_ref(p->code);
+    memcpy(vm->key, p->vm_key, sizeof vm->key);
+    vm->refs = 1;
+    t->stats.vms_live++;
+    t->stats.vms_created++;
+    if ((st = link_imports(vm, err)) != PW_OK)
+        goto fail;
+    wa_instance_limits_t lim = {.max_memory_pages = p->max_memory_pages};
+    vm->phase = PW_VMPHASE_INIT; /* the start section may call hostcalls (AssemblyScript) */
+    if (wa_instance_new(vm->code->module, vm->linker, &lim, &vm->inst, &werr) != WA_OK) {
+        st = werr.status == WA_ERR_UNLINKABLE ? PW_ERR_LINK : PW_ERR_START;
+        if (err) {
+            err->status = st;
+            snprintf(err->message, sizeof err->message, "instantiating %s: %s: %s", p->who,
+                     wa_status_str(werr.status), werr.message);
+        }
+        goto fail;
+    }
+    wa_instance_set_user(vm->inst, vm);
+    vm->caller = vm->inst;
+    vm->mem = wa_instance_memory(vm->inst);
+    for (int cb = 0; cb < PW_CB__COUNT; cb++)
+        vm->cb[cb] = wa_instance_func(vm->inst, pw__cb_name((pw_cb_t)cb));
+    vm->alloc = vm->cb[PW_CB_ALLOC] ? vm->cb[PW_CB_ALLOC] : vm->cb[PW_CB_MALLOC];
+    if (!vm->mem || !vm->alloc) {
+        st = PW_ERR_START;
+        if (err) {
+            err->status = st;
+            snprintf(err->message, sizeof err->message, "%s: module exports no %s", p->who,
+                     vm->mem ? "allocator (proxy_on_memory_allocate or malloc)" : "memory");
+        }
+        goto fail;
+    }
+    if ((st = vm_start(vm, err)) != PW_OK)
+        goto fail;
+    *out = vm;
+    return PW_OK;
+fail:
+    vm_free(vm);
+    return st;
+}
+
+/* ---- threads ------------------------------------------------------------------------------ */
+
+pw_thread_t *pw_thread_new(const pw_dispatch_ops_t *ops, void *ud)
+{
+    pw_thread_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->ops = ops;
+    t->ud = ud;
+    return t;
+}
+
+void pw_thread_free(pw_thread_t *t)
+{
+    if (!t)
+        return;
+    while (t->vms) {
+        pw_vm_t *vm = t->vms;
+        t->vms = vm->next;
+        vm->listed = false;
+        for (pw_root_t *r = vm->roots; r; r = r->next_root)
+            pw__root_end(r);
+        pw__vm_unref(vm);
+    }
+    while (t->fails) {
+        pw_fail_mark_t *f = t->fails;
+        t->fails = f->next;
+        pw_plugin_unref(f->plugin);
+        free(f);
+    }
+    free(t);
+}
+
+void pw_thread_stats(const pw_thread_t *t, pw_thread_stats_t *out)
+{
+    *out = t->stats;
+}
+
+/* Drops broken replicas from the thread's list; streams still on them keep them alive. */
+static void sweep_broken(pw_thread_t *t)
+{
+    pw_vm_t **pp = &t->vms;
+    while (*pp) {
+        pw_vm_t *vm = *pp;
+        if (vm->broken && vm->depth == 0) {
+            *pp = vm->next;
+            vm->listed = false;
+            pw__vm_unref(vm);
+        } else {
+            pp = &vm->next;
+        }
+    }
+}
+
+static bool failed_recently(pw_thread_t *t, pw_plugin_t *p, uint64_t now)
+{
+    for (pw_fail_mark_t *f = t->fails; f; f = f->next)
+        if (f->plugin == p && f->until_ns > now)
+            return true;
+    return false;
+}
+
+static void remember_failure(pw_thread_t *t, pw_plugin_t *p, uint64_t now)
+{
+    for (pw_fail_mark_t *f = t->fails; f; f = f->next)
+        if (f->plugin == p) {
+            f->until_ns = now + 1000000000ull;
+            return;
+        }
+    pw_fail_mark_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return;
+    f->plugin = pw_plugin_ref(p);
+    f->until_ns = now + 1000000000ull;
+    f->next = t->fails;
+    t->fails = f;
+}
+
+/* Finds or creates the plugin's root context on this thread (and its VM replica). */
+pw_status_t pw__thread_root(pw_thread_t *t, pw_plugin_t *p, pw_root_t **out, pw_error_t *err)
+{
+    sweep_broken(t);
+    pw_vm_t *vm = NULL;
+    for (pw_vm_t *v = t->vms; v; v = v->next)
+        if (!v->broken && memcmp(v->key, p->vm_key, sizeof v->key) == 0) {
+            vm = v;
+            break;
+        }
+    if (vm)
+        for (pw_root_t *r = vm->roots; r; r = r->next_root)
+            if (r->plugin == p && !r->deleted) {
+                *out = r;
+                return PW_OK;
+            }
+    uint64_t now = wa_now_ns();
+    if (failed_recently(t, p, now)) {
+        if (err) {
+            err->status = PW_ERR_BROKEN;
+            snprintf(err->message, sizeof err->message,
+                     "%s: failed less than a second ago; not retried yet", p->who);
+        }
+        return PW_ERR_BROKEN;
+    }
+    pw_status_t st = PW_OK;
+    bool fresh = false;
+    if (!vm) {
+        if ((st = vm_new(t, p, &vm, err)) != PW_OK)
+            goto fail;
+        vm->listed = true;
+        vm->next = t->vms;
+        t->vms = vm;
+        fresh = true;
+    }
+    if ((st = pw__root_start(vm, p, out, err)) != PW_OK) {
+        if (fresh && !vm->roots)
+            vm->broken = true; /* never used: drop it at the next sweep */
+        goto fail;
+    }
+    return PW_OK;
+fail:
+    remember_failure(t, p, now);
+    pw__log(t, PW_LOG_ERROR, p->who, "%s", err ? err->message : pw_status_str(st));
+    return st;
+}
+
+pw_status_t pw_thread_prepare(pw_thread_t *t, pw_plugin_t *p, pw_error_t *err)
+{
+    pw_root_t *r;
+    return pw__thread_root(t, p, &r, err);
+}

@@ -1,0 +1,586 @@
+/* HTTP/1.1 codec on a libuv stream: feeds read bytes to the strict parser, reports message
+ * events, and writes heads and bodies (chunked or not) with write-queue watermarks. */
+#include "proxy/sl_h1_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/sl_h1_parse.h"
+
+#define READ_CHUNK 65536
+
+struct sl_h1_wreq {
+    uv_write_t req;
+    sl_h1_conn_t *c;          /* borrowed; NULL once the codec is freed (detached) */
+    sl_h1_wreq_t *prev, *next; /* in-flight list of the codec */
+    char *data;               /* owned */
+    size_t len;
+};
+
+struct sl_h1_conn {
+    uv_stream_t *stream;      /* borrowed: the owner closes it */
+    sl_h1_role_t role;
+    sl_h1_limits_t lim;
+    const sl_h1_cbs_t *cbs;   /* borrowed, static */
+    void *ud;
+    char *rbuf;               /* owned: bytes read and not yet consumed by the parser */
+    size_t rlen, rcap;
+    size_t roff;              /* while parsing: bytes of rbuf already consumed */
+    unsigned pause;           /* SL_H1_PAUSE_* reasons */
+    bool reading;             /* uv_read_start is active */
+    bool want_read;           /* sl_h1_conn_start_reading was called */
+    bool eof;                 /* the peer closed its side */
+    bool failed;              /* an error was reported: no more events */
+    bool dead;                /* freed while inside a callback: free on unwind */
+    bool head_response;
+    int depth;                /* callback nesting */
+    size_t queued;            /* bytes handed to uv_write and not completed */
+    bool above;
+    sl_h1_wreq_t *wreqs;      /* in-flight writes */
+    sl_buf_t wbuf;            /* bytes being assembled for the next uv_write */
+    bool begun;               /* on_begin was reported for the message being read */
+    sl_h1_parser_t parser;    /* embedded */
+};
+
+static void process(sl_h1_conn_t *c);
+static void update_reading(sl_h1_conn_t *c);
+static void report_error(sl_h1_conn_t *c, int status, const char *why);
+
+/* The parser's field lines and ours share one layout, so heads are passed without copying. */
+_Static_assert(sizeof(sl_h1_header_t) == sizeof(sl_header_t), "header layout");
+_Static_assert(offsetof(sl_h1_header_t, value) == offsetof(sl_header_t, value), "header layout");
+_Static_assert(offsetof(sl_h1_header_t, name_len) == offsetof(sl_header_t, name_len),
+               "header layout");
+_Static_assert(offsetof(sl_h1_header_t, value_len) == offsetof(sl_header_t, value_len),
+               "header layout");
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+static void on_written(uv_write_t *req, int status)
+{
+    sl_h1_wreq_t *w = (sl_h1_wreq_t *)req;
+    sl_h1_conn_t *c = w->c;
+    free(w->data);
+    if (!c) {
+        free(w);
+        return;
+    }
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        c->wreqs = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    c->queued -= w->len;
+    free(w);
+    (void)status; /* a failed write shows up as a read error / EOF on the same socket */
+    c->depth++;
+    if (c->above && c->queued <= c->lim.low_watermark) {
+        c->above = false;
+        if (c->cbs->on_watermark && !c->dead)
+            c->cbs->on_watermark(c->ud, false);
+    }
+    if (c->queued == 0 && c->cbs->on_drained && !c->dead)
+        c->cbs->on_drained(c->ud);
+    c->depth--;
+    if (c->dead && c->depth == 0)
+        sl_h1_conn_free(c);
+}
+
+static int flush(sl_h1_conn_t *c)
+{
+    if (c->wbuf.len == 0)
+        return 0;
+    sl_h1_wreq_t *w = malloc(sizeof(*w));
+    if (!w || !sl_buf_own(&c->wbuf)) {
+        free(w);
+        sl_buf_clear(&c->wbuf);
+        return UV_ENOMEM;
+    }
+    w->c = c;
+    w->data = c->wbuf.data;
+    w->len = c->wbuf.len;
+    sl_buf_init(&c->wbuf);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, c->stream, &b, 1, on_written);
+    if (rc != 0) {
+        free(w->data);
+        free(w);
+        return rc;
+    }
+    w->prev = NULL;
+    w->next = c->wreqs;
+    if (c->wreqs)
+        c->wreqs->prev = w;
+    c->wreqs = w;
+    c->queued += w->len;
+    if (!c->above && c->queued > c->lim.high_watermark) {
+        c->above = true;
+        if (c->cbs->on_watermark) {
+            c->depth++;
+            c->cbs->on_watermark(c->ud, true);
+            c->depth--;
+        }
+    }
+    return 0;
+}
+
+static bool out(sl_h1_conn_t *c, const void *p, size_t n)
+{
+    return sl_buf_append(&c->wbuf, p, n);
+}
+
+static bool outz(sl_h1_conn_t *c, const char *s)
+{
+    return out(c, s, strlen(s));
+}
+
+int sl_h1_conn_write(sl_h1_conn_t *c, const void *p, size_t n)
+{
+    if (!out(c, p, n))
+        return UV_ENOMEM;
+    return flush(c);
+}
+
+bool sl_h1_is_hop_by_hop(const char *name, size_t len)
+{
+    static const char *const hop[] = {"connection",        "keep-alive", "proxy-connection",
+                                      "transfer-encoding", "upgrade",    "te",
+                                      "trailer",           "proxy-authenticate"};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+int sl_h1_conn_write_head(sl_h1_conn_t *c, const sl_hmap_t *h, bool chunked,
+                          const char *connection)
+{
+    bool ok = true;
+    if (c->role == SL_H1_SERVER) {
+        const char *st = sl_hmap_getz(h, ":status");
+        int status = st ? atoi(st) : 500;
+        char line[64];
+        snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, sl_h1_reason(status));
+        ok = outz(c, line);
+    } else {
+        const char *m = sl_hmap_getz(h, ":method");
+        const char *p = sl_hmap_getz(h, ":path");
+        const char *a = sl_hmap_getz(h, ":authority");
+        ok = outz(c, m ? m : "GET") && outz(c, " ") && outz(c, p && p[0] ? p : "/") &&
+             outz(c, " HTTP/1.1\r\n");
+        if (a && a[0])
+            ok = ok && outz(c, "host: ") && outz(c, a) && outz(c, "\r\n");
+    }
+    for (uint32_t i = 0; ok && i < sl_hmap_size(h); i++) {
+        const sl_header_t *x = sl_hmap_at(h, i);
+        if (x->name_len == 0 || x->name[0] == ':')
+            continue;
+        if (sl_h1_is_hop_by_hop(x->name, x->name_len))
+            continue;
+        if (c->role == SL_H1_CLIENT && x->name_len == 4 && strncasecmp(x->name, "host", 4) == 0)
+            continue;
+        if (chunked && x->name_len == 14 && strncasecmp(x->name, "content-length", 14) == 0)
+            continue;
+        ok = out(c, x->name, x->name_len) && out(c, ": ", 2) &&
+             out(c, x->value, x->value_len) && out(c, "\r\n", 2);
+    }
+    if (ok && chunked)
+        ok = outz(c, "transfer-encoding: chunked\r\n");
+    if (ok && connection)
+        ok = outz(c, "connection: ") && outz(c, connection) && outz(c, "\r\n");
+    if (ok)
+        ok = out(c, "\r\n", 2);
+    if (!ok) {
+        sl_buf_clear(&c->wbuf);
+        return UV_ENOMEM;
+    }
+    return flush(c);
+}
+
+int sl_h1_conn_write_body(sl_h1_conn_t *c, const void *p, size_t n, bool chunked)
+{
+    if (n == 0)
+        return 0;
+    if (chunked) {
+        char hdr[24];
+        int k = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+        if (!out(c, hdr, (size_t)k) || !out(c, p, n) || !out(c, "\r\n", 2)) {
+            sl_buf_clear(&c->wbuf);
+            return UV_ENOMEM;
+        }
+    } else if (!out(c, p, n)) {
+        return UV_ENOMEM;
+    }
+    return flush(c);
+}
+
+int sl_h1_conn_write_chunked_end(sl_h1_conn_t *c, const sl_hmap_t *trailers)
+{
+    bool ok = out(c, "0\r\n", 3);
+    for (uint32_t i = 0; ok && trailers && i < sl_hmap_size(trailers); i++) {
+        const sl_header_t *x = sl_hmap_at(trailers, i);
+        if (x->name_len == 0 || x->name[0] == ':')
+            continue;
+        ok = out(c, x->name, x->name_len) && out(c, ": ", 2) &&
+             out(c, x->value, x->value_len) && out(c, "\r\n", 2);
+    }
+    ok = ok && out(c, "\r\n", 2);
+    if (!ok) {
+        sl_buf_clear(&c->wbuf);
+        return UV_ENOMEM;
+    }
+    return flush(c);
+}
+
+size_t sl_h1_conn_queued(const sl_h1_conn_t *c)
+{
+    return c->queued + c->wbuf.len;
+}
+
+const char *sl_h1_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+/* Delivers one parser event; false when processing must stop (error, stop, or freed). */
+static bool deliver(sl_h1_conn_t *c, const sl_h1_event_t *ev)
+{
+    switch (ev->type) {
+    case SL_H1_EV_HEADERS: {
+        sl_h1_head_t hd = {
+            .version = ev->version,
+            .method = ev->method.p,
+            .method_len = ev->method.len,
+            .target = ev->target.p,
+            .target_len = ev->target.len,
+            .status = ev->status,
+            .headers = (const sl_header_t *)ev->headers,
+            .n_headers = ev->n_headers,
+            .content_length = ev->content_length,
+            .chunked = ev->framing == SL_H1_BODY_CHUNKED,
+            .keep_alive = ev->keep_alive,
+            .expect_continue = ev->expect_continue,
+            .has_body = ev->framing != SL_H1_BODY_NONE,
+        };
+        if (ev->framing == SL_H1_BODY_TUNNEL) {
+            /* Upgrades and CONNECT are not proxied: refuse rather than mis-frame. */
+            report_error(c, c->role == SL_H1_SERVER ? 501 : 502, "upgrade not supported");
+            return false;
+        }
+        if (!c->cbs->on_head(c->ud, &hd)) {
+            c->failed = true;
+            return false;
+        }
+        return true;
+    }
+    case SL_H1_EV_BODY:
+        c->cbs->on_body(c->ud, ev->data.p, ev->data.len);
+        return true;
+    case SL_H1_EV_TRAILERS:
+        if (c->cbs->on_trailers)
+            c->cbs->on_trailers(c->ud, (const sl_header_t *)ev->headers, ev->n_headers);
+        return true;
+    case SL_H1_EV_MESSAGE_COMPLETE:
+        c->begun = false;
+        /* A server answers requests in order: the next one waits for this response. */
+        if (c->role == SL_H1_SERVER)
+            c->pause |= SL_H1_PAUSE_PIPELINE;
+        c->cbs->on_complete(c->ud);
+        return true;
+    case SL_H1_EV_ERROR:
+        report_error(c, c->role == SL_H1_SERVER ? sl_h1_error_status(ev->error) : 502,
+                     sl_h1_error_str(ev->error));
+        return false;
+    case SL_H1_EV_NEED_MORE:
+        break;
+    }
+    return false;
+}
+
+/* Parses what has been read, one event at a time, while nothing pauses it. */
+static void process(sl_h1_conn_t *c)
+{
+    size_t off = 0;
+    /* Bounded by the bytes held: every event but NEED_MORE consumes or completes. */
+    for (unsigned guard = 0; guard < 1000000; guard++) {
+        if (c->dead || c->failed || (c->pause & (SL_H1_PAUSE_PIPELINE | SL_H1_PAUSE_BACKPRESSURE |
+                                                  SL_H1_PAUSE_USER)))
+            break;
+        if (!c->begun && off < c->rlen && !sl_h1_parser_in_message(&c->parser)) {
+            c->begun = true;
+            if (c->cbs->on_begin)
+                c->cbs->on_begin(c->ud);
+            if (c->dead || c->failed)
+                break;
+        }
+        sl_h1_event_t ev;
+        size_t n = sl_h1_parse(&c->parser, c->rbuf + off, c->rlen - off, &ev);
+        if (ev.type == SL_H1_EV_NEED_MORE) {
+            off += n;
+            break;
+        }
+        off += n;
+        c->roff = off;
+        bool go = deliver(c, &ev);
+        if (!go)
+            break;
+    }
+    /* Paused for backpressure right after the last body bytes: the end of the message needs
+     * no byte, so report it now rather than when the peer drains (it may close first). */
+    if (!c->dead && !c->failed && c->pause == SL_H1_PAUSE_BACKPRESSURE &&
+        sl_h1_parser_in_message(&c->parser)) {
+        sl_h1_event_t ev;
+        if (sl_h1_parse(&c->parser, c->rbuf + off, 0, &ev) == 0 &&
+            ev.type == SL_H1_EV_MESSAGE_COMPLETE) {
+            c->roff = off;
+            deliver(c, &ev);
+        }
+    }
+    c->roff = 0;
+    if (off && !c->dead) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    if (c->eof && !c->dead && !c->failed && !(c->pause & SL_H1_PAUSE_BACKPRESSURE)) {
+        if (c->role == SL_H1_CLIENT && sl_h1_parser_in_message(&c->parser)) {
+            sl_h1_event_t ev;
+            sl_h1_parser_finish(&c->parser, c->rlen, &ev);
+            if (ev.type == SL_H1_EV_MESSAGE_COMPLETE) {
+                c->cbs->on_complete(c->ud);
+                if (c->dead || c->failed)
+                    return;
+            }
+        }
+        report_error(c, 0, "peer closed the connection");
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    sl_h1_conn_t *c = h->data;
+    if (c->rcap - c->rlen < READ_CHUNK / 4) {
+        size_t cap = c->rcap ? c->rcap * 2 : READ_CHUNK;
+        while (cap - c->rlen < READ_CHUNK / 4)
+            cap *= 2;
+        char *n = realloc(c->rbuf, cap);
+        if (!n) {
+            buf->base = NULL;
+            buf->len = 0;
+            return;
+        }
+        c->rbuf = n;
+        c->rcap = cap;
+    }
+    buf->base = c->rbuf + c->rlen;
+    buf->len = c->rcap - c->rlen;
+}
+
+static void report_error(sl_h1_conn_t *c, int status, const char *why)
+{
+    if (c->failed)
+        return;
+    c->failed = true;
+    if (c->reading) {
+        uv_read_stop(c->stream);
+        c->reading = false;
+    }
+    c->depth++;
+    c->cbs->on_error(c->ud, status, why);
+    c->depth--;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    sl_h1_conn_t *c = st->data;
+    if (n == 0)
+        return;
+    if (n < 0) {
+        if (n == UV_ENOBUFS) {
+            report_error(c, 0, "out of memory for reading");
+        } else {
+            c->eof = true;
+            if (c->reading) {
+                uv_read_stop(c->stream);
+                c->reading = false;
+            }
+        }
+    } else {
+        c->rlen += (size_t)n;
+    }
+    c->depth++;
+    process(c);
+    c->depth--;
+    if (c->dead && c->depth == 0) {
+        sl_h1_conn_free(c);
+        return;
+    }
+    update_reading(c);
+}
+
+/* Reading runs when asked, not paused, not failed, and the unparsed backlog is bounded. */
+static void update_reading(sl_h1_conn_t *c)
+{
+    if (c->dead || c->failed || c->eof)
+        return;
+    bool want = c->want_read && c->pause == 0 && c->rlen < c->lim.max_header_bytes + READ_CHUNK;
+    if (c->pause == SL_H1_PAUSE_PIPELINE && c->rlen < READ_CHUNK)
+        want = c->want_read; /* keep reading a little ahead of a pipelined request */
+    if (want && !c->reading) {
+        if (uv_read_start(c->stream, on_alloc, on_read) == 0)
+            c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop(c->stream);
+        c->reading = false;
+    }
+}
+
+sl_h1_conn_t *sl_h1_conn_new(uv_stream_t *stream, sl_h1_role_t role, const sl_h1_limits_t *lim,
+                             const sl_h1_cbs_t *cbs, void *ud)
+{
+    sl_h1_conn_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->stream = stream;
+    c->role = role;
+    c->lim = *lim;
+    if (!c->lim.max_header_bytes)
+        c->lim.max_header_bytes = 60 * 1024;
+    if (!c->lim.max_headers)
+        c->lim.max_headers = 100;
+    if (!c->lim.high_watermark)
+        c->lim.high_watermark = 1024 * 1024;
+    c->cbs = cbs;
+    c->ud = ud;
+    sl_buf_init(&c->wbuf);
+    stream->data = c;
+    sl_h1_parse_limits_t pl = {
+        .max_head_bytes = (uint32_t)c->lim.max_header_bytes,
+        .max_headers = (uint32_t)c->lim.max_headers,
+    };
+    sl_h1_parser_init(&c->parser, role == SL_H1_SERVER ? SL_H1_REQUEST : SL_H1_RESPONSE, &pl);
+    return c;
+}
+
+void sl_h1_conn_set_cbs(sl_h1_conn_t *c, const sl_h1_cbs_t *cbs, void *ud)
+{
+    c->cbs = cbs;
+    c->ud = ud;
+}
+
+void sl_h1_conn_free(sl_h1_conn_t *c)
+{
+    if (!c)
+        return;
+    if (c->reading) {
+        uv_read_stop(c->stream);
+        c->reading = false;
+    }
+    c->want_read = false;
+    if (c->depth > 0) {
+        c->dead = true;
+        return;
+    }
+    for (sl_h1_wreq_t *w = c->wreqs; w; w = w->next)
+        w->c = NULL;
+    c->wreqs = NULL;
+    if (c->stream->data == c)
+        c->stream->data = NULL;
+    sl_buf_dispose(&c->wbuf);
+    free(c->rbuf);
+    free(c);
+}
+
+int sl_h1_conn_start_reading(sl_h1_conn_t *c)
+{
+    c->want_read = true;
+    update_reading(c);
+    if (!c->reading && !c->failed && c->pause == 0)
+        return UV_EIO;
+    return 0;
+}
+
+void sl_h1_conn_pause(sl_h1_conn_t *c, unsigned reason)
+{
+    if (!c)
+        return;
+    c->pause |= reason;
+    update_reading(c);
+}
+
+void sl_h1_conn_unpause(sl_h1_conn_t *c, unsigned reason)
+{
+    if (!c)
+        return;
+    c->pause &= ~reason;
+    if (c->depth == 0 && c->rlen && !(c->pause & SL_H1_PAUSE_PIPELINE)) {
+        c->depth++;
+        process(c);
+        c->depth--;
+        if (c->dead && c->depth == 0) {
+            sl_h1_conn_free(c);
+            return;
+        }
+    }
+    update_reading(c);
+}
+
+void sl_h1_conn_expect_head_response(sl_h1_conn_t *c, bool head)
+{
+    c->head_response = head;
+    if (head)
+        sl_h1_parser_set_request_method(&c->parser, "HEAD", 4);
+    else
+        sl_h1_parser_set_request_method(&c->parser, "GET", 3);
+}
+
+void sl_h1_conn_resume_parsing(sl_h1_conn_t *c)
+{
+    sl_h1_conn_unpause(c, SL_H1_PAUSE_PIPELINE);
+}
+
+bool sl_h1_conn_has_buffered_input(const sl_h1_conn_t *c)
+{
+    return c->rlen > c->roff;
+}

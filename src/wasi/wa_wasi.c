@@ -1,0 +1,774 @@
+/* WASI preview1 for sluice's engine: args, environ, clocks, randomness, stdio fds, poll,
+ * exit; every other preview1 function is defined as ENOSYS so that importing modules link. */
+#include "sluice/wasi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Values from the preview1 witx definitions (typenames.witx). */
+enum {
+    E_AGAIN = 6, E_INTR = 27, E_NOSPC = 51, E_OVERFLOW = 61, E_PERM = 63, E_PIPE = 64,
+    E_ACCES = 2, E_FBIG = 22,
+};
+enum { FT_UNKNOWN = 0, FT_CHAR = 2, FT_DIR = 3, FT_REGULAR = 4, FT_SOCKET_STREAM = 6 };
+enum { FDFLAG_APPEND = 1, FDFLAG_NONBLOCK = 4 };
+#define RIGHT_FD_READ (1ull << 1)
+#define RIGHT_FD_SEEK (1ull << 2)
+#define RIGHT_FD_TELL (1ull << 5)
+#define RIGHT_FD_WRITE (1ull << 6)
+#define RIGHT_FD_FILESTAT_GET (1ull << 21)
+#define RIGHT_POLL_FD_READWRITE (1ull << 27)
+enum { EV_CLOCK = 0, EV_FD_READ = 1, EV_FD_WRITE = 2 };
+#define SUBCLOCK_ABSTIME 1
+#define EVENT_BYTES 32
+#define MAX_POLL_SUBS 1024 /* subscriptions handled per poll_oneoff, bounded for the stack */
+
+#define NSTDIO 3
+
+typedef struct guest_fd {
+    int host_fd; /* borrowed from the config: -1 when the guest fd is closed */
+    bool open;
+} guest_fd_t;
+
+struct wa_wasi {
+    char **argv;      /* owned array of owned strings */
+    size_t argc;
+    size_t argv_bytes; /* sum of strlen + 1 */
+    char **env;       /* owned array of owned strings */
+    size_t envc;
+    size_t env_bytes;
+    guest_fd_t fds[NSTDIO];
+    wa_wasi_write_cb write_cb;
+    void *write_user; /* borrowed */
+};
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static uint32_t u32_arg(const wa_value_t *args, int i)
+{
+    return (uint32_t)args[i].i32;
+}
+
+static wa_trap_kind_t ret(wa_value_t *results, int32_t errno_value)
+{
+    results[0].i32 = errno_value;
+    return WA_TRAP_NONE;
+}
+
+/* The one place guest pointers become host pointers: NULL unless [ptr, ptr+len) is in the
+ * caller's memory 0. Never held across a call back into Wasm. */
+static uint8_t *lift(wa_instance_t *caller, uint64_t ptr, uint64_t len)
+{
+    wa_memory_t *m = wa_instance_memory(caller);
+    if (!m)
+        return NULL;
+    return wa_memory_view(m, ptr, len);
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static int32_t from_host_errno(int e)
+{
+    switch (e) {
+    case EBADF: return WA_WASI_EBADF;
+    case EINVAL: return WA_WASI_EINVAL;
+    case ESPIPE: return WA_WASI_ESPIPE;
+    case EAGAIN: return E_AGAIN;
+    case EINTR: return E_INTR;
+    case ENOSPC: return E_NOSPC;
+    case EOVERFLOW: return E_OVERFLOW;
+    case EPERM: return E_PERM;
+    case EPIPE: return E_PIPE;
+    case EACCES: return E_ACCES;
+    case EFBIG: return E_FBIG;
+    default: return WA_WASI_EIO;
+    }
+}
+
+static guest_fd_t *get_fd(wa_wasi_t *w, uint32_t fd)
+{
+    if (fd >= NSTDIO || !w->fds[fd].open)
+        return NULL;
+    return &w->fds[fd];
+}
+
+static bool uses_cb(const wa_wasi_t *w, uint32_t fd)
+{
+    return w->write_cb && (fd == 1 || fd == 2);
+}
+
+/* ---- args and environ ---------------------------------------------------------------------- */
+
+static int32_t sizes_get(wa_instance_t *c, uint32_t count_ptr, uint32_t bytes_ptr, size_t count,
+                         size_t bytes)
+{
+    uint8_t *pc = lift(c, count_ptr, 4), *pb = lift(c, bytes_ptr, 4);
+    if (!pc || !pb)
+        return WA_WASI_EFAULT;
+    put_u32(pc, (uint32_t)count);
+    put_u32(pb, (uint32_t)bytes);
+    return WA_WASI_ESUCCESS;
+}
+
+/* Writes `count` pointers at ptrs_ptr and the NUL-terminated strings from buf_ptr on. */
+static int32_t strings_get(wa_instance_t *c, uint32_t ptrs_ptr, uint32_t buf_ptr, char **strs,
+                           size_t count, size_t bytes)
+{
+    uint8_t *ptrs = lift(c, ptrs_ptr, (uint64_t)count * 4);
+    uint8_t *buf = lift(c, buf_ptr, bytes);
+    if (!ptrs || !buf)
+        return WA_WASI_EFAULT;
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = strlen(strs[i]) + 1;
+        put_u32(ptrs + 4 * i, buf_ptr + (uint32_t)off);
+        memcpy(buf + off, strs[i], n);
+        off += n;
+    }
+    return WA_WASI_ESUCCESS;
+}
+
+static wa_trap_kind_t args_sizes_get(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    wa_wasi_t *w = u;
+    return ret(r, sizes_get(c, u32_arg(a, 0), u32_arg(a, 1), w->argc, w->argv_bytes));
+}
+
+static wa_trap_kind_t args_get(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    wa_wasi_t *w = u;
+    return ret(r, strings_get(c, u32_arg(a, 0), u32_arg(a, 1), w->argv, w->argc, w->argv_bytes));
+}
+
+static wa_trap_kind_t environ_sizes_get(wa_instance_t *c, void *u, const wa_value_t *a,
+                                        wa_value_t *r)
+{
+    wa_wasi_t *w = u;
+    return ret(r, sizes_get(c, u32_arg(a, 0), u32_arg(a, 1), w->envc, w->env_bytes));
+}
+
+static wa_trap_kind_t environ_get(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    wa_wasi_t *w = u;
+    return ret(r, strings_get(c, u32_arg(a, 0), u32_arg(a, 1), w->env, w->envc, w->env_bytes));
+}
+
+/* ---- clocks, randomness, scheduling -------------------------------------------------------- */
+
+static int host_clock(uint32_t id, clockid_t *out)
+{
+    switch (id) {
+    case 0: *out = CLOCK_REALTIME; return 0;
+    case 1: *out = CLOCK_MONOTONIC; return 0;
+    case 2: *out = CLOCK_PROCESS_CPUTIME_ID; return 0;
+    case 3: *out = CLOCK_THREAD_CPUTIME_ID; return 0;
+    default: return -1;
+    }
+}
+
+static uint64_t ts_ns(const struct timespec *ts)
+{
+    return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}
+
+static wa_trap_kind_t clock_res_get(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)u;
+    clockid_t id;
+    struct timespec ts;
+    if (host_clock(u32_arg(a, 0), &id) != 0)
+        return ret(r, WA_WASI_EINVAL);
+    uint8_t *out = lift(c, u32_arg(a, 1), 8);
+    if (!out)
+        return ret(r, WA_WASI_EFAULT);
+    if (clock_getres(id, &ts) != 0)
+        return ret(r, from_host_errno(errno));
+    put_u64(out, ts_ns(&ts));
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+static wa_trap_kind_t clock_time_get(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)u; /* a[1] is the precision the guest would accept; the host clock is finer */
+    clockid_t id;
+    struct timespec ts;
+    if (host_clock(u32_arg(a, 0), &id) != 0)
+        return ret(r, WA_WASI_EINVAL);
+    uint8_t *out = lift(c, u32_arg(a, 2), 8);
+    if (!out)
+        return ret(r, WA_WASI_EFAULT);
+    if (clock_gettime(id, &ts) != 0)
+        return ret(r, from_host_errno(errno));
+    put_u64(out, ts_ns(&ts));
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+static wa_trap_kind_t random_get(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)u;
+    uint32_t len = u32_arg(a, 1);
+    uint8_t *buf = lift(c, u32_arg(a, 0), len);
+    if (!buf)
+        return ret(r, WA_WASI_EFAULT);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = getrandom(buf + done, len - done, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return ret(r, from_host_errno(errno));
+        }
+        done += (size_t)n;
+    }
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+static wa_trap_kind_t sched_yield_fn(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u, (void)a;
+    sched_yield();
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+/* proc_exit ends the running call with a trap that carries the status: the embedder decides
+ * what exiting means (the CLI exits the process, a proxy only ends the VM). */
+static wa_trap_kind_t proc_exit(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)u, (void)r;
+    int32_t code = a[0].i32;
+    return wa_trap_set(c, WA_TRAP_EXIT, code, "proc_exit(%d)", (int)code);
+}
+
+/* ---- fds ----------------------------------------------------------------------------------- */
+
+/* iovec arrays: 8 bytes each, {u32 buf, u32 len}. */
+static wa_trap_kind_t fd_write(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    wa_wasi_t *w = u;
+    uint32_t fd = u32_arg(a, 0), niov = u32_arg(a, 2);
+    guest_fd_t *g = get_fd(w, fd);
+    if (!g)
+        return ret(r, WA_WASI_EBADF);
+    const uint8_t *iov = lift(c, u32_arg(a, 1), (uint64_t)niov * 8);
+    uint8_t *nwritten = lift(c, u32_arg(a, 3), 4);
+    if (!iov || !nwritten)
+        return ret(r, WA_WASI_EFAULT);
+    /* Check every buffer first so that a bad one writes nothing. */
+    for (uint32_t i = 0; i < niov; i++)
+        if (!lift(c, get_u32(iov + 8 * i), get_u32(iov + 8 * i + 4)))
+            return ret(r, WA_WASI_EFAULT);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < niov; i++) {
+        uint32_t len = get_u32(iov + 8 * i + 4);
+        const uint8_t *buf = lift(c, get_u32(iov + 8 * i), len);
+        uint32_t off = 0;
+        while (off < len) {
+            long n = uses_cb(w, fd) ? w->write_cb(w->write_user, (int)fd, buf + off, len - off)
+                                    : (long)write(g->host_fd, buf + off, len - off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                if (total > 0)
+                    goto done; /* report the bytes that did go out */
+                return ret(r, n < 0 ? from_host_errno(errno) : WA_WASI_EIO);
+            }
+            off += (uint32_t)n;
+            total += (uint64_t)n;
+        }
+    }
+done:
+    put_u32(nwritten, (uint32_t)total);
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+static wa_trap_kind_t fd_read(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    wa_wasi_t *w = u;
+    uint32_t fd = u32_arg(a, 0), niov = u32_arg(a, 2);
+    guest_fd_t *g = get_fd(w, fd);
+    if (!g)
+        return ret(r, WA_WASI_EBADF);
+    if (uses_cb(w, fd))
+        return ret(r, WA_WASI_EBADF); /* a write-only sink */
+    const uint8_t *iov = lift(c, u32_arg(a, 1), (uint64_t)niov * 8);
+    uint8_t *nread = lift(c, u32_arg(a, 3), 4);
+    if (!iov || !nread)
+        return ret(r, WA_WASI_EFAULT);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < niov; i++) {
+        uint32_t len = get_u32(iov + 8 * i + 4);
+        uint8_t *buf = lift(c, get_u32(iov + 8 * i), len);
+        if (!buf)
+            return ret(r, WA_WASI_EFAULT);
+        if (len == 0)
+            continue;
+        ssize_t n;
+        do
+            n = read(g->host_fd, buf, len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (total > 0)
+                break;
+            return ret(r, from_host_errno(errno));
+        }
+        total += (uint64_t)n;
+        if ((uint32_t)n < len)
+            break; /* like readv: a short read ends the call rather than blocking again */
+    }
+    put_u32(nread, (uint32_t)total);
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+static wa_trap_kind_t fd_close(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c;
+    wa_wasi_t *w = u;
+    guest_fd_t *g = get_fd(w, u32_arg(a, 0));
+    if (!g)
+        return ret(r, WA_WASI_EBADF);
+    g->open = false; /* the host fd is borrowed and stays open for the embedder */
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+static int32_t do_seek(wa_wasi_t *w, wa_instance_t *c, uint32_t fd, int64_t off, int whence,
+                       uint32_t out_ptr)
+{
+    guest_fd_t *g = get_fd(w, fd);
+    if (!g)
+        return WA_WASI_EBADF;
+    if (whence < 0)
+        return WA_WASI_EINVAL;
+    uint8_t *out = lift(c, out_ptr, 8);
+    if (!out)
+        return WA_WASI_EFAULT;
+    if (uses_cb(w, fd))
+        return WA_WASI_ESPIPE;
+    off_t pos = lseek(g->host_fd, (off_t)off, whence);
+    if (pos < 0)
+        return from_host_errno(errno);
+    put_u64(out, (uint64_t)pos);
+    return WA_WASI_ESUCCESS;
+}
+
+static int preview1_whence(uint32_t w)
+{
+    return w == 0 ? SEEK_SET : w == 1 ? SEEK_CUR : w == 2 ? SEEK_END : -1;
+}
+
+/* wasi_unstable numbered its whence values cur, end, set. */
+static int unstable_whence(uint32_t w)
+{
+    return w == 0 ? SEEK_CUR : w == 1 ? SEEK_END : w == 2 ? SEEK_SET : -1;
+}
+
+static wa_trap_kind_t fd_seek(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    return ret(r, do_seek(u, c, u32_arg(a, 0), a[1].i64, preview1_whence(u32_arg(a, 2)),
+                          u32_arg(a, 3)));
+}
+
+static wa_trap_kind_t fd_seek_unstable(wa_instance_t *c, void *u, const wa_value_t *a,
+                                       wa_value_t *r)
+{
+    return ret(r, do_seek(u, c, u32_arg(a, 0), a[1].i64, unstable_whence(u32_arg(a, 2)),
+                          u32_arg(a, 3)));
+}
+
+static wa_trap_kind_t fd_tell(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    return ret(r, do_seek(u, c, u32_arg(a, 0), 0, SEEK_CUR, u32_arg(a, 1)));
+}
+
+/* fdstat: u8 filetype @0, u16 flags @2, u64 rights_base @8, u64 rights_inheriting @16. */
+static wa_trap_kind_t fd_fdstat_get(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    wa_wasi_t *w = u;
+    uint32_t fd = u32_arg(a, 0);
+    guest_fd_t *g = get_fd(w, fd);
+    if (!g)
+        return ret(r, WA_WASI_EBADF);
+    uint8_t *out = lift(c, u32_arg(a, 1), 24);
+    if (!out)
+        return ret(r, WA_WASI_EFAULT);
+    uint8_t type = FT_CHAR; /* a callback sink behaves like a terminal: no seek */
+    uint16_t flags = 0;
+    uint64_t rights = RIGHT_POLL_FD_READWRITE | RIGHT_FD_FILESTAT_GET |
+                      (fd == 0 ? RIGHT_FD_READ : RIGHT_FD_WRITE);
+    if (!uses_cb(w, fd)) {
+        struct stat st;
+        if (fstat(g->host_fd, &st) != 0)
+            return ret(r, from_host_errno(errno));
+        type = S_ISCHR(st.st_mode)    ? FT_CHAR
+               : S_ISREG(st.st_mode)  ? FT_REGULAR
+               : S_ISDIR(st.st_mode)  ? FT_DIR
+               : S_ISSOCK(st.st_mode) ? FT_SOCKET_STREAM
+                                      : FT_UNKNOWN;
+        int fl = fcntl(g->host_fd, F_GETFL);
+        if (fl >= 0) {
+            flags = (uint16_t)((fl & O_APPEND ? FDFLAG_APPEND : 0) |
+                               (fl & O_NONBLOCK ? FDFLAG_NONBLOCK : 0));
+            int acc = fl & O_ACCMODE;
+            rights &= ~(RIGHT_FD_READ | RIGHT_FD_WRITE);
+            rights |= (acc == O_RDONLY || acc == O_RDWR ? RIGHT_FD_READ : 0) |
+                      (acc == O_WRONLY || acc == O_RDWR ? RIGHT_FD_WRITE : 0);
+        }
+        /* wasi-libc's isatty() wants a character device without seek/tell rights. */
+        if (type == FT_REGULAR)
+            rights |= RIGHT_FD_SEEK | RIGHT_FD_TELL;
+    }
+    memset(out, 0, 24);
+    out[0] = type;
+    put_u16(out + 2, flags);
+    put_u64(out + 8, rights);
+    put_u64(out + 16, 0);
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+/* No directories are preopened: libc asks fd 3, 4, ... until EBADF. */
+static wa_trap_kind_t fd_prestat_get(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u, (void)a;
+    return ret(r, WA_WASI_EBADF);
+}
+
+/* ---- poll_oneoff --------------------------------------------------------------------------- */
+
+typedef struct sub_layout {
+    uint32_t size;      /* bytes per subscription */
+    uint32_t clock_id;  /* offsets of the clock fields in a subscription */
+    uint32_t timeout;
+    uint32_t flags;
+} sub_layout_t;
+
+/* preview1: userdata @0, tag @8, clock {id u32, timeout u64, precision u64, flags u16} @16. */
+static const sub_layout_t preview1_subs = {48, 16, 24, 40};
+/* wasi_unstable's clock subscription starts with a u64 identifier. */
+static const sub_layout_t unstable_subs = {56, 24, 32, 48};
+
+static void put_event(uint8_t *ev, uint64_t userdata, uint16_t error, uint8_t type,
+                      uint64_t nbytes, uint16_t rwflags)
+{
+    memset(ev, 0, EVENT_BYTES);
+    put_u64(ev, userdata);
+    put_u16(ev + 8, error);
+    ev[10] = type;
+    put_u64(ev + 16, nbytes);
+    put_u16(ev + 24, rwflags);
+}
+
+/* Sleeps until the earliest clock subscription is due or an fd subscription is ready, then
+ * reports every subscription that is. */
+static int32_t do_poll(wa_wasi_t *w, wa_instance_t *c, const wa_value_t *a, const sub_layout_t *L)
+{
+    uint32_t nsubs = u32_arg(a, 2);
+    if (nsubs == 0 || nsubs > MAX_POLL_SUBS)
+        return WA_WASI_EINVAL;
+    const uint8_t *subs = lift(c, u32_arg(a, 0), (uint64_t)nsubs * L->size);
+    uint8_t *events = lift(c, u32_arg(a, 1), (uint64_t)nsubs * EVENT_BYTES);
+    uint8_t *nevents_out = lift(c, u32_arg(a, 3), 4);
+    if (!subs || !events || !nevents_out)
+        return WA_WASI_EFAULT;
+    struct pollfd pfds[MAX_POLL_SUBS];
+    uint32_t pfd_sub[MAX_POLL_SUBS];
+    uint32_t npfd = 0, nev = 0;
+    int64_t wait_ns = -1; /* -1: no clock, wait for fds only */
+    uint64_t mono_start = wa_now_ns();
+    for (uint32_t i = 0; i < nsubs; i++) {
+        const uint8_t *s = subs + (size_t)i * L->size;
+        uint64_t ud = get_u64(s);
+        uint8_t tag = s[8];
+        if (tag == EV_CLOCK) {
+            clockid_t id;
+            if (host_clock(get_u32(s + L->clock_id), &id) != 0) {
+                put_event(events + EVENT_BYTES * nev++, ud, WA_WASI_EINVAL, EV_CLOCK, 0, 0);
+                continue;
+            }
+            uint64_t t = get_u64(s + L->timeout);
+            uint16_t fl = (uint16_t)(s[L->flags] | s[L->flags + 1] << 8);
+            int64_t rel = (int64_t)(t > INT64_MAX ? INT64_MAX : t);
+            if (fl & SUBCLOCK_ABSTIME) {
+                struct timespec now;
+                clock_gettime(id, &now);
+                rel = t > ts_ns(&now) ? (int64_t)(t - ts_ns(&now)) : 0;
+            }
+            if (wait_ns < 0 || rel < wait_ns)
+                wait_ns = rel;
+        } else if (tag == EV_FD_READ || tag == EV_FD_WRITE) {
+            uint32_t fd = get_u32(s + 16);
+            guest_fd_t *g = get_fd(w, fd);
+            if (!g) {
+                put_event(events + EVENT_BYTES * nev++, ud, WA_WASI_EBADF, tag, 0, 0);
+            } else if (uses_cb(w, fd)) {
+                put_event(events + EVENT_BYTES * nev++, ud,
+                          tag == EV_FD_WRITE ? WA_WASI_ESUCCESS : WA_WASI_EBADF, tag, 0, 0);
+            } else {
+                pfds[npfd] = (struct pollfd){.fd = g->host_fd,
+                                             .events = tag == EV_FD_READ ? POLLIN : POLLOUT};
+                pfd_sub[npfd++] = i;
+            }
+        } else {
+            put_event(events + EVENT_BYTES * nev++, ud, WA_WASI_EINVAL, tag, 0, 0);
+        }
+    }
+    if (nev > 0)
+        wait_ns = 0; /* something to report already: only look, do not wait */
+    for (;;) {
+        struct timespec ts, *tsp = NULL;
+        int64_t left = -1;
+        if (wait_ns >= 0) {
+            int64_t spent = (int64_t)(wa_now_ns() - mono_start);
+            left = wait_ns > spent ? wait_ns - spent : 0;
+            ts.tv_sec = left / 1000000000;
+            ts.tv_nsec = left % 1000000000;
+            tsp = &ts;
+        }
+        int n = ppoll(pfds, npfd, tsp, NULL);
+        if (n < 0 && errno != EINTR)
+            return from_host_errno(errno);
+        for (uint32_t k = 0; n > 0 && k < npfd; k++) {
+            if (!pfds[k].revents)
+                continue;
+            const uint8_t *s = subs + (size_t)pfd_sub[k] * L->size;
+            uint16_t err = (pfds[k].revents & POLLNVAL) ? WA_WASI_EBADF : 0;
+            put_event(events + EVENT_BYTES * nev++, get_u64(s), err, s[8], 0,
+                      (pfds[k].revents & POLLHUP) ? 1 : 0);
+        }
+        int64_t spent = (int64_t)(wa_now_ns() - mono_start);
+        if (wait_ns >= 0 && spent >= wait_ns) {
+            /* Every clock due by now fires (all relative to the same start). */
+            for (uint32_t i = 0; i < nsubs; i++) {
+                const uint8_t *s = subs + (size_t)i * L->size;
+                clockid_t id;
+                if (s[8] != EV_CLOCK || host_clock(get_u32(s + L->clock_id), &id) != 0)
+                    continue;
+                uint64_t t = get_u64(s + L->timeout);
+                uint16_t fl = (uint16_t)(s[L->flags] | s[L->flags + 1] << 8);
+                bool due;
+                if (fl & SUBCLOCK_ABSTIME) {
+                    struct timespec now;
+                    clock_gettime(id, &now);
+                    due = ts_ns(&now) >= t;
+                } else {
+                    due = (uint64_t)spent >= t;
+                }
+                if (due)
+                    put_event(events + EVENT_BYTES * nev++, get_u64(s), 0, EV_CLOCK, 0, 0);
+            }
+        }
+        if (nev > 0 || (wait_ns >= 0 && spent >= wait_ns))
+            break;
+    }
+    put_u32(nevents_out, nev);
+    return WA_WASI_ESUCCESS;
+}
+
+static wa_trap_kind_t poll_oneoff(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    return ret(r, do_poll(u, c, a, &preview1_subs));
+}
+
+static wa_trap_kind_t poll_oneoff_unstable(wa_instance_t *c, void *u, const wa_value_t *a,
+                                           wa_value_t *r)
+{
+    return ret(r, do_poll(u, c, a, &unstable_subs));
+}
+
+/* Defined so modules importing it link; this layer has no filesystem, sockets or signals. */
+static wa_trap_kind_t nosys(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u, (void)a;
+    return ret(r, WA_WASI_ENOSYS);
+}
+
+/* ---- the import table ---------------------------------------------------------------------- */
+
+/* Parameter signatures: 'i' is i32, 'I' is i64. Every function returns an errno (i32)
+ * except proc_exit, which returns nothing. */
+typedef struct wasi_fn {
+    const char *name;
+    const char *params;
+    wa_host_fn_t preview1;
+    wa_host_fn_t unstable; /* NULL: same as preview1 */
+} wasi_fn_t;
+
+static const wasi_fn_t wasi_fns[] = {
+    {"args_get", "ii", args_get, NULL},
+    {"args_sizes_get", "ii", args_sizes_get, NULL},
+    {"environ_get", "ii", environ_get, NULL},
+    {"environ_sizes_get", "ii", environ_sizes_get, NULL},
+    {"clock_res_get", "ii", clock_res_get, NULL},
+    {"clock_time_get", "iIi", clock_time_get, NULL},
+    {"fd_advise", "iIIi", nosys, NULL},
+    {"fd_allocate", "iII", nosys, NULL},
+    {"fd_close", "i", fd_close, NULL},
+    {"fd_datasync", "i", nosys, NULL},
+    {"fd_fdstat_get", "ii", fd_fdstat_get, NULL},
+    {"fd_fdstat_set_flags", "ii", nosys, NULL},
+    {"fd_fdstat_set_rights", "iII", nosys, NULL},
+    {"fd_filestat_get", "ii", nosys, NULL},
+    {"fd_filestat_set_size", "iI", nosys, NULL},
+    {"fd_filestat_set_times", "iIIi", nosys, NULL},
+    {"fd_pread", "iiiIi", nosys, NULL},
+    {"fd_prestat_get", "ii", fd_prestat_get, NULL},
+    {"fd_prestat_dir_name", "iii", fd_prestat_get, NULL},
+    {"fd_pwrite", "iiiIi", nosys, NULL},
+    {"fd_read", "iiii", fd_read, NULL},
+    {"fd_readdir", "iiiIi", nosys, NULL},
+    {"fd_renumber", "ii", nosys, NULL},
+    {"fd_seek", "iIii", fd_seek, fd_seek_unstable},
+    {"fd_sync", "i", nosys, NULL},
+    {"fd_tell", "ii", fd_tell, NULL},
+    {"fd_write", "iiii", fd_write, NULL},
+    {"path_create_directory", "iii", nosys, NULL},
+    {"path_filestat_get", "iiiii", nosys, NULL},
+    {"path_filestat_set_times", "iiiiIIi", nosys, NULL},
+    {"path_link", "iiiiiii", nosys, NULL},
+    {"path_open", "iiiiiIIii", nosys, NULL},
+    {"path_readlink", "iiiiii", nosys, NULL},
+    {"path_remove_directory", "iii", nosys, NULL},
+    {"path_rename", "iiiiii", nosys, NULL},
+    {"path_symlink", "iiiii", nosys, NULL},
+    {"path_unlink_file", "iii", nosys, NULL},
+    {"poll_oneoff", "iiii", poll_oneoff, poll_oneoff_unstable},
+    {"proc_exit", "i", proc_exit, NULL},
+    {"proc_raise", "i", nosys, NULL},
+    {"sched_yield", "", sched_yield_fn, NULL},
+    {"random_get", "ii", random_get, NULL},
+    {"sock_accept", "iii", nosys, NULL},
+    {"sock_recv", "iiiiii", nosys, NULL},
+    {"sock_send", "iiiii", nosys, NULL},
+    {"sock_shutdown", "ii", nosys, NULL},
+};
+
+static wa_status_t define_module(wa_wasi_t *w, wa_linker_t *l, const char *module, bool unstable)
+{
+    static const wa_valtype_t i32_result[] = {WA_I32};
+    for (size_t i = 0; i < sizeof(wasi_fns) / sizeof(wasi_fns[0]); i++) {
+        const wasi_fn_t *f = &wasi_fns[i];
+        wa_valtype_t params[16];
+        uint32_t n = 0;
+        for (const char *p = f->params; *p; p++)
+            params[n++] = *p == 'I' ? WA_I64 : WA_I32;
+        bool is_exit = strcmp(f->name, "proc_exit") == 0;
+        wa_functype_t ft = {.nparams = n, .params = params,
+                            .nresults = is_exit ? 0 : 1, .results = i32_result};
+        wa_host_fn_t fn = unstable && f->unstable ? f->unstable : f->preview1;
+        wa_status_t s = wa_linker_define_func(l, module, f->name, &ft, fn, w);
+        if (s != WA_OK)
+            return s;
+    }
+    return WA_OK;
+}
+
+wa_status_t wa_wasi_define(wa_wasi_t *w, wa_linker_t *l)
+{
+    if (!w || !l)
+        return WA_ERR_ARG;
+    wa_status_t s = define_module(w, l, "wasi_snapshot_preview1", false);
+    if (s == WA_OK)
+        s = define_module(w, l, "wasi_unstable", true);
+    return s;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+static char **copy_strings(const char *const *src, size_t n, size_t *bytes)
+{
+    char **dst = calloc(n ? n : 1, sizeof(*dst));
+    if (!dst)
+        return NULL;
+    *bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = strdup(src[i] ? src[i] : "");
+        if (!dst[i]) {
+            for (size_t k = 0; k < i; k++)
+                free(dst[k]);
+            free(dst);
+            return NULL;
+        }
+        *bytes += strlen(dst[i]) + 1;
+    }
+    return dst;
+}
+
+static void free_strings(char **s, size_t n)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
+wa_status_t wa_wasi_new(const wa_wasi_config_t *cfg, wa_wasi_t **out)
+{
+    *out = NULL;
+    if (!cfg || (cfg->argc && !cfg->argv) || (cfg->envc && !cfg->env))
+        return WA_ERR_ARG;
+    wa_wasi_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return WA_ERR_NOMEM;
+    w->argv = copy_strings(cfg->argv, cfg->argc, &w->argv_bytes);
+    if (!w->argv)
+        goto fail;
+    w->argc = cfg->argc;
+    w->env = copy_strings(cfg->env, cfg->envc, &w->env_bytes);
+    if (!w->env)
+        goto fail;
+    w->envc = cfg->envc;
+    int host[NSTDIO] = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd};
+    for (int i = 0; i < NSTDIO; i++) {
+        w->fds[i].host_fd = host[i];
+        w->fds[i].open = host[i] >= 0 || (cfg->write_cb && i > 0);
+    }
+    w->write_cb = cfg->write_cb;
+    w->write_user = cfg->write_user;
+    *out = w;
+    return WA_OK;
+fail:
+    wa_wasi_free(w);
+    return WA_ERR_NOMEM;
+}
+
+void wa_wasi_free(wa_wasi_t *w)
+{
+    if (!w)
+        return;
+    free_strings(w->argv, w->argc);
+    free_strings(w->env, w->envc);
+    free(w);
+}

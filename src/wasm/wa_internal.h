@@ -1,0 +1,298 @@
+/* The engine's private structures: the loaded module, compiled function code, instances,
+ * runtime objects and the per-thread execution context shared by the interpreter and API. */
+#ifndef SLUICE_WA_INTERNAL_H
+#define SLUICE_WA_INTERNAL_H
+
+#include "sluice/wasm.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#define WA_PAGE_BYTES 65536u
+#define WA_MAX_PAGES 65536u
+#define WA_NO_INDEX UINT32_MAX
+
+/* The internal instruction set. Every compiled instruction is one 32-bit op word followed by
+ * its immediates (32-bit words, pre-decoded; branch targets are word indexes into the
+ * function's code). Most ops mirror a Wasm opcode; the branch ops carry resolved targets. */
+#define WA_OPS(X)                                                                                \
+    X(UNREACHABLE) X(NOP) X(JMP) X(JMP_LOOP) X(JMP_IF) X(JMP_IF_LOOP) X(JMP_IFNOT) X(BR)            \
+    X(BR_IF) X(BR_TABLE) X(RETURN) X(CALL) X(CALL_INDIRECT) X(DROP) X(SELECT)                  \
+    X(LOCAL_GET) X(LOCAL_SET) X(LOCAL_TEE) X(GLOBAL_GET) X(GLOBAL_SET)                          \
+    X(TABLE_GET) X(TABLE_SET)                                                                   \
+    X(I32_LOAD) X(I64_LOAD) X(F32_LOAD) X(F64_LOAD) X(I32_LOAD8_S) X(I32_LOAD8_U)               \
+    X(I32_LOAD16_S) X(I32_LOAD16_U) X(I64_LOAD8_S) X(I64_LOAD8_U) X(I64_LOAD16_S)               \
+    X(I64_LOAD16_U) X(I64_LOAD32_S) X(I64_LOAD32_U) X(I32_STORE) X(I64_STORE) X(F32_STORE)      \
+    X(F64_STORE) X(I32_STORE8) X(I32_STORE16) X(I64_STORE8) X(I64_STORE16) X(I64_STORE32)      \
+    X(MEMORY_SIZE) X(MEMORY_GROW) X(I32_CONST) X(I64_CONST)                                     \
+    X(I32_EQZ) X(I32_EQ) X(I32_NE) X(I32_LT_S) X(I32_LT_U) X(I32_GT_S) X(I32_GT_U) X(I32_LE_S)  \
+    X(I32_LE_U) X(I32_GE_S) X(I32_GE_U)                                                         \
+    X(I64_EQZ) X(I64_EQ) X(I64_NE) X(I64_LT_S) X(I64_LT_U) X(I64_GT_S) X(I64_GT_U) X(I64_LE_S)  \
+    X(I64_LE_U) X(I64_GE_S) X(I64_GE_U)                                                         \
+    X(F32_EQ) X(F32_NE) X(F32_LT) X(F32_GT) X(F32_LE) X(F32_GE)                                 \
+    X(F64_EQ) X(F64_NE) X(F64_LT) X(F64_GT) X(F64_LE) X(F64_GE)                                 \
+    X(I32_CLZ) X(I32_CTZ) X(I32_POPCNT) X(I32_ADD) X(I32_SUB) X(I32_MUL) X(I32_DIV_S)           \
+    X(I32_DIV_U) X(I32_REM_S) X(I32_REM_U) X(I32_AND) X(I32_OR) X(I32_XOR) X(I32_SHL)           \
+    X(I32_SHR_S) X(I32_SHR_U) X(I32_ROTL) X(I32_ROTR)                                           \
+    X(I64_CLZ) X(I64_CTZ) X(I64_POPCNT) X(I64_ADD) X(I64_SUB) X(I64_MUL) X(I64_DIV_S)           \
+    X(I64_DIV_U) X(I64_REM_S) X(I64_REM_U) X(I64_AND) X(I64_OR) X(I64_XOR) X(I64_SHL)           \
+    X(I64_SHR_S) X(I64_SHR_U) X(I64_ROTL) X(I64_ROTR)                                           \
+    X(F32_ABS) X(F32_NEG) X(F32_CEIL) X(F32_FLOOR) X(F32_TRUNC) X(F32_NEAREST) X(F32_SQRT)      \
+    X(F32_ADD) X(F32_SUB) X(F32_MUL) X(F32_DIV) X(F32_MIN) X(F32_MAX) X(F32_COPYSIGN)           \
+    X(F64_ABS) X(F64_NEG) X(F64_CEIL) X(F64_FLOOR) X(F64_TRUNC) X(F64_NEAREST) X(F64_SQRT)      \
+    X(F64_ADD) X(F64_SUB) X(F64_MUL) X(F64_DIV) X(F64_MIN) X(F64_MAX) X(F64_COPYSIGN)           \
+    X(I32_WRAP_I64) X(I32_TRUNC_F32_S) X(I32_TRUNC_F32_U) X(I32_TRUNC_F64_S) X(I32_TRUNC_F64_U) \
+    X(I64_EXTEND_I32_S) X(I64_EXTEND_I32_U) X(I64_TRUNC_F32_S) X(I64_TRUNC_F32_U)               \
+    X(I64_TRUNC_F64_S) X(I64_TRUNC_F64_U) X(F32_CONVERT_I32_S) X(F32_CONVERT_I32_U)             \
+    X(F32_CONVERT_I64_S) X(F32_CONVERT_I64_U) X(F32_DEMOTE_F64) X(F64_CONVERT_I32_S)            \
+    X(F64_CONVERT_I32_U) X(F64_CONVERT_I64_S) X(F64_CONVERT_I64_U) X(F64_PROMOTE_F32)           \
+    X(I32_EXTEND8_S) X(I32_EXTEND16_S) X(I64_EXTEND8_S) X(I64_EXTEND16_S) X(I64_EXTEND32_S)     \
+    X(REF_IS_NULL) X(REF_FUNC)                                                                  \
+    X(I32_TRUNC_SAT_F32_S) X(I32_TRUNC_SAT_F32_U) X(I32_TRUNC_SAT_F64_S)                        \
+    X(I32_TRUNC_SAT_F64_U) X(I64_TRUNC_SAT_F32_S) X(I64_TRUNC_SAT_F32_U)                        \
+    X(I64_TRUNC_SAT_F64_S) X(I64_TRUNC_SAT_F64_U)                                               \
+    X(MEMORY_INIT) X(DATA_DROP) X(MEMORY_COPY) X(MEMORY_FILL) X(TABLE_INIT) X(ELEM_DROP)        \
+    X(TABLE_COPY) X(TABLE_GROW) X(TABLE_SIZE) X(TABLE_FILL)                                     \
+    X(LOCAL_MOV) X(LOCAL_SET_C32) X(LOCAL_SET_C64) X(I32_LOAD_L) X(I64_LOAD_L) X(F64_LOAD_L)
+
+/* Binary operators that also exist fused with their operand fetches: _LL (two locals),
+ * _LC (local, constant), _SL (stack, local), _SC (stack, constant). The compiler defers
+ * local.get and constants and picks a variant when the operator arrives, which removes up to
+ * two dispatches per operator. Each of the four also comes as _xxD (result stored to a local:
+ * a following local.set folded in), _xxT (branch if the result is non-zero: br_if folded in)
+ * _xxF (branch if zero: the `if` folded in) and _xxE (stored to a local and pushed: a
+ * following local.tee folded in); these sit at +4, +8, +12 and +16 from _LL.
+ * (name, C type of the operands, result field, expression). The list is kept short on
+ * purpose: every entry adds twenty handlers to one function, and compile time (clang with
+ * sanitizers above all) grows faster than linearly with the handler count. */
+#define WA_FUSABLE(F)                                                                            \
+    F(I32_ADD, uint32_t, i32, a + b) F(I32_SUB, uint32_t, i32, a - b)                            \
+    F(I32_AND, uint32_t, i32, a & b) F(I32_SHL, uint32_t, i32, a << (b & 31))                    \
+    F(I32_EQ, uint32_t, i32, a == b) F(I32_NE, uint32_t, i32, a != b)                            \
+    F(I32_LT_S, uint32_t, i32, (int32_t)a < (int32_t)b) F(I32_LT_U, uint32_t, i32, a < b)        \
+    F(I64_ADD, uint64_t, i64, a + b) F(F64_ADD, double, f64, a + b)
+
+typedef enum {
+#define WA_OPX_(n) WA_OP_##n,
+    WA_OPS(WA_OPX_)
+#undef WA_OPX_
+#define WA_FOPX_(n, T, f, e)                                                                     \
+    WA_OP_##n##_LL, WA_OP_##n##_LC, WA_OP_##n##_SL, WA_OP_##n##_SC, WA_OP_##n##_LLD,             \
+        WA_OP_##n##_LCD, WA_OP_##n##_SLD, WA_OP_##n##_SCD, WA_OP_##n##_LLT, WA_OP_##n##_LCT,     \
+        WA_OP_##n##_SLT, WA_OP_##n##_SCT, WA_OP_##n##_LLF, WA_OP_##n##_LCF, WA_OP_##n##_SLF,     \
+        WA_OP_##n##_SCF, WA_OP_##n##_LLE, WA_OP_##n##_LCE, WA_OP_##n##_SLE, WA_OP_##n##_SCE,
+    WA_FUSABLE(WA_FOPX_)
+#undef WA_FOPX_
+        WA_OP_COUNT
+} wa_op_t;
+
+/* Words of the compiled code. */
+typedef uint32_t wa_word_t;
+
+/* A constant expression (global initialisers, segment offsets and elements). */
+typedef struct wa_constexpr {
+    uint8_t op;      /* 0x41 i32.const, 0x42, 0x43, 0x44, 0xd0 ref.null, 0xd2 ref.func, 0x23 global.get */
+    uint32_t index;  /* function or global index */
+    wa_value_t value;
+} wa_constexpr_t;
+
+typedef struct wa_type {
+    wa_functype_t ft; /* params/results point into the module's valtype pool */
+    uint64_t hash;    /* structural hash: call_indirect compares this, then the lists */
+} wa_type_t;
+
+/* One compiled function body. */
+typedef struct wa_code {
+    uint32_t type_index;
+    uint32_t nparams, nresults;
+    uint32_t nlocals;     /* params + declared locals */
+    uint32_t max_height;  /* operand stack slots needed beyond the locals */
+    uint32_t body_offset; /* byte offset of the body in the module */
+    wa_word_t *code;      /* owned */
+    uint32_t code_len;
+    uint32_t *trap_map;   /* owned: pairs (word index after the op word, byte offset) */
+    uint32_t ntrap;
+} wa_code_t;
+
+typedef struct wa_import {
+    char *module, *name; /* owned */
+    wa_externtype_t type; /* func types borrow from the module's type table */
+    uint32_t type_index;  /* for functions */
+} wa_import_t;
+
+typedef struct wa_export {
+    char *name; /* owned */
+    uint32_t name_len; /* names may hold NUL bytes */
+    wa_extern_kind_t kind;
+    uint32_t index;
+} wa_export_t;
+
+typedef struct wa_global_desc {
+    wa_valtype_t type;
+    bool mutable_;
+    wa_constexpr_t init;
+} wa_global_desc_t;
+
+typedef struct wa_table_desc {
+    wa_valtype_t elem;
+    wa_limits_desc_t limits;
+} wa_table_desc_t;
+
+enum { WA_SEG_ACTIVE, WA_SEG_PASSIVE, WA_SEG_DECLARATIVE };
+
+typedef struct wa_elem {
+    uint8_t mode;
+    wa_valtype_t type;
+    uint32_t table;
+    wa_constexpr_t offset;
+    uint32_t count;
+    wa_constexpr_t *items; /* owned */
+} wa_elem_t;
+
+typedef struct wa_data {
+    uint8_t mode;
+    wa_constexpr_t offset;
+    const uint8_t *bytes; /* borrowed from the module's copy of the binary */
+    uint32_t len;
+} wa_data_t;
+
+struct wa_module {
+    atomic_int refcnt;
+    uint8_t *bin; /* owned copy of the binary */
+    size_t bin_len;
+    wa_valtype_t *valtypes; /* owned pool behind every wa_functype_t */
+    wa_type_t *types;       /* owned */
+    uint32_t ntypes;
+    wa_import_t *imports; /* owned */
+    uint32_t nimports;
+    uint32_t nfunc_imports, ntable_imports, nmem_imports, nglobal_imports;
+    uint32_t nfuncs;           /* imported + defined */
+    uint32_t *func_types;      /* owned: type index of every function */
+    wa_code_t *codes;          /* owned: one per defined function */
+    uint32_t ntables;          /* imported + defined */
+    wa_table_desc_t *tables;   /* owned: all tables */
+    uint32_t nmems;
+    wa_limits_desc_t mem;      /* memory 0, imported or defined */
+    uint32_t nglobals;
+    wa_global_desc_t *globals; /* owned: all globals (imports have no init) */
+    wa_export_t *exports;      /* owned */
+    uint32_t nexports;
+    uint32_t start;            /* WA_NO_INDEX when none */
+    wa_elem_t *elems;          /* owned */
+    uint32_t nelems;
+    wa_data_t *datas;          /* owned */
+    uint32_t ndatas;
+    bool has_datacount;
+    uint32_t needs_datacount_at; /* offset of a data index used without a data count section */
+    uint8_t *declared_funcs;   /* owned: 1 where ref.func may name the function */
+    size_t code_bytes, data_bytes, compiled_bytes;
+};
+
+struct wa_func {
+    const wa_functype_t *type; /* borrowed from the owning module, or owned by the linker */
+    uint64_t type_hash;
+    wa_instance_t *inst;     /* owning instance for Wasm functions, NULL for host functions */
+    const wa_code_t *code;   /* borrowed from inst->module; NULL for host functions */
+    wa_host_fn_t host;
+    void *user;               /* borrowed */
+    uint32_t index;           /* function index in its instance */
+};
+
+struct wa_memory {
+    int refcnt;
+    uint8_t *base;         /* owned mmap reservation of reserved_bytes */
+    uint64_t size_bytes;   /* committed, accessible size */
+    uint64_t reserved_bytes;
+    uint32_t pages, max_pages;
+    bool has_max;
+};
+
+struct wa_table {
+    int refcnt;
+    wa_valtype_t elem;
+    uint32_t size, max;
+    bool has_max;
+    wa_value_t *elems; /* owned */
+    /* instances whose instantiation failed after writing their functions here: owned
+     * references, so that those entries stay callable (spec 2.0 keeps partial writes) */
+    wa_instance_t **keep;
+    uint32_t nkeep;
+};
+
+struct wa_global {
+    int refcnt;
+    wa_valtype_t type;
+    bool mutable_;
+    wa_value_t val;
+};
+
+/* One Wasm activation record on the frame stack. */
+typedef struct wa_frame {
+    const wa_word_t *ret_pc; /* where the caller resumes */
+    wa_value_t *fp;          /* caller's locals */
+    wa_func_t *func;         /* caller's function */
+} wa_frame_t;
+
+/* The state of the calls running on this thread; nested (re-entrant) calls continue on it. */
+typedef struct wa_exec {
+    wa_value_t *stack, *stack_end; /* borrowed from the outermost instance */
+    wa_value_t *sp;                /* first free slot while a host function runs */
+    wa_frame_t *frames;            /* borrowed from the outermost instance */
+    uint32_t depth, max_depth;     /* frames in use */
+    uint32_t host_nesting;
+    uint64_t fuel_left;            /* not yet handed to the tick counter */
+    bool fuel_on;
+    uint64_t deadline_ns;
+    int64_t tick;                  /* units left before the next slow check */
+    /* trap details */
+    wa_trap_kind_t trap_kind;
+    wa_func_t *trap_func;
+    const wa_word_t *trap_pc;
+    char host_msg[256];
+    int32_t exit_code;
+} wa_exec_t;
+
+struct wa_instance {
+    int refcnt;
+    wa_module_t *module;        /* one reference */
+    wa_func_t **funcs;          /* owned array; entries borrowed (own ones point into func_objs) */
+    wa_func_t *func_objs;       /* owned: defined functions then copies of host imports */
+    wa_table_t **tables;        /* owned array, one reference each (none where table_weak) */
+    uint8_t *table_weak;        /* owned: 1 where a table keeps this instance alive instead */
+    wa_memory_t *mem;           /* one reference, or NULL */
+    wa_global_t **globals;      /* owned array, one reference each */
+    wa_instance_t **deps;       /* owned array: one reference on each instance imported from */
+    uint32_t ndeps;
+    uint8_t *elem_dropped;      /* owned */
+    uint8_t *data_dropped;      /* owned */
+    wa_instance_limits_t lim;
+    void *user;                 /* borrowed */
+    wa_value_t *stack;          /* owned mmap, stack_bytes, made at first call */
+    wa_frame_t *frames;         /* owned mmap, max_call_depth + 1 frames */
+    size_t frames_bytes;
+};
+
+/* memcpy that accepts (NULL, 0): empty type lists and tables have no storage. */
+static inline void wa__copy(void *dst, const void *src, size_t n)
+{
+    if (n)
+        memcpy(dst, src, n);
+}
+
+/* Interpreter entry: runs f whose args sit at args[0..nparams) on ex's stack; results land at
+ * args[0..nresults). Returns WA_TRAP_NONE or the trap kind (details in ex). */
+wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args);
+/* Byte offset in the module of the instruction in f before pc. */
+uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc);
+uint64_t wa__type_hash(const wa_functype_t *t);
+bool wa__type_eq(const wa_functype_t *a, const wa_functype_t *b);
+int64_t wa__memory_grow(wa_memory_t *m, uint32_t delta, uint32_t cap);
+int64_t wa__table_grow(wa_table_t *t, uint32_t delta, wa_value_t init, uint32_t cap);
+wa_value_t wa__eval_const(wa_instance_t *inst, const wa_constexpr_t *e);
+wa_status_t wa__memory_make(wa_limits_desc_t limits, uint32_t cap, wa_memory_t **out);
+wa_status_t wa__table_make(wa_valtype_t elem, wa_limits_desc_t limits, uint32_t cap,
+                           wa_table_t **out);
+void wa__instance_release_kept(wa_instance_t **keep, uint32_t n);
+bool wa__deadline_check(wa_exec_t *ex); /* slow path of the tick counter; false = trap set */
+
+#endif

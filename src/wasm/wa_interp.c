@@ -1,0 +1,850 @@
+/* The interpreter: runs compiled word code with computed-goto dispatch (a switch build with
+ * -DWA_INTERP_SWITCH). Wasm calls do not recurse on the C stack; they push wa_frame_t. */
+#include "wa_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_HOST_NESTING 200 /* re-entrant host -> Wasm -> host chains; each uses C stack */
+
+static inline float f32_min(float a, float b)
+{
+    if (a != a || b != b)
+        return a + b;
+    if (a == 0 && b == 0)
+        return signbit(a) ? a : b;
+    return a < b ? a : b;
+}
+static inline float f32_max(float a, float b)
+{
+    if (a != a || b != b)
+        return a + b;
+    if (a == 0 && b == 0)
+        return signbit(a) ? b : a;
+    return a > b ? a : b;
+}
+static inline double f64_min(double a, double b)
+{
+    if (a != a || b != b)
+        return a + b;
+    if (a == 0 && b == 0)
+        return signbit(a) ? a : b;
+    return a < b ? a : b;
+}
+static inline double f64_max(double a, double b)
+{
+    if (a != a || b != b)
+        return a + b;
+    if (a == 0 && b == 0)
+        return signbit(a) ? b : a;
+    return a > b ? a : b;
+}
+
+/* libm's rounding functions may return a signalling NaN unchanged; Wasm wants it quieted. */
+#define f32_round(x, fn) ((x) != (x) ? (x) + (x) : fn(x))
+#define f64_round(x, fn) ((x) != (x) ? (x) + (x) : fn(x))
+
+/* Saturating conversions (non-trapping float-to-int proposal). */
+static inline int32_t sat_i32_s(double f)
+{
+    if (f != f) return 0;
+    if (f <= -2147483648.0) return INT32_MIN;
+    if (f >= 2147483647.0) return INT32_MAX;
+    return (int32_t)f;
+}
+static inline uint32_t sat_i32_u(double f)
+{
+    if (f != f || f <= -1.0) return 0;
+    if (f >= 4294967295.0) return UINT32_MAX;
+    return (uint32_t)f;
+}
+static inline int64_t sat_i64_s(double f)
+{
+    if (f != f) return 0;
+    if (f < -9223372036854775808.0) return INT64_MIN;
+    if (f >= 9223372036854775808.0) return INT64_MAX;
+    return (int64_t)f;
+}
+static inline uint64_t sat_i64_u(double f)
+{
+    if (f != f || f <= -1.0) return 0;
+    if (f >= 18446744073709551616.0) return UINT64_MAX;
+    return (uint64_t)f;
+}
+
+uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
+{
+    if (!c || !pc || pc < c->code || pc > c->code + c->code_len)
+        return 0;
+    uint32_t idx = (uint32_t)(pc - c->code);
+    uint32_t best = c->body_offset;
+    /* the last trap site whose op word precedes pc */
+    uint32_t lo = 0, hi = c->ntrap;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (c->trap_map[2 * mid] < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0)
+        best = c->trap_map[2 * (lo - 1) + 1];
+    return best;
+}
+
+bool wa__deadline_check(wa_exec_t *ex)
+{
+    if (ex->deadline_ns && wa_now_ns() >= ex->deadline_ns) {
+        ex->trap_kind = WA_TRAP_DEADLINE;
+        return false;
+    }
+    /* read the clock every 4096 back-edges/calls when a deadline is set */
+    int64_t chunk = ex->deadline_ns ? 4096 : ((int64_t)1 << 40);
+    if (ex->fuel_on) {
+        if (ex->fuel_left == 0) {
+            ex->trap_kind = WA_TRAP_FUEL;
+            return false;
+        }
+        if ((uint64_t)chunk > ex->fuel_left)
+            chunk = (int64_t)ex->fuel_left;
+        ex->fuel_left -= (uint64_t)chunk;
+    }
+    ex->tick = chunk - 1;
+    return true;
+}
+
+/* Sanitizer builds dispatch through the switch: clang's instrumentation of a computed-goto
+ * function with this many handlers takes minutes, the switch compiles in seconds. */
+#if defined(__SANITIZE_ADDRESS__) && !defined(WA_INTERP_SWITCH)
+#define WA_INTERP_SWITCH 1
+#endif
+#if defined(__has_feature) && !defined(WA_INTERP_SWITCH)
+#if __has_feature(address_sanitizer)
+#define WA_INTERP_SWITCH 1
+#endif
+#endif
+
+wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
+{
+#ifndef WA_INTERP_SWITCH
+    static const void *const labels[WA_OP_COUNT] = {
+#define WA_LBL_(n) [WA_OP_##n] = &&L_##n,
+        WA_OPS(WA_LBL_)
+#undef WA_LBL_
+#define WA_FLBL_(n, T, f, e)                                                                     \
+    [WA_OP_##n##_LL] = &&L_##n##_LL, [WA_OP_##n##_LC] = &&L_##n##_LC,                            \
+    [WA_OP_##n##_SL] = &&L_##n##_SL, [WA_OP_##n##_SC] = &&L_##n##_SC,                            \
+    [WA_OP_##n##_LLD] = &&L_##n##_LLD, [WA_OP_##n##_LCD] = &&L_##n##_LCD,                        \
+    [WA_OP_##n##_SLD] = &&L_##n##_SLD, [WA_OP_##n##_SCD] = &&L_##n##_SCD,                        \
+    [WA_OP_##n##_LLT] = &&L_##n##_LLT, [WA_OP_##n##_LCT] = &&L_##n##_LCT,                        \
+    [WA_OP_##n##_SLT] = &&L_##n##_SLT, [WA_OP_##n##_SCT] = &&L_##n##_SCT,                        \
+    [WA_OP_##n##_LLF] = &&L_##n##_LLF, [WA_OP_##n##_LCF] = &&L_##n##_LCF,                        \
+    [WA_OP_##n##_SLF] = &&L_##n##_SLF, [WA_OP_##n##_SCF] = &&L_##n##_SCF,                        \
+    [WA_OP_##n##_LLE] = &&L_##n##_LLE, [WA_OP_##n##_LCE] = &&L_##n##_LCE,                        \
+    [WA_OP_##n##_SLE] = &&L_##n##_SLE, [WA_OP_##n##_SCE] = &&L_##n##_SCE,
+        WA_FUSABLE(WA_FLBL_)
+#undef WA_FLBL_
+    };
+#define OP(n) L_##n:
+#define NEXT() goto *labels[*pc++]
+#else
+#define OP(n) case WA_OP_##n:
+#define NEXT() goto dispatch
+#endif
+    wa_func_t *func = NULL, *callee = f;
+    const wa_word_t *pc = NULL;
+    wa_value_t *fp = NULL, *sp = args + f->type->nparams;
+    wa_instance_t *inst = NULL;
+    uint8_t *mem = NULL;
+    uint64_t mem_size = 0;
+    wa_global_t **globals = NULL;
+    wa_func_t **funcs = NULL;
+    int64_t tick = ex->tick;
+    uint32_t entry_depth = ex->depth;
+    wa_trap_kind_t kind = WA_TRAP_NONE;
+
+#define LOAD_CTX()                                                                               \
+    do {                                                                                         \
+        globals = inst->globals;                                                                 \
+        funcs = inst->funcs;                                                                     \
+        if (inst->mem) {                                                                         \
+            mem = inst->mem->base;                                                               \
+            mem_size = inst->mem->size_bytes;                                                    \
+        } else {                                                                                 \
+            mem = NULL;                                                                          \
+            mem_size = 0;                                                                        \
+        }                                                                                        \
+    } while (0)
+#define TRAP(k)                                                                                  \
+    do {                                                                                         \
+        kind = (k);                                                                              \
+        goto trap;                                                                               \
+    } while (0)
+#define TICK()                                                                                   \
+    do {                                                                                         \
+        if (--tick < 0) {                                                                        \
+            ex->tick = tick;                                                                     \
+            if (!wa__deadline_check(ex))                                                         \
+                TRAP(ex->trap_kind);                                                             \
+            tick = ex->tick;                                                                     \
+        }                                                                                        \
+    } while (0)
+
+    goto do_call;
+
+#ifdef WA_INTERP_SWITCH
+dispatch:
+    switch (*pc++) {
+#endif
+    OP(UNREACHABLE) TRAP(WA_TRAP_UNREACHABLE);
+    OP(NOP) NEXT();
+    OP(JMP) pc += (int32_t)*pc; NEXT();
+    OP(JMP_LOOP) TICK(); pc += (int32_t)*pc; NEXT();
+    OP(JMP_IF)
+    if ((--sp)->i32)
+        pc += (int32_t)*pc;
+    else
+        pc++;
+    NEXT();
+    OP(JMP_IF_LOOP)
+    if ((--sp)->i32) {
+        TICK();
+        pc += (int32_t)*pc;
+    } else {
+        pc++;
+    }
+    NEXT();
+    OP(JMP_IFNOT)
+    if (!(--sp)->i32)
+        pc += (int32_t)*pc;
+    else
+        pc++;
+    NEXT();
+    OP(BR_IF)
+    if (!(--sp)->i32) {
+        pc += 4;
+        NEXT();
+    }
+    /* fall through */
+    OP(BR)
+    {
+        uint32_t arity = pc[2];
+        wa_value_t *dst = fp + pc[1];
+        if (arity)
+            memmove(dst, sp - arity, arity * sizeof *sp);
+        sp = dst + arity;
+        if (pc[3])
+            TICK();
+        pc += (int32_t)*pc;
+        NEXT();
+    }
+    OP(BR_TABLE)
+    {
+        uint32_t n = pc[0], i = (uint32_t)(--sp)->i32;
+        if (i > n)
+            i = n;
+        const wa_word_t *e = pc + 1 + 4 * (size_t)i;
+        uint32_t arity = e[2];
+        wa_value_t *dst = fp + e[1];
+        if (arity && dst != sp - arity)
+            memmove(dst, sp - arity, arity * sizeof *sp);
+        sp = dst + arity;
+        TICK();
+        pc = e + (int32_t)e[0];
+        NEXT();
+    }
+    OP(RETURN)
+    {
+        uint32_t n = func->code->nresults;
+        wa_value_t *src = sp - n;
+        for (uint32_t i = 0; i < n; i++)
+            fp[i] = src[i];
+        sp = fp + n;
+        wa_frame_t *fr = &ex->frames[--ex->depth];
+        if (!fr->ret_pc) {
+            ex->tick = tick;
+            return WA_TRAP_NONE;
+        }
+        pc = fr->ret_pc;
+        fp = fr->fp;
+        func = fr->func;
+        if (func->inst != inst) {
+            inst = func->inst;
+            LOAD_CTX();
+        }
+        NEXT();
+    }
+    OP(CALL)
+    callee = funcs[*pc++];
+    goto do_call;
+    OP(CALL_INDIRECT)
+    {
+        const wa_type_t *ty = &inst->module->types[pc[0]];
+        wa_table_t *t = inst->tables[pc[1]];
+        pc += 2;
+        uint32_t i = (uint32_t)(--sp)->i32;
+        if (i >= t->size)
+            TRAP(WA_TRAP_TABLE_OOB);
+        callee = t->elems[i].funcref;
+        if (!callee)
+            TRAP(WA_TRAP_UNINITIALIZED_ELEMENT);
+        if (callee->type_hash != ty->hash || !wa__type_eq(callee->type, &ty->ft))
+            TRAP(WA_TRAP_INDIRECT_TYPE);
+        goto do_call;
+    }
+    OP(DROP) sp--; NEXT();
+    OP(SELECT)
+    sp -= 2;
+    if (!sp[1].i32)
+        sp[-1] = sp[0];
+    NEXT();
+    OP(LOCAL_GET) *sp++ = fp[*pc++]; NEXT();
+    OP(LOCAL_SET) fp[*pc++] = *--sp; NEXT();
+    OP(LOCAL_TEE) fp[*pc++] = sp[-1]; NEXT();
+    OP(GLOBAL_GET) *sp++ = globals[*pc++]->val; NEXT();
+    OP(GLOBAL_SET) globals[*pc++]->val = *--sp; NEXT();
+    OP(TABLE_GET)
+    {
+        wa_table_t *t = inst->tables[*pc++];
+        uint32_t i = (uint32_t)sp[-1].i32;
+        if (i >= t->size)
+            TRAP(WA_TRAP_TABLE_OOB);
+        sp[-1] = t->elems[i];
+        NEXT();
+    }
+    OP(TABLE_SET)
+    {
+        wa_table_t *t = inst->tables[*pc++];
+        uint32_t i = (uint32_t)sp[-2].i32;
+        if (i >= t->size)
+            TRAP(WA_TRAP_TABLE_OOB);
+        t->elems[i] = sp[-1];
+        sp -= 2;
+        NEXT();
+    }
+
+#define EA(k, n)                                                                                 \
+    uint64_t ea = (uint64_t)(uint32_t)sp[k].i32 + *pc++;                                         \
+    if (ea + (n) > mem_size)                                                                     \
+        TRAP(WA_TRAP_MEMORY_OOB);
+#define LOAD(name, T, field, cast)                                                               \
+    OP(name)                                                                                     \
+    {                                                                                            \
+        EA(-1, sizeof(T))                                                                        \
+        T v_;                                                                                    \
+        memcpy(&v_, mem + ea, sizeof v_);                                                        \
+        sp[-1].field = cast v_;                                                                  \
+        NEXT();                                                                                  \
+    }
+#define STORE(name, T, val)                                                                      \
+    OP(name)                                                                                     \
+    {                                                                                            \
+        EA(-2, sizeof(T))                                                                        \
+        T v_ = (T)(val);                                                                         \
+        memcpy(mem + ea, &v_, sizeof v_);                                                        \
+        sp -= 2;                                                                                 \
+        NEXT();                                                                                  \
+    }
+    LOAD(I32_LOAD, uint32_t, i32, (int32_t))
+    LOAD(I64_LOAD, uint64_t, i64, (int64_t))
+    LOAD(F32_LOAD, uint32_t, f32_bits, )
+    LOAD(F64_LOAD, uint64_t, f64_bits, )
+    LOAD(I32_LOAD8_S, int8_t, i32, (int32_t))
+    LOAD(I32_LOAD8_U, uint8_t, i32, (int32_t))
+    LOAD(I32_LOAD16_S, int16_t, i32, (int32_t))
+    LOAD(I32_LOAD16_U, uint16_t, i32, (int32_t))
+    LOAD(I64_LOAD8_S, int8_t, i64, (int64_t))
+    LOAD(I64_LOAD8_U, uint8_t, i64, (int64_t))
+    LOAD(I64_LOAD16_S, int16_t, i64, (int64_t))
+    LOAD(I64_LOAD16_U, uint16_t, i64, (int64_t))
+    LOAD(I64_LOAD32_S, int32_t, i64, (int64_t))
+    LOAD(I64_LOAD32_U, uint32_t, i64, (int64_t))
+    STORE(I32_STORE, uint32_t, sp[-1].i32)
+    STORE(I64_STORE, uint64_t, sp[-1].i64)
+    STORE(F32_STORE, uint32_t, sp[-1].f32_bits)
+    STORE(F64_STORE, uint64_t, sp[-1].f64_bits)
+    STORE(I32_STORE8, uint8_t, sp[-1].i32)
+    STORE(I32_STORE16, uint16_t, sp[-1].i32)
+    STORE(I64_STORE8, uint8_t, sp[-1].i64)
+    STORE(I64_STORE16, uint16_t, sp[-1].i64)
+    STORE(I64_STORE32, uint32_t, sp[-1].i64)
+
+    OP(MEMORY_SIZE) (sp++)->i32 = (int32_t)inst->mem->pages; NEXT();
+    OP(MEMORY_GROW)
+    {
+        int64_t old = wa__memory_grow(inst->mem, (uint32_t)sp[-1].i32, inst->lim.max_memory_pages);
+        sp[-1].i32 = (int32_t)old;
+        mem = inst->mem->base;
+        mem_size = inst->mem->size_bytes;
+        NEXT();
+    }
+    OP(I32_CONST) (sp++)->i32 = (int32_t)*pc++; NEXT();
+    OP(I64_CONST) (sp++)->i64 = (int64_t)((uint64_t)pc[0] | (uint64_t)pc[1] << 32); pc += 2; NEXT();
+
+#define U32(k) ((uint32_t)sp[k].i32)
+#define S32(k) (sp[k].i32)
+#define U64(k) ((uint64_t)sp[k].i64)
+#define S64(k) (sp[k].i64)
+#define BIN(name, field, expr)                                                                   \
+    OP(name)                                                                                     \
+    {                                                                                            \
+        sp[-2].field = (expr);                                                                   \
+        sp--;                                                                                    \
+        NEXT();                                                                                  \
+    }
+#define UN(name, field, expr)                                                                    \
+    OP(name)                                                                                     \
+    {                                                                                            \
+        sp[-1].field = (expr);                                                                   \
+        NEXT();                                                                                  \
+    }
+    UN(I32_EQZ, i32, S32(-1) == 0)
+    BIN(I32_EQ, i32, S32(-2) == S32(-1))
+    BIN(I32_NE, i32, S32(-2) != S32(-1))
+    BIN(I32_LT_S, i32, S32(-2) < S32(-1))
+    BIN(I32_LT_U, i32, U32(-2) < U32(-1))
+    BIN(I32_GT_S, i32, S32(-2) > S32(-1))
+    BIN(I32_GT_U, i32, U32(-2) > U32(-1))
+    BIN(I32_LE_S, i32, S32(-2) <= S32(-1))
+    BIN(I32_LE_U, i32, U32(-2) <= U32(-1))
+    BIN(I32_GE_S, i32, S32(-2) >= S32(-1))
+    BIN(I32_GE_U, i32, U32(-2) >= U32(-1))
+    UN(I64_EQZ, i32, S64(-1) == 0)
+    BIN(I64_EQ, i32, S64(-2) == S64(-1))
+    BIN(I64_NE, i32, S64(-2) != S64(-1))
+    BIN(I64_LT_S, i32, S64(-2) < S64(-1))
+    BIN(I64_LT_U, i32, U64(-2) < U64(-1))
+    BIN(I64_GT_S, i32, S64(-2) > S64(-1))
+    BIN(I64_GT_U, i32, U64(-2) > U64(-1))
+    BIN(I64_LE_S, i32, S64(-2) <= S64(-1))
+    BIN(I64_LE_U, i32, U64(-2) <= U64(-1))
+    BIN(I64_GE_S, i32, S64(-2) >= S64(-1))
+    BIN(I64_GE_U, i32, U64(-2) >= U64(-1))
+    BIN(F32_EQ, i32, sp[-2].f32 == sp[-1].f32)
+    BIN(F32_NE, i32, sp[-2].f32 != sp[-1].f32)
+    BIN(F32_LT, i32, sp[-2].f32 < sp[-1].f32)
+    BIN(F32_GT, i32, sp[-2].f32 > sp[-1].f32)
+    BIN(F32_LE, i32, sp[-2].f32 <= sp[-1].f32)
+    BIN(F32_GE, i32, sp[-2].f32 >= sp[-1].f32)
+    BIN(F64_EQ, i32, sp[-2].f64 == sp[-1].f64)
+    BIN(F64_NE, i32, sp[-2].f64 != sp[-1].f64)
+    BIN(F64_LT, i32, sp[-2].f64 < sp[-1].f64)
+    BIN(F64_GT, i32, sp[-2].f64 > sp[-1].f64)
+    BIN(F64_LE, i32, sp[-2].f64 <= sp[-1].f64)
+    BIN(F64_GE, i32, sp[-2].f64 >= sp[-1].f64)
+
+    UN(I32_CLZ, i32, U32(-1) ? __builtin_clz(U32(-1)) : 32)
+    UN(I32_CTZ, i32, U32(-1) ? __builtin_ctz(U32(-1)) : 32)
+    UN(I32_POPCNT, i32, __builtin_popcount(U32(-1)))
+    BIN(I32_ADD, i32, (int32_t)(U32(-2) + U32(-1)))
+    BIN(I32_SUB, i32, (int32_t)(U32(-2) - U32(-1)))
+    BIN(I32_MUL, i32, (int32_t)(U32(-2) * U32(-1)))
+    OP(I32_DIV_S)
+    if (S32(-1) == 0)
+        TRAP(WA_TRAP_INT_DIV_ZERO);
+    if (S32(-1) == -1 && S32(-2) == INT32_MIN)
+        TRAP(WA_TRAP_INT_OVERFLOW);
+    sp[-2].i32 = S32(-2) / S32(-1);
+    sp--;
+    NEXT();
+    OP(I32_DIV_U)
+    if (S32(-1) == 0)
+        TRAP(WA_TRAP_INT_DIV_ZERO);
+    sp[-2].i32 = (int32_t)(U32(-2) / U32(-1));
+    sp--;
+    NEXT();
+    OP(I32_REM_S)
+    if (S32(-1) == 0)
+        TRAP(WA_TRAP_INT_DIV_ZERO);
+    sp[-2].i32 = S32(-1) == -1 ? 0 : S32(-2) % S32(-1);
+    sp--;
+    NEXT();
+    OP(I32_REM_U)
+    if (S32(-1) == 0)
+        TRAP(WA_TRAP_INT_DIV_ZERO);
+    sp[-2].i32 = (int32_t)(U32(-2) % U32(-1));
+    sp--;
+    NEXT();
+    BIN(I32_AND, i32, S32(-2) & S32(-1))
+    BIN(I32_OR, i32, S32(-2) | S32(-1))
+    BIN(I32_XOR, i32, S32(-2) ^ S32(-1))
+    BIN(I32_SHL, i32, (int32_t)(U32(-2) << (U32(-1) & 31)))
+    BIN(I32_SHR_S, i32, S32(-2) >> (U32(-1) & 31))
+    BIN(I32_SHR_U, i32, (int32_t)(U32(-2) >> (U32(-1) & 31)))
+    BIN(I32_ROTL, i32,
+        (int32_t)((U32(-2) << (U32(-1) & 31)) | (U32(-2) >> ((32 - (U32(-1) & 31)) & 31))))
+    BIN(I32_ROTR, i32,
+        (int32_t)((U32(-2) >> (U32(-1) & 31)) | (U32(-2) << ((32 - (U32(-1) & 31)) & 31))))
+
+    UN(I64_CLZ, i64, U64(-1) ? __builtin_clzll(U64(-1)) : 64)
+    UN(I64_CTZ, i64, U64(-1) ? __builtin_ctzll(U64(-1)) : 64)
+    UN(I64_POPCNT, i64, __builtin_popcountll(U64(-1)))
+    BIN(I64_ADD, i64, (int64_t)(U64(-2) + U64(-1)))
+    BIN(I64_SUB, i64, (int64_t)(U64(-2) - U64(-1)))
+    BIN(I64_MUL, i64, (int64_t)(U64(-2) * U64(-1)))
+    OP(I64_DIV_S)
+    if (S64(-1) == 0)
+        TRAP(WA_TRAP_INT_DIV_ZERO);
+    if (S64(-1) == -1 && S64(-2) == INT64_MIN)
+        TRAP(WA_TRAP_INT_OVERFLOW);
+    sp[-2].i64 = S64(-2) / S64(-1);
+    sp--;
+    NEXT();
+    OP(I64_DIV_U)
+    if (S64(-1) == 0)
+        TRAP(WA_TRAP_INT_DIV_ZERO);
+    sp[-2].i64 = (int64_t)(U64(-2) / U64(-1));
+    sp--;
+    NEXT();
+    OP(I64_REM_S)
+    if (S64(-1) == 0)
+        TRAP(WA_TRAP_INT_DIV_ZERO);
+    sp[-2].i64 = S64(-1) == -1 ? 0 : S64(-2) % S64(-1);
+    sp--;
+    NEXT();
+    OP(I64_REM_U)
+    if (S64(-1) == 0)
+        TRAP(WA_TRAP_INT_DIV_ZERO);
+    sp[-2].i64 = (int64_t)(U64(-2) % U64(-1));
+    sp--;
+    NEXT();
+    BIN(I64_AND, i64, S64(-2) & S64(-1))
+    BIN(I64_OR, i64, S64(-2) | S64(-1))
+    BIN(I64_XOR, i64, S64(-2) ^ S64(-1))
+    BIN(I64_SHL, i64, (int64_t)(U64(-2) << (U64(-1) & 63)))
+    BIN(I64_SHR_S, i64, S64(-2) >> (U64(-1) & 63))
+    BIN(I64_SHR_U, i64, (int64_t)(U64(-2) >> (U64(-1) & 63)))
+    BIN(I64_ROTL, i64,
+        (int64_t)((U64(-2) << (U64(-1) & 63)) | (U64(-2) >> ((64 - (U64(-1) & 63)) & 63))))
+    BIN(I64_ROTR, i64,
+        (int64_t)((U64(-2) >> (U64(-1) & 63)) | (U64(-2) << ((64 - (U64(-1) & 63)) & 63))))
+
+    UN(F32_ABS, f32_bits, sp[-1].f32_bits & 0x7fffffffu)
+    UN(F32_NEG, f32_bits, sp[-1].f32_bits ^ 0x80000000u)
+    UN(F32_CEIL, f32, f32_round(sp[-1].f32, ceilf))
+    UN(F32_FLOOR, f32, f32_round(sp[-1].f32, floorf))
+    UN(F32_TRUNC, f32, f32_round(sp[-1].f32, truncf))
+    UN(F32_NEAREST, f32, f32_round(sp[-1].f32, nearbyintf))
+    UN(F32_SQRT, f32, sqrtf(sp[-1].f32))
+    BIN(F32_ADD, f32, sp[-2].f32 + sp[-1].f32)
+    BIN(F32_SUB, f32, sp[-2].f32 - sp[-1].f32)
+    BIN(F32_MUL, f32, sp[-2].f32 * sp[-1].f32)
+    BIN(F32_DIV, f32, sp[-2].f32 / sp[-1].f32)
+    BIN(F32_MIN, f32, f32_min(sp[-2].f32, sp[-1].f32))
+    BIN(F32_MAX, f32, f32_max(sp[-2].f32, sp[-1].f32))
+    BIN(F32_COPYSIGN, f32_bits, (sp[-2].f32_bits & 0x7fffffffu) | (sp[-1].f32_bits & 0x80000000u))
+    UN(F64_ABS, f64_bits, sp[-1].f64_bits & 0x7fffffffffffffffull)
+    UN(F64_NEG, f64_bits, sp[-1].f64_bits ^ 0x8000000000000000ull)
+    UN(F64_CEIL, f64, f64_round(sp[-1].f64, ceil))
+    UN(F64_FLOOR, f64, f64_round(sp[-1].f64, floor))
+    UN(F64_TRUNC, f64, f64_round(sp[-1].f64, trunc))
+    UN(F64_NEAREST, f64, f64_round(sp[-1].f64, nearbyint))
+    UN(F64_SQRT, f64, sqrt(sp[-1].f64))
+    BIN(F64_ADD, f64, sp[-2].f64 + sp[-1].f64)
+    BIN(F64_SUB, f64, sp[-2].f64 - sp[-1].f64)
+    BIN(F64_MUL, f64, sp[-2].f64 * sp[-1].f64)
+    BIN(F64_DIV, f64, sp[-2].f64 / sp[-1].f64)
+    BIN(F64_MIN, f64, f64_min(sp[-2].f64, sp[-1].f64))
+    BIN(F64_MAX, f64, f64_max(sp[-2].f64, sp[-1].f64))
+    BIN(F64_COPYSIGN, f64_bits,
+        (sp[-2].f64_bits & 0x7fffffffffffffffull) | (sp[-1].f64_bits & 0x8000000000000000ull))
+
+    UN(I32_WRAP_I64, i32, (int32_t)(uint32_t)U64(-1))
+#define TRUNC(name, field, src, lo_ok, hi_ok, cast)                                              \
+    OP(name)                                                                                     \
+    {                                                                                            \
+        double f_ = sp[-1].src;                                                                  \
+        if (f_ != f_)                                                                            \
+            TRAP(WA_TRAP_INVALID_CONVERSION);                                                    \
+        if (!(lo_ok && hi_ok))                                                                   \
+            TRAP(WA_TRAP_INT_OVERFLOW);                                                          \
+        sp[-1].field = cast(f_);                                                                 \
+        NEXT();                                                                                  \
+    }
+    TRUNC(I32_TRUNC_F32_S, i32, f32, f_ >= -2147483648.0, f_ < 2147483648.0, (int32_t))
+    TRUNC(I32_TRUNC_F32_U, i32, f32, f_ > -1.0, f_ < 4294967296.0, (int32_t)(uint32_t))
+    TRUNC(I32_TRUNC_F64_S, i32, f64, f_ > -2147483649.0, f_ < 2147483648.0, (int32_t))
+    TRUNC(I32_TRUNC_F64_U, i32, f64, f_ > -1.0, f_ < 4294967296.0, (int32_t)(uint32_t))
+    UN(I64_EXTEND_I32_S, i64, (int64_t)S32(-1))
+    UN(I64_EXTEND_I32_U, i64, (int64_t)(uint64_t)U32(-1))
+    TRUNC(I64_TRUNC_F32_S, i64, f32, f_ >= -9223372036854775808.0, f_ < 9223372036854775808.0,
+          (int64_t))
+    TRUNC(I64_TRUNC_F32_U, i64, f32, f_ > -1.0, f_ < 18446744073709551616.0, (int64_t)(uint64_t))
+    TRUNC(I64_TRUNC_F64_S, i64, f64, f_ >= -9223372036854775808.0, f_ < 9223372036854775808.0,
+          (int64_t))
+    TRUNC(I64_TRUNC_F64_U, i64, f64, f_ > -1.0, f_ < 18446744073709551616.0, (int64_t)(uint64_t))
+    UN(F32_CONVERT_I32_S, f32, (float)S32(-1))
+    UN(F32_CONVERT_I32_U, f32, (float)U32(-1))
+    UN(F32_CONVERT_I64_S, f32, (float)S64(-1))
+    UN(F32_CONVERT_I64_U, f32, (float)U64(-1))
+    UN(F32_DEMOTE_F64, f32, (float)sp[-1].f64)
+    UN(F64_CONVERT_I32_S, f64, (double)S32(-1))
+    UN(F64_CONVERT_I32_U, f64, (double)U32(-1))
+    UN(F64_CONVERT_I64_S, f64, (double)S64(-1))
+    UN(F64_CONVERT_I64_U, f64, (double)U64(-1))
+    UN(F64_PROMOTE_F32, f64, (double)sp[-1].f32)
+    UN(I32_EXTEND8_S, i32, (int32_t)(int8_t)S32(-1))
+    UN(I32_EXTEND16_S, i32, (int32_t)(int16_t)S32(-1))
+    UN(I64_EXTEND8_S, i64, (int64_t)(int8_t)S64(-1))
+    UN(I64_EXTEND16_S, i64, (int64_t)(int16_t)S64(-1))
+    UN(I64_EXTEND32_S, i64, (int64_t)(int32_t)S64(-1))
+    UN(REF_IS_NULL, i32, sp[-1].raw == 0)
+    OP(REF_FUNC) (sp++)->funcref = funcs[*pc++]; NEXT();
+    UN(I32_TRUNC_SAT_F32_S, i32, sat_i32_s(sp[-1].f32))
+    UN(I32_TRUNC_SAT_F32_U, i32, (int32_t)sat_i32_u(sp[-1].f32))
+    UN(I32_TRUNC_SAT_F64_S, i32, sat_i32_s(sp[-1].f64))
+    UN(I32_TRUNC_SAT_F64_U, i32, (int32_t)sat_i32_u(sp[-1].f64))
+    UN(I64_TRUNC_SAT_F32_S, i64, sat_i64_s(sp[-1].f32))
+    UN(I64_TRUNC_SAT_F32_U, i64, (int64_t)sat_i64_u(sp[-1].f32))
+    UN(I64_TRUNC_SAT_F64_S, i64, sat_i64_s(sp[-1].f64))
+    UN(I64_TRUNC_SAT_F64_U, i64, (int64_t)sat_i64_u(sp[-1].f64))
+
+    OP(MEMORY_INIT)
+    {
+        const wa_data_t *d = &inst->module->datas[*pc++];
+        uint64_t dst = U32(-3), src = U32(-2), n = U32(-1);
+        uint64_t len = inst->data_dropped[d - inst->module->datas] ? 0 : d->len;
+        if (src + n > len || dst + n > mem_size)
+            TRAP(WA_TRAP_MEMORY_OOB);
+        if (n)
+            memcpy(mem + dst, d->bytes + src, n);
+        sp -= 3;
+        NEXT();
+    }
+    OP(DATA_DROP) inst->data_dropped[*pc++] = 1; NEXT();
+    OP(MEMORY_COPY)
+    {
+        uint64_t dst = U32(-3), src = U32(-2), n = U32(-1);
+        if (src + n > mem_size || dst + n > mem_size)
+            TRAP(WA_TRAP_MEMORY_OOB);
+        if (n)
+            memmove(mem + dst, mem + src, n);
+        sp -= 3;
+        NEXT();
+    }
+    OP(MEMORY_FILL)
+    {
+        uint64_t dst = U32(-3), n = U32(-1);
+        if (dst + n > mem_size)
+            TRAP(WA_TRAP_MEMORY_OOB);
+        if (n)
+            memset(mem + dst, (uint8_t)S32(-2), n);
+        sp -= 3;
+        NEXT();
+    }
+    OP(TABLE_INIT)
+    {
+        uint32_t ei = pc[0];
+        const wa_elem_t *e = &inst->module->elems[ei];
+        wa_table_t *t = inst->tables[pc[1]];
+        pc += 2;
+        uint64_t dst = U32(-3), src = U32(-2), n = U32(-1);
+        uint64_t len = inst->elem_dropped[ei] ? 0 : e->count;
+        if (src + n > len || dst + n > t->size)
+            TRAP(WA_TRAP_TABLE_OOB);
+        for (uint64_t i = 0; i < n; i++)
+            t->elems[dst + i] = wa__eval_const(inst, &e->items[src + i]);
+        sp -= 3;
+        NEXT();
+    }
+    OP(ELEM_DROP) inst->elem_dropped[*pc++] = 1; NEXT();
+    OP(TABLE_COPY)
+    {
+        wa_table_t *td = inst->tables[pc[0]], *ts = inst->tables[pc[1]];
+        pc += 2;
+        uint64_t dst = U32(-3), src = U32(-2), n = U32(-1);
+        if (src + n > ts->size || dst + n > td->size)
+            TRAP(WA_TRAP_TABLE_OOB);
+        if (n)
+            memmove(td->elems + dst, ts->elems + src, n * sizeof *td->elems);
+        sp -= 3;
+        NEXT();
+    }
+    OP(TABLE_GROW)
+    {
+        wa_table_t *t = inst->tables[*pc++];
+        int64_t old = wa__table_grow(t, U32(-1), sp[-2], inst->lim.max_table_elems);
+        sp[-2].i32 = (int32_t)old;
+        sp--;
+        NEXT();
+    }
+    OP(TABLE_SIZE) (sp++)->i32 = (int32_t)inst->tables[*pc++]->size; NEXT();
+    OP(TABLE_FILL)
+    {
+        wa_table_t *t = inst->tables[*pc++];
+        uint64_t dst = U32(-3), n = U32(-1);
+        wa_value_t v = sp[-2];
+        if (dst + n > t->size)
+            TRAP(WA_TRAP_TABLE_OOB);
+        for (uint64_t i = 0; i < n; i++)
+            t->elems[dst + i] = v;
+        sp -= 3;
+        NEXT();
+    }
+    /* fused operators: operands read straight from locals (fp), constants (pc) or the stack;
+     * memcpy of the slot's low bytes is a plain load on this little-endian target */
+/* operand fetch for the four forms; `w` counts the immediate words consumed */
+#define F_LL(T)                                                                                  \
+    T a, b;                                                                                      \
+    memcpy(&a, &fp[pc[0]], sizeof a);                                                            \
+    memcpy(&b, &fp[pc[1]], sizeof b);                                                            \
+    const int w = 2;
+#define F_LC(T)                                                                                  \
+    T a, b;                                                                                      \
+    memcpy(&a, &fp[pc[0]], sizeof a);                                                            \
+    memcpy(&b, pc + 1, sizeof b);                                                                \
+    const int w = (int)(1 + sizeof(T) / 4);
+#define F_SL(T)                                                                                  \
+    T a, b;                                                                                      \
+    memcpy(&a, &sp[-1], sizeof a);                                                               \
+    memcpy(&b, &fp[pc[0]], sizeof b);                                                            \
+    const int w = 1;                                                                        \
+    sp--;
+#define F_SC(T)                                                                                  \
+    T a, b;                                                                                      \
+    memcpy(&a, &sp[-1], sizeof a);                                                               \
+    memcpy(&b, pc, sizeof b);                                                                    \
+    const int w = (int)(sizeof(T) / 4);                                                            \
+    sp--;
+#define F_PUSH(n, form, TY, f, e)                                                                 \
+    OP(n##_##form)                                                                               \
+    {                                                                                            \
+        F_##form(TY)(sp++)->f = (e);                                                              \
+        pc += w;                                                                                 \
+        NEXT();                                                                                  \
+    }                                                                                            \
+    OP(n##_##form##D)                                                                            \
+    {                                                                                            \
+        F_##form(TY) fp[pc[w]].f = (e);                                                           \
+        pc += w + 1;                                                                             \
+        NEXT();                                                                                  \
+    }                                                                                            \
+    OP(n##_##form##E)                                                                            \
+    {                                                                                            \
+        F_##form(TY) fp[pc[w]].f = (e);                                                          \
+        *sp++ = fp[pc[w]];                                                                       \
+        pc += w + 1;                                                                             \
+        NEXT();                                                                                  \
+    }                                                                                            \
+    OP(n##_##form##T)                                                                            \
+    {                                                                                            \
+        F_##form(TY) if ((e) != 0)                                                                 \
+        {                                                                                        \
+            TICK();                                                                              \
+            pc += w + (int32_t)pc[w];                                                            \
+        }                                                                                        \
+        else pc += w + 1;                                                                        \
+        NEXT();                                                                                  \
+    }                                                                                            \
+    OP(n##_##form##F)                                                                            \
+    {                                                                                            \
+        F_##form(TY) if ((e) == 0)                                                                 \
+        {                                                                                        \
+            TICK();                                                                              \
+            pc += w + (int32_t)pc[w];                                                            \
+        }                                                                                        \
+        else pc += w + 1;                                                                        \
+        NEXT();                                                                                  \
+    }
+#define FUSED(n, T, f, e)                                                                        \
+    F_PUSH(n, LL, T, f, e) F_PUSH(n, LC, T, f, e) F_PUSH(n, SL, T, f, e) F_PUSH(n, SC, T, f, e)
+    WA_FUSABLE(FUSED)
+#undef FUSED
+
+    OP(LOCAL_MOV) fp[pc[0]] = fp[pc[1]]; pc += 2; NEXT();
+    OP(LOCAL_SET_C32) fp[pc[0]].i32 = (int32_t)pc[1]; pc += 2; NEXT();
+    OP(LOCAL_SET_C64) fp[pc[0]].i64 = (int64_t)((uint64_t)pc[1] | (uint64_t)pc[2] << 32); pc += 3; NEXT();
+    OP(I32_LOAD_L)
+    {
+        uint64_t ea = (uint64_t)(uint32_t)fp[pc[0]].i32 + pc[1];
+        pc += 2;
+        if (ea + 4 > mem_size)
+            TRAP(WA_TRAP_MEMORY_OOB);
+        uint32_t v_;
+        memcpy(&v_, mem + ea, 4);
+        (sp++)->i32 = (int32_t)v_;
+        NEXT();
+    }
+    OP(I64_LOAD_L)
+    {
+        uint64_t ea = (uint64_t)(uint32_t)fp[pc[0]].i32 + pc[1];
+        pc += 2;
+        if (ea + 8 > mem_size)
+            TRAP(WA_TRAP_MEMORY_OOB);
+        memcpy(&(sp++)->i64, mem + ea, 8);
+        NEXT();
+    }
+    OP(F64_LOAD_L)
+    {
+        uint64_t ea = (uint64_t)(uint32_t)fp[pc[0]].i32 + pc[1];
+        pc += 2;
+        if (ea + 8 > mem_size)
+            TRAP(WA_TRAP_MEMORY_OOB);
+        memcpy(&(sp++)->f64_bits, mem + ea, 8);
+        NEXT();
+    }
+
+#ifdef WA_INTERP_SWITCH
+    default:
+        TRAP(WA_TRAP_UNREACHABLE);
+    }
+#endif
+
+do_call:
+    if (callee->host) {
+        const wa_functype_t *ht = callee->type;
+        wa_value_t *a = sp - ht->nparams;
+        wa_value_t res[WA_MAX_FUNC_VALUES];
+        if (ex->host_nesting >= MAX_HOST_NESTING)
+            TRAP(WA_TRAP_STACK_EXHAUSTED);
+        TICK();
+        ex->sp = sp;
+        ex->tick = tick;
+        ex->host_nesting++;
+        ex->host_msg[0] = 0;
+        wa_trap_kind_t hk = callee->host(inst ? inst : callee->inst, callee->user, a, res);
+        ex->host_nesting--;
+        tick = ex->tick;
+        if (hk != WA_TRAP_NONE)
+            TRAP(hk);
+        memcpy(a, res, ht->nresults * sizeof *a);
+        sp = a + ht->nresults;
+        if (inst)
+            LOAD_CTX();
+        if (!func) { /* a host function called directly at entry */
+            ex->tick = tick;
+            return WA_TRAP_NONE;
+        }
+        NEXT();
+    }
+    {
+        const wa_code_t *cd = callee->code;
+        wa_value_t *nfp = sp - cd->nparams;
+        if (ex->depth >= ex->max_depth ||
+            nfp + cd->nlocals + cd->max_height > ex->stack_end)
+            TRAP(WA_TRAP_STACK_EXHAUSTED);
+        TICK();
+        wa_frame_t *fr = &ex->frames[ex->depth++];
+        fr->ret_pc = pc;
+        fr->fp = fp;
+        fr->func = func;
+        memset(nfp + cd->nparams, 0, (cd->nlocals - cd->nparams) * sizeof *nfp);
+        fp = nfp;
+        sp = fp + cd->nlocals;
+        if (callee->inst != inst) {
+            inst = callee->inst;
+            LOAD_CTX();
+        }
+        func = callee;
+        pc = cd->code;
+        NEXT();
+    }
+
+trap:
+    ex->trap_kind = kind;
+    ex->trap_func = func ? func : callee;
+    ex->trap_pc = func ? pc : NULL;
+    ex->depth = entry_depth;
+    ex->tick = tick;
+    return kind;
+}

@@ -1,0 +1,85 @@
+/* libFuzzer target for the engine: arbitrary bytes through load, instantiation (every imported
+ * function linked to a trapping stub) and a fuel-limited call of every exported function. */
+#include "sluice/wasm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Small limits keep each input fast and bounded: the target looks for crashes, not for work. */
+static const wa_instance_limits_t fuzz_limits = {
+    .max_memory_pages = 64, .max_table_elems = 4096, .max_call_depth = 200,
+    .stack_bytes = 64 * 1024};
+#define FUZZ_FUEL 20000
+#define FUZZ_DEADLINE_NS (50u * 1000 * 1000)
+
+static wa_trap_kind_t trap_stub(wa_instance_t *caller, void *user, const wa_value_t *args,
+                                wa_value_t *results)
+{
+    (void)user, (void)args, (void)results;
+    return wa_trap_set(caller, WA_TRAP_HOST, 0, "imported function called");
+}
+
+/* Links every function import to the stub; returns NULL for modules that import anything
+ * else (tables, memories, globals need real objects the fuzzer does not provide). */
+static wa_linker_t *stub_linker(const wa_module_t *m)
+{
+    wa_linker_t *l = wa_linker_new();
+    if (!l)
+        return NULL;
+    for (size_t i = 0; i < wa_module_import_count(m); i++) {
+        const char *mod, *name;
+        wa_externtype_t t;
+        if (wa_module_import(m, i, &mod, &name, &t) != WA_OK || t.kind != WA_EXTERN_FUNC) {
+            wa_linker_free(l);
+            return NULL;
+        }
+        /* A second import of the same name may clash; instantiation then reports it. */
+        (void)wa_linker_define_func(l, mod, name, &t.u.func, trap_stub, NULL);
+    }
+    return l;
+}
+
+static void call_exports(wa_instance_t *inst, const wa_module_t *m)
+{
+    for (size_t i = 0; i < wa_module_export_count(m); i++) {
+        const char *name;
+        wa_externtype_t t;
+        if (wa_module_export(m, i, &name, &t) != WA_OK || t.kind != WA_EXTERN_FUNC)
+            continue;
+        wa_func_t *f = wa_instance_func(inst, name);
+        if (!f)
+            continue;
+        wa_functype_t ft;
+        wa_func_type(f, &ft);
+        if (ft.nparams > WA_MAX_FUNC_VALUES || ft.nresults > WA_MAX_FUNC_VALUES)
+            continue;
+        wa_value_t args[WA_MAX_FUNC_VALUES], results[WA_MAX_FUNC_VALUES];
+        memset(args, 0, sizeof(args)); /* zero of every type, null for references */
+        wa_call_limits_t lim = {.fuel = FUZZ_FUEL, .deadline_ns = wa_now_ns() + FUZZ_DEADLINE_NS};
+        wa_trap_t trap;
+        (void)wa_call(f, args, ft.nparams, results, ft.nresults, &lim, &trap);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    wa_module_t *m = NULL;
+    wa_error_t err;
+    if (wa_module_load(data, size, &m, &err) != WA_OK)
+        return 0;
+    wa_module_stats_t st;
+    wa_module_stats(m, &st);
+    wa_linker_t *l = stub_linker(m);
+    if (l) {
+        wa_instance_t *inst = NULL;
+        if (wa_instance_new(m, l, &fuzz_limits, &inst, &err) == WA_OK) {
+            call_exports(inst, m);
+            wa_instance_free(inst);
+        }
+        wa_linker_free(l);
+    }
+    wa_module_unref(m);
+    return 0;
+}

@@ -1,0 +1,194 @@
+# Upstream clusters seen through HTTP: keep-alive reuse of upstream connections, load
+# balancing, connect failures and timeouts (503), passive health and circuit breakers.
+import socket
+import threading
+import time
+
+from harness import *
+
+
+def parallel(fns):
+    """Runs each fn in its own thread; returns their results (exceptions as values)."""
+    out = [None] * len(fns)
+
+    def run_one(i, fn):
+        try:
+            out[i] = fn()
+        except Exception as e:  # returned, the test decides
+            out[i] = e
+    ts = [threading.Thread(target=run_one, args=(i, fn)) for i, fn in enumerate(fns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30 * timeout_scale())
+    return out
+
+
+@test
+def keep_alive_reuses_one_upstream_connection():
+    up = Upstream()
+    port = free_port()
+    with Sluice(http_config(port, up.port), concurrency=1) as s:
+        for i in range(5):
+            r = http_request(port, "GET", "/r%d" % i)
+            check_eq(r.status, 200)
+        check_eq(up.connections_total, 1)
+        check_eq(len(up.requests), 5)
+        stats = s.stats()
+        check_eq(stats["cluster.backend.upstream_cx_total"], 1)
+        check_eq(stats["cluster.backend.upstream_rq_total"], 5)
+        check_eq(stats["cluster.backend.upstream_cx_reused"], 4)
+        check_eq(stats["cluster.backend.upstream_cx_active"], 1)  # idle, kept
+
+
+@test
+def round_robin_alternates_endpoints():
+    a, b = Upstream(name="A"), Upstream(name="B")
+    port = free_port()
+    with Sluice(http_config(port, [a.port, b.port]), concurrency=1):
+        names = [http_request(port, "GET", "/").json()["upstream"] for _ in range(6)]
+        check_eq(sorted(names), ["A"] * 3 + ["B"] * 3)
+        check(all(names[i] != names[i + 1] for i in range(5)), names)
+        # Each endpoint keeps its own keep-alive connection.
+        check_eq((a.connections_total, b.connections_total), (1, 1))
+
+
+@test
+def least_request_avoids_the_busy_endpoint():
+    a, b = Upstream(name="A"), Upstream(name="B")
+    for u in (a, b):
+        u.on("/slow", delay(1.5))
+    port = free_port()
+    with Sluice(http_config(port, [a.port, b.port], lb_policy="LEAST_REQUEST"),
+                concurrency=1):
+        box = {}
+        t = threading.Thread(target=lambda: box.update(r=http_request(port, "GET", "/slow")))
+        t.start()
+        wait_for(lambda: len(a.requests) + len(b.requests) == 1, 5, what="slow request")
+        busy = "A" if a.requests else "B"
+        names = [http_request(port, "GET", "/fast").json()["upstream"] for _ in range(4)]
+        check(all(n != busy for n in names), "went to the busy endpoint: %r" % names)
+        t.join(10)
+        check_eq(box["r"].status, 200)
+
+
+@test
+def random_uses_every_endpoint():
+    a, b = Upstream(name="A"), Upstream(name="B")
+    port = free_port()
+    with Sluice(http_config(port, [a.port, b.port], lb_policy="RANDOM"), concurrency=1):
+        names = {http_request(port, "GET", "/").json()["upstream"] for _ in range(40)}
+        check_eq(names, {"A", "B"})
+
+
+@test
+def refused_connection_is_503_and_counted():
+    port = free_port()
+    dead = free_port()
+    with Sluice(http_config(port, dead), concurrency=1) as s:
+        r = http_request(port, "GET", "/")
+        check_eq(r.status, 503)
+        check(b"upstream connect error" in r.body or b"no healthy upstream" in r.body, r.body)
+        check_eq(s.stat("cluster.backend.upstream_cx_connect_fail"), 1)
+        # Within the back-off the endpoint is not even tried.
+        r = http_request(port, "GET", "/")
+        check_eq(r.status, 503)
+        check_in(b"no healthy upstream", r.body)
+        check_eq(s.stat("cluster.backend.upstream_cx_connect_fail"), 1)
+        check(s.stat("cluster.backend.upstream_cx_none_healthy") >= 1)
+
+
+@test
+def passive_health_routes_around_a_dead_endpoint():
+    up = Upstream(name="live")
+    port = free_port()
+    dead = free_port()
+    with Sluice(http_config(port, [dead, up.port]), concurrency=1) as s:
+        for _ in range(10):
+            r = http_request(port, "GET", "/")
+            check_eq(r.status, 200)
+            check_eq(r.json()["upstream"], "live")
+        check_eq(s.stat("cluster.backend.upstream_cx_connect_fail"), 1)
+
+
+@test
+def connect_timeout_is_503():
+    # A listener whose accept queue is full drops SYNs: connects to it hang.
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        try:
+            f.connect(lsock.getsockname())
+        except BlockingIOError:
+            pass
+        fillers.append(f)
+    time.sleep(0.1)
+    port = free_port()
+    try:
+        cfg = http_config(port, lsock.getsockname()[1], connect_timeout="0.25s")
+        with Sluice(cfg, concurrency=1) as s:
+            start = time.monotonic()
+            r = http_request(port, "GET", "/", timeout=10)
+            took = time.monotonic() - start
+            check_eq(r.status, 503)
+            check(0.2 <= took < 5 * timeout_scale(), "503 after %.2fs" % took)
+            check_eq(s.stat("cluster.backend.upstream_cx_connect_timeout"), 1)
+    finally:
+        for f in fillers:
+            f.close()
+        lsock.close()
+
+
+@test
+def max_pending_requests_breaker_answers_503():
+    up = Upstream(delay(1.0))
+    port = free_port()
+    extra = ("    circuit_breakers:\n      thresholds:\n      - max_connections: 1\n"
+             "        max_pending_requests: 1\n")
+    with Sluice(http_config(port, up.port, cluster_extra=extra), concurrency=1) as s:
+        rs = parallel([lambda i=i: http_request(port, "GET", "/%d" % i, timeout=10)
+                       for i in range(4)])
+        codes = sorted(r.status for r in rs if isinstance(r, Response))
+        check_eq(len(codes), 4, rs)
+        check(codes.count(503) >= 1 and codes.count(200) >= 1, codes)
+        check(s.stat("cluster.backend.upstream_rq_pending_overflow") >= 1)
+        check(up.connections_total <= 1, "opened %d connections over max_connections 1"
+              % up.connections_total)
+
+
+@test
+def max_requests_breaker_answers_503():
+    up = Upstream(delay(1.0))
+    port = free_port()
+    extra = "    circuit_breakers:\n      thresholds:\n      - max_requests: 1\n"
+    with Sluice(http_config(port, up.port, cluster_extra=extra), concurrency=1) as s:
+        box = {}
+        t = threading.Thread(target=lambda: box.update(r=http_request(port, "GET", "/a")))
+        t.start()
+        wait_for(lambda: len(up.requests) == 1, 5, what="first request upstream")
+        r = http_request(port, "GET", "/b")
+        check_eq(r.status, 503)
+        t.join(10)
+        check_eq(box["r"].status, 200)
+        check(s.stat("cluster.backend.upstream_rq_pending_overflow") >= 1)
+
+
+@test
+def strict_dns_cluster_resolves_localhost():
+    up = Upstream()
+    port = free_port()
+    cfg = http_config(port, up.port).replace("type: STATIC", "type: STRICT_DNS").replace(
+        "address: 127.0.0.1, port_value: %d" % up.port, "address: localhost, port_value: %d"
+        % up.port)
+    with Sluice(cfg, concurrency=1):
+        r = http_request(port, "GET", "/dns")
+        check_eq(r.status, 200)
+        check_eq(r.json()["path"], "/dns")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,456 @@
+/* Running code: every trap kind with its location, fuel and deadline interruption, re-entrant
+ * host calls, memory views, limits, instantiation cost and calls across instances. */
+#include "../../t.h"
+#include "sluice/wasm.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+/* Built with wat2wasm from the texts in the comments of each test (see the export names). */
+static const uint8_t traps_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x2e, 0x09, 0x60, 0x00, 0x00, 0x60, 0x00,
+    0x01, 0x7f, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, 0x60, 0x01, 0x7f, 0x01, 0x7f, 0x60, 0x01, 0x7d,
+    0x01, 0x7f, 0x60, 0x01, 0x7f, 0x00, 0x60, 0x02, 0x7f, 0x7f, 0x00, 0x60, 0x02, 0x7c, 0x7c, 0x01,
+    0x7c, 0x60, 0x02, 0x7f, 0x7e, 0x02, 0x7e, 0x7f, 0x03, 0x13, 0x12, 0x02, 0x00, 0x03, 0x03, 0x01,
+    0x04, 0x05, 0x01, 0x00, 0x00, 0x00, 0x03, 0x03, 0x03, 0x06, 0x01, 0x07, 0x08, 0x04, 0x04, 0x01,
+    0x70, 0x00, 0x02, 0x05, 0x04, 0x01, 0x01, 0x01, 0x04, 0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x07,
+    0x0b, 0x07, 0x8b, 0x01, 0x12, 0x03, 0x6d, 0x65, 0x6d, 0x02, 0x00, 0x03, 0x61, 0x64, 0x64, 0x00,
+    0x00, 0x0b, 0x75, 0x6e, 0x72, 0x65, 0x61, 0x63, 0x68, 0x61, 0x62, 0x6c, 0x65, 0x00, 0x01, 0x03,
+    0x6f, 0x6f, 0x62, 0x00, 0x02, 0x04, 0x64, 0x69, 0x76, 0x30, 0x00, 0x03, 0x03, 0x6f, 0x76, 0x66,
+    0x00, 0x04, 0x04, 0x63, 0x6f, 0x6e, 0x76, 0x00, 0x05, 0x08, 0x63, 0x61, 0x6c, 0x6c, 0x5f, 0x69,
+    0x6e, 0x64, 0x00, 0x06, 0x06, 0x62, 0x61, 0x64, 0x73, 0x69, 0x67, 0x00, 0x07, 0x03, 0x72, 0x65,
+    0x63, 0x00, 0x09, 0x04, 0x73, 0x70, 0x69, 0x6e, 0x00, 0x0a, 0x03, 0x66, 0x69, 0x62, 0x00, 0x0b,
+    0x05, 0x63, 0x6f, 0x75, 0x6e, 0x74, 0x00, 0x0c, 0x04, 0x67, 0x72, 0x6f, 0x77, 0x00, 0x0d, 0x05,
+    0x73, 0x74, 0x6f, 0x72, 0x65, 0x00, 0x0e, 0x04, 0x67, 0x65, 0x74, 0x67, 0x00, 0x0f, 0x06, 0x66,
+    0x36, 0x34, 0x6d, 0x61, 0x78, 0x00, 0x10, 0x05, 0x6d, 0x75, 0x6c, 0x74, 0x69, 0x00, 0x11, 0x09,
+    0x07, 0x01, 0x00, 0x41, 0x00, 0x0b, 0x01, 0x08, 0x0a, 0xae, 0x01, 0x12, 0x07, 0x00, 0x20, 0x00,
+    0x20, 0x01, 0x6a, 0x0b, 0x03, 0x00, 0x00, 0x0b, 0x07, 0x00, 0x20, 0x00, 0x28, 0x02, 0x00, 0x0b,
+    0x07, 0x00, 0x41, 0x01, 0x20, 0x00, 0x6d, 0x0b, 0x0b, 0x00, 0x41, 0x80, 0x80, 0x80, 0x80, 0x78,
+    0x41, 0x7f, 0x6d, 0x0b, 0x05, 0x00, 0x20, 0x00, 0xa8, 0x0b, 0x07, 0x00, 0x20, 0x00, 0x11, 0x00,
+    0x00, 0x0b, 0x07, 0x00, 0x41, 0x00, 0x11, 0x01, 0x00, 0x0b, 0x02, 0x00, 0x0b, 0x04, 0x00, 0x10,
+    0x09, 0x0b, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, 0x1c, 0x00, 0x20, 0x00, 0x41, 0x02,
+    0x49, 0x04, 0x7f, 0x20, 0x00, 0x05, 0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, 0x0b, 0x20, 0x00, 0x41,
+    0x02, 0x6b, 0x10, 0x0b, 0x6a, 0x0b, 0x0b, 0x1c, 0x01, 0x01, 0x7f, 0x02, 0x40, 0x03, 0x40, 0x20,
+    0x01, 0x20, 0x00, 0x4f, 0x0d, 0x01, 0x20, 0x01, 0x41, 0x01, 0x6a, 0x21, 0x01, 0x0c, 0x00, 0x0b,
+    0x0b, 0x20, 0x01, 0x0b, 0x06, 0x00, 0x20, 0x00, 0x40, 0x00, 0x0b, 0x09, 0x00, 0x20, 0x00, 0x20,
+    0x01, 0x36, 0x02, 0x00, 0x0b, 0x04, 0x00, 0x23, 0x00, 0x0b, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01,
+    0xa5, 0x0b, 0x06, 0x00, 0x20, 0x01, 0x20, 0x00, 0x0b, 0x0b, 0x0b, 0x01, 0x00, 0x41, 0x10, 0x0b,
+    0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
+};
+static const uint8_t host_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x0a, 0x02, 0x60, 0x01, 0x7f, 0x01, 0x7f,
+    0x60, 0x01, 0x7f, 0x00, 0x02, 0x18, 0x02, 0x03, 0x65, 0x6e, 0x76, 0x05, 0x61, 0x67, 0x61, 0x69,
+    0x6e, 0x00, 0x00, 0x03, 0x65, 0x6e, 0x76, 0x04, 0x66, 0x61, 0x69, 0x6c, 0x00, 0x01, 0x03, 0x04,
+    0x03, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x22, 0x04, 0x03, 0x6d, 0x65, 0x6d,
+    0x02, 0x00, 0x05, 0x6f, 0x75, 0x74, 0x65, 0x72, 0x00, 0x02, 0x07, 0x64, 0x6f, 0x5f, 0x66, 0x61,
+    0x69, 0x6c, 0x00, 0x03, 0x06, 0x64, 0x6f, 0x75, 0x62, 0x6c, 0x65, 0x00, 0x04, 0x0a, 0x25, 0x03,
+    0x12, 0x00, 0x20, 0x00, 0x45, 0x04, 0x7f, 0x41, 0x00, 0x05, 0x20, 0x00, 0x10, 0x00, 0x41, 0x01,
+    0x6a, 0x0b, 0x0b, 0x08, 0x00, 0x20, 0x00, 0x10, 0x01, 0x41, 0x05, 0x0b, 0x07, 0x00, 0x20, 0x00,
+    0x41, 0x02, 0x6c, 0x0b,
+};
+static const uint8_t provider_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x60, 0x00, 0x01, 0x7f, 0x60,
+    0x00, 0x00, 0x03, 0x03, 0x02, 0x00, 0x01, 0x04, 0x04, 0x01, 0x70, 0x00, 0x02, 0x05, 0x03, 0x01,
+    0x00, 0x01, 0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x03, 0x0b, 0x07, 0x1a, 0x04, 0x03, 0x74, 0x61,
+    0x62, 0x01, 0x00, 0x02, 0x67, 0x6d, 0x03, 0x00, 0x04, 0x72, 0x65, 0x61, 0x64, 0x00, 0x00, 0x04,
+    0x62, 0x75, 0x6d, 0x70, 0x00, 0x01, 0x09, 0x07, 0x01, 0x00, 0x41, 0x01, 0x0b, 0x01, 0x00, 0x0a,
+    0x19, 0x02, 0x07, 0x00, 0x41, 0x00, 0x28, 0x02, 0x00, 0x0b, 0x0f, 0x00, 0x41, 0x00, 0x41, 0x00,
+    0x28, 0x02, 0x00, 0x41, 0x01, 0x6a, 0x36, 0x02, 0x00, 0x0b, 0x0b, 0x0a, 0x01, 0x00, 0x41, 0x00,
+    0x0b, 0x04, 0x2a, 0x00, 0x00, 0x00,
+};
+static const uint8_t consumer_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x09, 0x02, 0x60, 0x00, 0x01, 0x7f, 0x60,
+    0x01, 0x7f, 0x00, 0x02, 0x1c, 0x03, 0x01, 0x70, 0x04, 0x72, 0x65, 0x61, 0x64, 0x00, 0x00, 0x01,
+    0x70, 0x03, 0x74, 0x61, 0x62, 0x01, 0x70, 0x00, 0x02, 0x01, 0x70, 0x02, 0x67, 0x6d, 0x03, 0x7f,
+    0x01, 0x03, 0x05, 0x04, 0x00, 0x00, 0x00, 0x01, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x22, 0x04,
+    0x06, 0x64, 0x69, 0x72, 0x65, 0x63, 0x74, 0x00, 0x01, 0x08, 0x69, 0x6e, 0x64, 0x69, 0x72, 0x65,
+    0x63, 0x74, 0x00, 0x02, 0x03, 0x6f, 0x77, 0x6e, 0x00, 0x03, 0x04, 0x73, 0x65, 0x74, 0x67, 0x00,
+    0x04, 0x0a, 0x1d, 0x04, 0x04, 0x00, 0x10, 0x00, 0x0b, 0x07, 0x00, 0x41, 0x01, 0x11, 0x00, 0x00,
+    0x0b, 0x07, 0x00, 0x41, 0x00, 0x28, 0x02, 0x00, 0x0b, 0x06, 0x00, 0x20, 0x00, 0x24, 0x00, 0x0b,
+    0x0b, 0x0a, 0x01, 0x00, 0x41, 0x00, 0x0b, 0x04, 0x07, 0x00, 0x00, 0x00,
+};
+
+static wa_instance_t *inst_of(const uint8_t *b, size_t n, const wa_linker_t *l,
+                              const wa_instance_limits_t *lim, wa_module_t **mout)
+{
+    wa_module_t *m = NULL;
+    wa_error_t err;
+    wa_status_t st = wa_module_load(b, n, &m, &err);
+    if (st != WA_OK)
+        t_fail(__FILE__, __LINE__, "load: %s at %zu", err.message, err.offset);
+    wa_instance_t *inst = NULL;
+    st = wa_instance_new(m, l, lim, &inst, &err);
+    if (st != WA_OK)
+        t_fail(__FILE__, __LINE__, "instantiate: %s", err.message);
+    if (mout)
+        *mout = m;
+    else
+        wa_module_unref(m);
+    return inst;
+}
+
+#define TRAPS() inst_of(traps_wasm, sizeof traps_wasm, NULL, NULL, NULL)
+
+static wa_status_t call1(wa_instance_t *inst, const char *name, wa_value_t arg, int nargs,
+                         wa_value_t *res, const wa_call_limits_t *lim, wa_trap_t *trap)
+{
+    wa_func_t *f = wa_instance_func(inst, name);
+    if (!f)
+        t_fail(__FILE__, __LINE__, "no export %s", name);
+    wa_functype_t ft;
+    wa_func_type(f, &ft);
+    return wa_call(f, &arg, (uint32_t)nargs, res, ft.nresults, lim, trap);
+}
+
+static void expect_trap(wa_instance_t *inst, const char *name, int nargs, wa_value_t arg,
+                        wa_trap_kind_t kind, uint8_t opcode)
+{
+    wa_value_t res[2];
+    wa_trap_t trap;
+    wa_status_t st = call1(inst, name, arg, nargs, res, NULL, &trap);
+    T_EQ_INT(st, WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, kind);
+    T_EQ_STR(trap.message, wa_trap_kind_str(kind));
+    if (opcode) {
+        T_ASSERT(trap.code_offset > 0 && trap.code_offset < sizeof traps_wasm);
+        T_EQ_UINT(traps_wasm[trap.code_offset], opcode);
+    }
+}
+
+TEST(calls_return_values_including_multiple_results)
+{
+    wa_instance_t *inst = TRAPS();
+    wa_value_t args[2] = {{.i32 = 40}, {.i32 = 2}}, res[2];
+    wa_trap_t trap;
+    T_EQ_INT(wa_call(wa_instance_func(inst, "add"), args, 2, res, 1, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 42);
+    args[1].i64 = -5;
+    T_EQ_INT(wa_call(wa_instance_func(inst, "multi"), args, 2, res, 2, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i64, -5);
+    T_EQ_INT(res[1].i32, 40);
+    wa_value_t n = {.i32 = 20};
+    T_EQ_INT(call1(inst, "fib", n, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 6765);
+    /* a wrong argument count is refused before running */
+    T_EQ_INT(wa_call(wa_instance_func(inst, "add"), args, 1, res, 1, NULL, &trap), WA_ERR_TYPE);
+    wa_instance_free(inst);
+}
+
+TEST(each_trap_kind_is_a_value_with_its_location)
+{
+    wa_instance_t *inst = TRAPS();
+    wa_value_t none = {0}, v;
+    expect_trap(inst, "unreachable", 0, none, WA_TRAP_UNREACHABLE, 0x00);
+    v.i32 = 65534;
+    expect_trap(inst, "oob", 1, v, WA_TRAP_MEMORY_OOB, 0x28);
+    v.i32 = 0;
+    expect_trap(inst, "div0", 1, v, WA_TRAP_INT_DIV_ZERO, 0x6d);
+    expect_trap(inst, "ovf", 0, none, WA_TRAP_INT_OVERFLOW, 0x6d);
+    v.f32_bits = 0x7fc00000;
+    expect_trap(inst, "conv", 1, v, WA_TRAP_INVALID_CONVERSION, 0xa8);
+    v.f32 = 3e9f;
+    expect_trap(inst, "conv", 1, v, WA_TRAP_INT_OVERFLOW, 0xa8);
+    v.i32 = 5;
+    expect_trap(inst, "call_ind", 1, v, WA_TRAP_TABLE_OOB, 0x11);
+    v.i32 = 1;
+    expect_trap(inst, "call_ind", 1, v, WA_TRAP_UNINITIALIZED_ELEMENT, 0x11);
+    expect_trap(inst, "badsig", 0, none, WA_TRAP_INDIRECT_TYPE, 0x11);
+    expect_trap(inst, "rec", 0, none, WA_TRAP_STACK_EXHAUSTED, 0x10);
+    /* the trap names the function: "unreachable" is function 1 */
+    wa_trap_t trap;
+    T_EQ_INT(call1(inst, "unreachable", none, 0, NULL, NULL, &trap), WA_ERR_TRAP);
+    T_EQ_UINT(trap.func_index, 1);
+    /* and the instance keeps working */
+    wa_value_t res[1];
+    v.i32 = 16;
+    T_EQ_INT(call1(inst, "oob", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_MEM(&res[0].i32, 4, "hell", 4);
+    v.i32 = 0;
+    T_EQ_INT(call1(inst, "call_ind", v, 1, res, NULL, &trap), WA_OK);
+    wa_instance_free(inst);
+}
+
+TEST(fuel_ends_a_loop_and_allows_enough_work)
+{
+    wa_instance_t *inst = TRAPS();
+    wa_value_t res[1], v = {.i32 = 100};
+    wa_trap_t trap;
+    wa_call_limits_t lim = {.fuel = 1000};
+    T_EQ_INT(call1(inst, "count", v, 1, res, &lim, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 100);
+    v.i32 = 5000;
+    T_EQ_INT(call1(inst, "count", v, 1, res, &lim, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_FUEL);
+    T_EQ_INT(call1(inst, "spin", v, 0, res, &lim, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_FUEL);
+    /* without limits the same call completes */
+    T_EQ_INT(call1(inst, "count", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 5000);
+    wa_instance_free(inst);
+}
+
+TEST(deadline_ends_an_infinite_loop_on_time)
+{
+    wa_instance_t *inst = TRAPS();
+    wa_value_t none = {0};
+    wa_trap_t trap;
+    uint64_t t0 = wa_now_ns();
+    wa_call_limits_t lim = {.deadline_ns = t0 + 50 * 1000000ull};
+    T_EQ_INT(call1(inst, "spin", none, 0, NULL, &lim, &trap), WA_ERR_TRAP);
+    uint64_t took = wa_now_ns() - t0;
+    T_EQ_INT(trap.kind, WA_TRAP_DEADLINE);
+    T_EQ_STR(trap.message, "deadline exceeded");
+    T_ASSERT(took >= 50 * 1000000ull);
+    T_ASSERT(took < 1000 * 1000000ull);
+    /* a deadline already past stops recursion too (checked at calls) */
+    lim.deadline_ns = wa_now_ns();
+    wa_value_t v = {.i32 = 25}, res[1];
+    T_EQ_INT(call1(inst, "fib", v, 1, res, &lim, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_DEADLINE);
+    wa_instance_free(inst);
+}
+
+/* env.again(n): calls the caller's "outer"(n - 1) re-entrantly, and its "double" too. */
+static wa_trap_kind_t again_cb(wa_instance_t *caller, void *user, const wa_value_t *args,
+                               wa_value_t *results)
+{
+    int *calls = user;
+    (*calls)++;
+    wa_value_t a = {.i32 = args[0].i32 - 1}, r;
+    wa_trap_t trap;
+    wa_status_t st = wa_call(wa_instance_func(caller, "outer"), &a, 1, &r, 1, NULL, &trap);
+    if (st != WA_OK)
+        return wa_trap_set(caller, trap.kind, 0, "nested: %s", trap.message);
+    wa_value_t d;
+    if (wa_call(wa_instance_func(caller, "double"), &a, 1, &d, 1, NULL, &trap) != WA_OK ||
+        d.i32 != 2 * a.i32)
+        return wa_trap_set(caller, WA_TRAP_HOST, 0, "double failed");
+    results[0] = r;
+    return WA_TRAP_NONE;
+}
+
+static wa_trap_kind_t fail_cb(wa_instance_t *caller, void *user, const wa_value_t *args,
+                              wa_value_t *results)
+{
+    (void)user, (void)results;
+    return wa_trap_set(caller, WA_TRAP_HOST, 0, "boom %d", args[0].i32);
+}
+
+static wa_linker_t *host_linker(int *calls)
+{
+    static const wa_valtype_t i32[1] = {WA_I32};
+    wa_functype_t t1 = {1, 1, i32, i32}, t0 = {1, 0, i32, NULL};
+    wa_linker_t *l = wa_linker_new();
+    T_ASSERT(l != NULL);
+    T_EQ_INT(wa_linker_define_func(l, "env", "again", &t1, again_cb, calls), WA_OK);
+    T_EQ_INT(wa_linker_define_func(l, "env", "fail", &t0, fail_cb, NULL), WA_OK);
+    return l;
+}
+
+TEST(host_functions_call_back_into_their_caller)
+{
+    int calls = 0;
+    wa_linker_t *l = host_linker(&calls);
+    wa_instance_t *inst = inst_of(host_wasm, sizeof host_wasm, l, NULL, NULL);
+    wa_value_t v = {.i32 = 50}, res[1];
+    wa_trap_t trap;
+    T_EQ_INT(call1(inst, "outer", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 50);
+    T_EQ_INT(calls, 50);
+    wa_instance_free(inst);
+    wa_linker_free(l);
+}
+
+TEST(deep_reentrancy_ends_in_stack_exhausted_not_a_crash)
+{
+    int calls = 0;
+    wa_linker_t *l = host_linker(&calls);
+    wa_instance_t *inst = inst_of(host_wasm, sizeof host_wasm, l, NULL, NULL);
+    wa_value_t v = {.i32 = 1000000}, res[1];
+    wa_trap_t trap;
+    T_EQ_INT(call1(inst, "outer", v, 1, res, NULL, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_STACK_EXHAUSTED);
+    v.i32 = 10;
+    T_EQ_INT(call1(inst, "outer", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 10);
+    wa_instance_free(inst);
+    wa_linker_free(l);
+}
+
+TEST(host_trap_carries_its_message)
+{
+    int calls = 0;
+    wa_linker_t *l = host_linker(&calls);
+    wa_instance_t *inst = inst_of(host_wasm, sizeof host_wasm, l, NULL, NULL);
+    wa_value_t v = {.i32 = 3}, res[1];
+    wa_trap_t trap;
+    T_EQ_INT(call1(inst, "do_fail", v, 1, res, NULL, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_HOST);
+    T_EQ_STR(trap.message, "boom 3");
+    T_EQ_UINT(trap.func_index, 3);
+    wa_instance_free(inst);
+    wa_linker_free(l);
+}
+
+TEST(missing_import_is_unlinkable_and_named)
+{
+    wa_module_t *m = NULL;
+    wa_error_t err;
+    T_EQ_INT(wa_module_load(host_wasm, sizeof host_wasm, &m, &err), WA_OK);
+    wa_instance_t *inst = NULL;
+    wa_linker_t *l = wa_linker_new();
+    T_EQ_INT(wa_instance_new(m, l, NULL, &inst, &err), WA_ERR_UNLINKABLE);
+    T_ASSERT(strstr(err.message, "env.again") != NULL);
+    /* a function of the wrong type does not link either */
+    static const wa_valtype_t i64[1] = {WA_I64};
+    wa_functype_t bad = {1, 1, i64, i64};
+    T_EQ_INT(wa_linker_define_func(l, "env", "again", &bad, again_cb, NULL), WA_OK);
+    T_EQ_INT(wa_instance_new(m, l, NULL, &inst, &err), WA_ERR_UNLINKABLE);
+    T_ASSERT(strstr(err.message, "incompatible import type") != NULL);
+    wa_linker_free(l);
+    wa_module_unref(m);
+}
+
+TEST(memory_views_are_bounds_checked)
+{
+    wa_instance_t *inst = TRAPS();
+    wa_memory_t *mem = wa_instance_memory(inst);
+    T_ASSERT(mem != NULL);
+    T_EQ_UINT(wa_memory_pages(mem), 1);
+    const char *p = wa_memory_view(mem, 16, 5);
+    T_ASSERT(p != NULL);
+    T_EQ_MEM(p, 5, "hello", 5);
+    T_ASSERT(wa_memory_view(mem, 65532, 4) != NULL);
+    T_ASSERT(wa_memory_view(mem, 65532, 5) == NULL);
+    T_ASSERT(wa_memory_view(mem, 65536, 0) != NULL);
+    T_ASSERT(wa_memory_view(mem, 65537, 0) == NULL);
+    T_ASSERT(wa_memory_view(mem, UINT64_MAX, 2) == NULL);
+    T_ASSERT(wa_memory_view(mem, 1, UINT64_MAX) == NULL);
+    wa_value_t v = {.i32 = 1}, res[1];
+    wa_trap_t trap;
+    T_EQ_INT(call1(inst, "grow", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 1);
+    T_ASSERT(wa_memory_view(mem, 65536, 65536) != NULL);
+    /* the declared maximum is 4 pages */
+    v.i32 = 3;
+    T_EQ_INT(call1(inst, "grow", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, -1);
+    T_EQ_INT(wa_memory_grow(mem, 2), 2);
+    T_EQ_UINT(wa_memory_pages(mem), 4);
+    uint64_t size;
+    T_ASSERT(wa_memory_data(mem, &size) != NULL);
+    T_EQ_UINT(size, 4 * 65536);
+    wa_instance_free(inst);
+}
+
+TEST(instance_limits_cap_memory_and_call_depth)
+{
+    wa_instance_limits_t lim = {.max_memory_pages = 2, .max_call_depth = 100};
+    wa_instance_t *inst = inst_of(traps_wasm, sizeof traps_wasm, NULL, &lim, NULL);
+    wa_value_t v = {.i32 = 2}, res[1];
+    wa_trap_t trap;
+    T_EQ_INT(call1(inst, "grow", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, -1);
+    v.i32 = 1;
+    T_EQ_INT(call1(inst, "grow", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 1);
+    v.i32 = 200; /* fib recursion depth ~200 > 100 */
+    T_EQ_INT(call1(inst, "fib", v, 1, res, NULL, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_STACK_EXHAUSTED);
+    wa_instance_free(inst);
+    /* a cap equal to the declared minimum instantiates, and nothing can grow */
+    lim.max_memory_pages = 1;
+    inst = inst_of(traps_wasm, sizeof traps_wasm, NULL, &lim, NULL);
+    T_EQ_INT(call1(inst, "grow", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, -1);
+    wa_instance_free(inst);
+}
+
+TEST(instantiation_is_cheap)
+{
+    wa_module_t *m = NULL;
+    wa_error_t err;
+    T_EQ_INT(wa_module_load(traps_wasm, sizeof traps_wasm, &m, &err), WA_OK);
+    enum { N = 200 };
+    uint64_t t0 = wa_now_ns();
+    for (int i = 0; i < N; i++) {
+        wa_instance_t *inst = NULL;
+        T_EQ_INT(wa_instance_new(m, NULL, NULL, &inst, &err), WA_OK);
+        wa_instance_free(inst);
+    }
+    uint64_t per = (wa_now_ns() - t0) / N;
+    T_ASSERT(per < 1000000); /* < 1 ms each, including a 64 KiB memory and its data */
+    wa_module_unref(m);
+}
+
+TEST(calls_cross_into_the_owning_instance)
+{
+    wa_instance_t *p = inst_of(provider_wasm, sizeof provider_wasm, NULL, NULL, NULL);
+    wa_linker_t *l = wa_linker_new();
+    T_EQ_INT(wa_linker_define_instance(l, "p", p), WA_OK);
+    wa_instance_t *c = inst_of(consumer_wasm, sizeof consumer_wasm, l, NULL, NULL);
+    wa_value_t none = {0}, res[1];
+    wa_trap_t trap;
+    /* "read" loads from the provider's memory (42), not the consumer's (7) */
+    T_EQ_INT(call1(c, "direct", none, 0, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 42);
+    T_EQ_INT(call1(c, "indirect", none, 0, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 42);
+    T_EQ_INT(call1(c, "own", none, 0, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 7);
+    T_EQ_INT(call1(p, "bump", none, 0, res, NULL, &trap), WA_OK);
+    T_EQ_INT(call1(c, "indirect", none, 0, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 43);
+    /* the mutable global is shared */
+    wa_value_t v = {.i32 = 9};
+    T_EQ_INT(call1(c, "setg", v, 1, res, NULL, &trap), WA_OK);
+    wa_extern_t e;
+    T_EQ_INT(wa_instance_export(p, "gm", &e), WA_OK);
+    T_EQ_INT(e.kind, WA_EXTERN_GLOBAL);
+    T_EQ_INT(wa_global_get(e.u.global).i32, 9);
+    /* the provider may go first: the consumer keeps it alive */
+    wa_instance_free(p);
+    wa_linker_free(l);
+    T_EQ_INT(call1(c, "direct", none, 0, res, NULL, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 43);
+    wa_instance_free(c);
+}
+
+TEST(standalone_objects_follow_their_types)
+{
+    wa_global_t *g = NULL;
+    wa_value_t v = {.i64 = 5};
+    T_EQ_INT(wa_global_new(WA_I64, false, v, &g), WA_OK);
+    T_EQ_INT(wa_global_set(g, v), WA_ERR_TYPE);
+    T_EQ_INT(wa_global_get(g).i64, 5);
+    wa_global_unref(g);
+    wa_table_t *t = NULL;
+    wa_limits_desc_t lim = {.min = 3, .max = 5, .has_max = true};
+    T_EQ_INT(wa_table_new(WA_EXTERNREF, lim, &t), WA_OK);
+    T_EQ_UINT(wa_table_size(t), 3);
+    T_EQ_INT(wa_table_get(t, 2, &v), WA_OK);
+    T_EQ_UINT(v.raw, 0);
+    T_EQ_INT(wa_table_get(t, 3, &v), WA_ERR_ARG);
+    wa_table_unref(t);
+    wa_memory_t *m = NULL;
+    lim.min = 1, lim.max = 2;
+    T_EQ_INT(wa_memory_new(lim, &m), WA_OK);
+    T_EQ_INT(wa_memory_grow(m, 1), 1);
+    T_EQ_INT(wa_memory_grow(m, 1), -1);
+    wa_memory_unref(m);
+}
+
+TEST(float_results_keep_their_bits)
+{
+    wa_instance_t *inst = TRAPS();
+    wa_value_t args[2], res[1];
+    wa_trap_t trap;
+    args[0].f64 = -0.0;
+    args[1].f64 = 0.0;
+    T_EQ_INT(wa_call(wa_instance_func(inst, "f64max"), args, 2, res, 1, NULL, &trap), WA_OK);
+    T_EQ_UINT(res[0].f64_bits, 0);
+    args[0].f64_bits = 0x7ff8000000000123ull;
+    T_EQ_INT(wa_call(wa_instance_func(inst, "f64max"), args, 2, res, 1, NULL, &trap), WA_OK);
+    T_EQ_UINT(res[0].f64_bits & 0x7ff8000000000000ull, 0x7ff8000000000000ull);
+    wa_instance_free(inst);
+}
