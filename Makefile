@@ -118,7 +118,7 @@ setup:
 
 # The whole suite. Builds run in order (set-up must finish before anything compiles).
 test: setup
-	$(MAKE) VARIANT=release all
+	$(MAKE) VARIANT=release all as-plugins
 	$(MAKE) VARIANT=asan all
 	$(MAKE) VARIANT=fuzz all
 	@tests/run-all

@@ -770,6 +770,16 @@ static bool build_request_headers(sl_stream_t *s, const sl_h1_head_t *hd)
         if (!sl_hmap_add(m, h->name, h->name_len, h->value, h->value_len))
             return false;
     }
+    /* Identical duplicate Content-Length values were folded by the parser (RFC 9112 6.3);
+     * forward the one length it framed the body with, never the list. */
+    if (!hd->chunked && hd->content_length >= 0) {
+        char *num = sl_arena_alloc(&s->arena, 24);
+        if (!num)
+            return false;
+        int n = snprintf(num, 24, "%lld", (long long)hd->content_length);
+        if (!sl_hmap_set(m, "content-length", 14, num, (size_t)n))
+            return false;
+    }
     /* x-forwarded-for: append the client address. */
     const char *peer = s->conn->peer;
     const char *ip_end = strrchr(peer, ':');
