@@ -6,6 +6,7 @@ B="${BUILD_DIR:-build}"
 tool="$(pwd)/$B/sluice-wasm"
 case "$B" in /*) tool="$B/sluice-wasm" ;; esac
 tp="$B/third-party"             # fetched sources, kept between runs (build/ is git-ignored)
+case "$tp" in /*) ;; *) tp="$(pwd)/$tp" ;; esac  # apt resolves relative Dir:: paths under /etc/apt
 w="$B/programs-test"
 pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "ok $1"; }
