@@ -146,13 +146,10 @@ int sl_h1_conn_write(sl_h1_conn_t *c, const void *p, size_t n)
 
 bool sl_h1_is_hop_by_hop(const char *name, size_t len)
 {
-    static const char *const hop[] = {"connection",        "keep-alive", "proxy-connection",
-                                      "transfer-encoding", "upgrade",    "te",
-                                      "trailer",           "proxy-authenticate"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
-            return true;
-    return false;
+    /* The parser owns the RFC 9110 list; forwarding also drops Proxy-Authenticate, which
+     * RFC 2616 13.5.1 named hop-by-hop and which answers only the hop that asked. */
+    return sl_h1_parse_is_hop_by_hop(name, len) ||
+           (len == 18 && strncasecmp(name, "proxy-authenticate", 18) == 0);
 }
 
 int sl_h1_conn_write_head(sl_h1_conn_t *c, const sl_hmap_t *h, bool chunked,
