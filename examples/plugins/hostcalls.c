@@ -174,6 +174,8 @@ static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
     }
     if (is("pause") || is("pause_request_resume_in_response"))
         return PWC_PAUSE;
+    if (is("buffer")) /* the body will change length: let the proxy frame it */
+        pwc_remove_header(PWC_REQUEST_HEADERS, "content-length");
     if (is("wasi")) { /* stdout becomes the plugin log; the environment is the VM's */
         const char *m = getenv("MODE");
         printf("hello from printf, MODE=%s\n", m ? m : "(unset)");
@@ -211,7 +213,7 @@ static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
 static pwc_action_t request_body(uint32_t ctx, size_t size, bool eos)
 {
     trace(eos ? "request_body eos" : "request_body", ctx);
-    if (is("buffer")) {
+    if (is("buffer") || is("buffer_keep_length")) {
         if (!eos)
             return PWC_PAUSE;
         pwc_set_buffer(PWC_REQUEST_BODY, 0, 0, "<", 1);               /* prepend */

@@ -357,11 +357,13 @@ const sl_http_filter_factory_t *sl_filter_find(const char *name)
 
 extern const sl_http_filter_factory_t sl_filter_router_factory;
 extern const sl_http_filter_factory_t sl_filter_add_header_factory;
+extern const sl_http_filter_factory_t sl_filter_wasm_factory;
 
 static void register_builtins_once(void)
 {
     sl_filter_register(&sl_filter_router_factory);
     sl_filter_register(&sl_filter_add_header_factory);
+    sl_filter_register(&sl_filter_wasm_factory);
 }
 
 void sl_filter_register_builtins(void)

@@ -202,6 +202,12 @@ void sl_filter_send_local_reply(sl_http_filter_t *f, int status, const char *bod
                                 size_t body_len, const sl_hmap_t *extra_headers,
                                 const char *details);
 
+/* Ends the stream at once and closes its downstream connection (Envoy's resetStream): no
+ * more callbacks but on_stream_complete, on_log and on_destroy. `details` is static. Not from
+ * inside another filter's data path on the same stack: call it from the filter's own callback
+ * or asynchronously. */
+void sl_filter_reset_stream(sl_http_filter_t *f, const char *details);
+
 /* Producing a response (the router, or any filter answering itself): pass response headers,
  * data and trailers into the encode path, starting at the filter before `f`. The headers map
  * should be sl_stream_response_headers() filled in (":status" first). */
@@ -240,6 +246,11 @@ const struct sl_route *sl_stream_route(sl_stream_t *s);
 void sl_stream_clear_route_cache(sl_stream_t *s);
 /* The HTTP version of the downstream request: 10 (HTTP/1.0) or 11. */
 int sl_stream_http_version(const sl_stream_t *s);
+/* Id of the downstream connection within its worker (Envoy's connection.id). */
+uint64_t sl_stream_connection_id(const sl_stream_t *s);
+/* The listener that accepted the stream's connection. */
+struct sl_listener_config;
+const struct sl_listener_config *sl_stream_listener(const sl_stream_t *s);
 
 /* ---- registry -----------------------------------------------------------------------
  * Maps a filter name from the configuration (http_filters[].name, or the "@type" of its
@@ -268,7 +279,7 @@ typedef struct sl_http_filter_factory {
 bool sl_filter_register(const sl_http_filter_factory_t *factory);
 /* Looks a factory up by name or by type URL; NULL when unknown. */
 const sl_http_filter_factory_t *sl_filter_find(const char *name);
-/* Registers the built-in filters (router, add_header); idempotent and thread-safe. */
+/* Registers the built-in filters (router, add_header, wasm); idempotent and thread-safe. */
 void sl_filter_register_builtins(void);
 
 #endif

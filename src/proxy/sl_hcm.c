@@ -57,6 +57,7 @@ struct hconn {
     hcm_worker_t *hw;              /* borrowed */
     hcm_cfg_t *cfg;                /* borrowed (worker state) */
     const sl_listener_config_t *lc; /* borrowed */
+    uint64_t id;                   /* unique per worker (shared with TCP sessions) */
     uv_tcp_t *tcp;                 /* owned: taken from the listener, freed on close */
     uv_timer_t timer;              /* headers / idle / stream timeouts */
     sl_h1_conn_t *codec;           /* owned */
@@ -1114,6 +1115,21 @@ int sl_stream_http_version(const sl_stream_t *s)
     return s->version;
 }
 
+uint64_t sl_stream_connection_id(const sl_stream_t *s)
+{
+    return s->conn->id;
+}
+
+const struct sl_listener_config *sl_stream_listener(const sl_stream_t *s)
+{
+    return s->conn->lc;
+}
+
+void sl_filter_reset_stream(sl_http_filter_t *f, const char *details)
+{
+    reset_stream(f->stream, details);
+}
+
 /* ---- connections ------------------------------------------------------------------------ */
 
 static void conn_arm_timer(hconn_t *c);
@@ -1470,6 +1486,7 @@ void sl_hcm_conn_start(sl_worker_t *w, const struct sl_listener_config *lc,
     c->hw = hw;
     c->cfg = cfg;
     c->lc = lc;
+    c->id = ++w->next_conn_id;
     c->tcp = client;
     uv_timer_init(w->loop, &c->timer);
     c->timer.data = c;

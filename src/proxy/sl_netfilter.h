@@ -68,6 +68,8 @@ typedef struct sl_netfilter_ops {
 void sl_netfilter_register(sl_network_filter_kind_t kind, const sl_netfilter_ops_t *ops);
 const sl_netfilter_ops_t *sl_netfilter_lookup(sl_network_filter_kind_t kind);
 void sl_netfilter_register_builtins(void);
+/* envoy.filters.network.wasm (sl_netfilter_wasm.c); part of the built-ins. */
+void sl_netfilter_wasm_register(void);
 
 /* ---- what filters may do with a connection (worker thread only) --------------------------- */
 

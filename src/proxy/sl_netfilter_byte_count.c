@@ -96,4 +96,5 @@ static const sl_netfilter_ops_t byte_count_ops = {
 void sl_netfilter_register_builtins(void)
 {
     sl_netfilter_register(SL_NETWORK_FILTER_BYTE_COUNT, &byte_count_ops);
+    sl_netfilter_wasm_register();
 }

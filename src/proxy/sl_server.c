@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proxy/sl_admin.h"
+#include "proxy/sl_wasm.h"
 #include "proxy/sl_cluster.h"
 #include "proxy/sl_config.h"
 #include "proxy/sl_listener.h"
@@ -209,6 +210,7 @@ static void free_server(sl_server_t *s)
     }
     free(s->listen_fds);
     free(s->workers);
+    sl_wasm_stop();
     sl_config_free(s->config);
     free(s->config_text);
 }
@@ -270,6 +272,10 @@ int sl_server_run(const sl_server_options_t *opt)
     sl_netfilter_register_builtins();
     if (load_config(s) != 0 || build_clusters(s) != 0)
         goto out;
+    if (sl_wasm_start(s->config, err, sizeof err) != SL_OK) {
+        fprintf(stderr, "error: %s: %s\n", opt->config_path, err);
+        goto out;
+    }
     if (opt->validate_only) {
         /* Everything but binding: listener chains and filter configs must build too. */
         sl_listener_rt_t *rts = NULL;

@@ -13,6 +13,7 @@
 #include "proxy/sl_log.h"
 #include "proxy/sl_server.h"
 #include "proxy/sl_tcp_proxy.h"
+#include "proxy/sl_wasm.h"
 #include "proxy/sl_worker_internal.h"
 
 static _Thread_local sl_worker_t *current;
@@ -55,6 +56,7 @@ static void worker_stop(sl_worker_t *w)
     sl_listener_set_stop(w);
     sl_hcm_worker_close_all(w);
     sl_tcp_proxy_close_all(w);
+    sl_wasm_worker_stop(w);
     for (size_t i = 0; i < w->n_clusters; i++)
         sl_cluster_destroy(w->clusters[i]);
     uv_close((uv_handle_t *)&w->wakeup, NULL);
@@ -123,6 +125,7 @@ done:
         uv_run(w->loop, UV_RUN_DEFAULT);
         uv_loop_close(w->loop);
     }
+    sl_wasm_worker_free(w); /* every stream and session is gone with the loop */
     for (size_t i = 0; i < w->n_clusters; i++)
         w->clusters[i] = NULL; /* freed by their last connection's close */
     free(w->clusters);

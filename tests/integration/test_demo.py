@@ -36,12 +36,15 @@ def demo_serves_then_stops_by_itself():
         doc = r.json()
         check_eq(doc["path"], "/users")
         check_eq({k.lower(): v for k, v in doc["headers"].items()}.get("x-proxied-by"), "sluice")
+        # The Wasm plugin (C SDK) adds its configured response header.
+        check_eq(r.header("x-wasm-plugin"), "add_header.wasm says hello")
         out, _ = p.communicate(timeout=30 * timeout_scale())
         text = out.decode("utf-8", "replace")
         check_eq(p.returncode, 0, text)
         check_in("curl -i http://127.0.0.1:%d/hello" % ports["DEMO_PORT"], text)
         check_in("time is up", text)
         check_in("byte_count demo_tcp: connection", text)
+        check_in("x-wasm-plugin: add_header.wasm says hello", text)
     finally:
         if p.poll() is None:
             p.terminate()

@@ -1,0 +1,439 @@
+/* Wasm plugins on the proxy side: code loaded once per process, plugin objects per configured
+ * PluginConfig, per-worker host thread state with root-context tick timers and deferred tasks. */
+#include "proxy/sl_wasm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "proxy/sl_log.h"
+
+/* ---- process-wide plugin table (written on the main thread before workers start) ------- */
+
+typedef struct code_entry {
+    uint8_t *bytes; /* owned: the module as loaded, to find identical code */
+    size_t len;
+    pw_code_t *code; /* one reference */
+} code_entry_t;
+
+static struct {
+    const sl_config_t *cfg; /* borrowed: the configuration the table was built from */
+    pw_plugin_t **plugins;  /* owned array of owned references, by plugin index */
+    size_t n_plugins;
+    code_entry_t *codes; /* owned */
+    size_t n_codes;
+} g;
+
+const char *sl_wasm_plugin_label(const sl_wasm_plugin_config_t *pc, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s %s %s", pc->name[0] ? pc->name : "-",
+             pc->root_id[0] ? pc->root_id : "-", pc->vm.vm_id[0] ? pc->vm.vm_id : "-");
+    return buf;
+}
+
+static bool read_all(const char *path, uint8_t **out, size_t *len, char *why, size_t why_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, why_len, "cannot open %s: %s", path, strerror(errno));
+        return false;
+    }
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            snprintf(why, why_len, "out of memory reading %s", path);
+            return false;
+        }
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        uint8_t *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+        if (!nb)
+            free(buf);
+        buf = nb;
+        cap *= 2;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        snprintf(why, why_len, "cannot read %s", path);
+        return false;
+    }
+    *out = buf;
+    *len = n;
+    return true;
+}
+
+/* The compiled code for these bytes: shared with an earlier plugin when identical. Takes
+ * ownership of `bytes`. */
+static pw_code_t *code_for(uint8_t *bytes, size_t len, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < g.n_codes; i++)
+        if (g.codes[i].len == len && memcmp(g.codes[i].bytes, bytes, len) == 0) {
+            free(bytes);
+            return g.codes[i].code;
+        }
+    code_entry_t *nc = realloc(g.codes, (g.n_codes + 1) * sizeof *nc);
+    if (!nc) {
+        free(bytes);
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    g.codes = nc;
+    pw_error_t e;
+    pw_code_t *code = NULL;
+    if (pw_code_load(bytes, len, &code, &e) != PW_OK) {
+        free(bytes);
+        snprintf(why, why_len, "%s: %s", pw_status_str(e.status), e.message);
+        return NULL;
+    }
+    g.codes[g.n_codes++] = (code_entry_t){.bytes = bytes, .len = len, .code = code};
+    return code;
+}
+
+static pw_log_level_t pw_level_of(sl_log_level_t l)
+{
+    return (pw_log_level_t)l; /* the two enumerations share Envoy's numbering */
+}
+
+static sl_status_t make_plugin(const sl_wasm_plugin_config_t *pc, pw_plugin_t **out,
+                               char *why, size_t why_len)
+{
+    const sl_wasm_vm_config_t *vm = &pc->vm;
+    if (vm->runtime == SL_WASM_RUNTIME_NULL) {
+        snprintf(why, why_len,
+                 "runtime %s runs plugins compiled into the proxy; sluice has none named '%.*s'",
+                 vm->runtime_name, (int)vm->code.inline_code.len,
+                 (const char *)vm->code.inline_code.ptr);
+        return SL_ERR_CONFIG;
+    }
+    if (vm->runtime == SL_WASM_RUNTIME_AOT) {
+        snprintf(why, why_len, "runtime sluice.wasm.runtime.aot is not available in this build");
+        return SL_ERR_CONFIG;
+    }
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    switch (vm->code.kind) {
+    case SL_WASM_CODE_FILE:
+        if (!read_all(vm->code.filename, &bytes, &len, why, why_len))
+            return SL_ERR_CONFIG;
+        break;
+    case SL_WASM_CODE_INLINE_BYTES:
+    case SL_WASM_CODE_INLINE_STRING:
+        len = vm->code.inline_code.len;
+        if (!(bytes = malloc(len ? len : 1))) {
+            snprintf(why, why_len, "out of memory");
+            return SL_ERR_NOMEM;
+        }
+        memcpy(bytes, vm->code.inline_code.ptr, len);
+        break;
+    case SL_WASM_CODE_REMOTE:
+        snprintf(why, why_len,
+                 "code.remote (fetching %s from cluster %s) is not supported; use code.local",
+                 vm->code.uri, vm->code.cluster);
+        return SL_ERR_CONFIG;
+    }
+    pw_code_t *code = code_for(bytes, len, why, why_len);
+    if (!code)
+        return SL_ERR_CONFIG;
+    pw_env_var_t *env = calloc(vm->n_env ? vm->n_env : 1, sizeof *env);
+    if (!env) {
+        snprintf(why, why_len, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < vm->n_env; i++)
+        env[i] = (pw_env_var_t){.key = vm->env[i].key, .value = vm->env[i].value};
+    pw_plugin_config_t hc = {
+        .name = pc->name,
+        .root_id = pc->root_id,
+        .vm_id = vm->vm_id,
+        .runtime = NULL, /* resolved by the configuration: our interpreter */
+        .vm_configuration = {vm->configuration.ptr, vm->configuration.len},
+        .plugin_configuration = {pc->configuration.ptr, pc->configuration.len},
+        .env = env,
+        .n_env = vm->n_env,
+        .fail_open = pc->fail_open,
+        .allow_on_headers_stop_iteration = pc->allow_on_headers_stop_iteration,
+        .deadline_ms = pc->deadline_ms,
+        .max_memory_bytes = pc->max_memory_bytes,
+        .log_level = pw_level_of(sl_log_get_level()),
+    };
+    pw_error_t e;
+    pw_status_t st = pw_plugin_new(&hc, code, out, &e);
+    free(env);
+    if (st != PW_OK) {
+        snprintf(why, why_len, "%s", e.message);
+        return st == PW_ERR_NOMEM ? SL_ERR_NOMEM : SL_ERR_CONFIG;
+    }
+    return SL_OK;
+}
+
+static void log_op(void *ud, pw_log_level_t level, const char *who, const char *msg,
+                   size_t len)
+{
+    (void)ud;
+    sl_log_level_t l = level > PW_LOG_CRITICAL ? SL_LOG_CRITICAL : (sl_log_level_t)level;
+    SL_LOG(l, "wasm [%s]: %.*s", who, (int)(len > 3000 ? 3000 : len), msg);
+}
+
+static const pw_dispatch_ops_t check_ops = {.log = log_op};
+
+sl_status_t sl_wasm_start(const sl_config_t *cfg, char *err, size_t err_len)
+{
+    if (g.cfg == cfg)
+        return SL_OK;
+    sl_wasm_stop();
+    g.cfg = cfg;
+    if (cfg->n_wasm_plugins == 0)
+        return SL_OK;
+    g.plugins = calloc(cfg->n_wasm_plugins, sizeof *g.plugins);
+    if (!g.plugins) {
+        snprintf(err, err_len, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    g.n_plugins = cfg->n_wasm_plugins;
+    char why[400], label[256];
+    for (size_t i = 0; i < cfg->n_wasm_plugins; i++) {
+        const sl_wasm_plugin_config_t *pc = cfg->wasm_plugins[i];
+        sl_wasm_plugin_label(pc, label, sizeof label);
+        if (pc->vm.runtime_is_alias)
+            SL_INFO("wasm [%s]: runtime %s runs on sluice.wasm.runtime.interp", label,
+                    pc->vm.runtime_name);
+        sl_status_t st = make_plugin(pc, &g.plugins[i], why, sizeof why);
+        if (st != SL_OK) {
+            snprintf(err, err_len, "wasm plugin '%s' (line %u): %s", label, pc->line, why);
+            return st;
+        }
+    }
+    /* Start every plugin once, as Envoy does on its main thread, so that a module that traps
+     * in its start functions or rejects its configuration fails the load, not the traffic. */
+    pw_thread_t *t = pw_thread_new(&check_ops, NULL);
+    if (!t) {
+        snprintf(err, err_len, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    sl_status_t st = SL_OK;
+    for (size_t i = 0; i < g.n_plugins && st == SL_OK; i++) {
+        pw_error_t e;
+        if (pw_thread_prepare(t, g.plugins[i], &e) != PW_OK) {
+            const sl_wasm_plugin_config_t *pc = cfg->wasm_plugins[i];
+            snprintf(err, err_len, "wasm plugin '%s' (line %u): %s: %s",
+                     sl_wasm_plugin_label(pc, label, sizeof label), pc->line,
+                     pw_status_str(e.status), e.message);
+            st = SL_ERR_CONFIG;
+        }
+    }
+    pw_thread_free(t);
+    return st;
+}
+
+void sl_wasm_stop(void)
+{
+    for (size_t i = 0; i < g.n_plugins; i++)
+        pw_plugin_unref(g.plugins[i]);
+    free(g.plugins);
+    for (size_t i = 0; i < g.n_codes; i++) {
+        pw_code_unref(g.codes[i].code);
+        free(g.codes[i].bytes);
+    }
+    free(g.codes);
+    memset(&g, 0, sizeof g);
+}
+
+pw_plugin_t *sl_wasm_plugin(uint32_t index)
+{
+    return index < g.n_plugins ? g.plugins[index] : NULL;
+}
+
+/* ---- per-worker state -------------------------------------------------------------------- */
+
+typedef struct tick {
+    uv_timer_t timer; /* closed (then freed) when the root stops ticking or the worker stops */
+    pw_root_t *root;  /* borrowed: the host's; it calls timer_set(0) before freeing it */
+    uint32_t period_ms;
+    struct tick *next;
+    bool in_tick; /* pw_root_on_tick is running: re-arm after it unless it stopped us */
+} tick_t;
+
+/* Owned by the worker (sl_worker_t.host). */
+typedef struct wasm_worker {
+    sl_worker_t *w;       /* borrowed */
+    pw_thread_t *thread;  /* owned */
+    tick_t *ticks;        /* owned list */
+    uv_timer_t defer_timer;
+    sl_wasm_task_t *head, *tail; /* queued tasks (owned by their filters) */
+    bool stopping;
+} wasm_worker_t;
+
+static void tick_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void tick_drop(wasm_worker_t *ww, tick_t *tk)
+{
+    for (tick_t **p = &ww->ticks; *p; p = &(*p)->next)
+        if (*p == tk) {
+            *p = tk->next;
+            break;
+        }
+    uv_timer_stop(&tk->timer);
+    uv_close((uv_handle_t *)&tk->timer, tick_closed);
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    tick_t *tk = h->data;
+    tk->in_tick = true;
+    pw_root_t *root = tk->root;
+    pw_root_on_tick(root);
+    tk->in_tick = false;
+    /* The period counts from the end of the tick; a period of 0 set inside it dropped us. */
+    if (tk->root && tk->period_ms)
+        uv_timer_start(&tk->timer, on_tick, tk->period_ms, 0);
+}
+
+static void timer_set_op(void *ud, pw_root_t *root, uint32_t period_ms)
+{
+    wasm_worker_t *ww = ud;
+    tick_t *tk = ww->ticks;
+    while (tk && tk->root != root)
+        tk = tk->next;
+    if (period_ms == 0 || ww->stopping) {
+        if (tk) {
+            tk->root = NULL;
+            tick_drop(ww, tk);
+        }
+        return;
+    }
+    if (!tk) {
+        if (!(tk = calloc(1, sizeof *tk)))
+            return;
+        uv_timer_init(ww->w->loop, &tk->timer);
+        tk->timer.data = tk;
+        tk->root = root;
+        tk->next = ww->ticks;
+        ww->ticks = tk;
+    }
+    tk->period_ms = period_ms;
+    if (!tk->in_tick)
+        uv_timer_start(&tk->timer, on_tick, period_ms, 0);
+}
+
+static const pw_dispatch_ops_t worker_ops = {.log = log_op, .timer_set = timer_set_op};
+
+static void run_deferred(uv_timer_t *h)
+{
+    wasm_worker_t *ww = h->data;
+    /* Tasks queued while running wait for the next turn, so none can starve the loop. */
+    sl_wasm_task_t *last = ww->tail;
+    while (ww->head) {
+        sl_wasm_task_t *t = ww->head;
+        bool was_last = t == last;
+        ww->head = t->next;
+        if (ww->head)
+            ww->head->prev = NULL;
+        else
+            ww->tail = NULL;
+        t->next = t->prev = NULL;
+        t->queued = false;
+        t->run(t);
+        if (was_last)
+            break;
+    }
+    if (ww->head)
+        uv_timer_start(&ww->defer_timer, run_deferred, 0, 0);
+}
+
+pw_thread_t *sl_wasm_worker_thread(sl_worker_t *w)
+{
+    wasm_worker_t *ww = w->host;
+    if (ww)
+        return ww->thread;
+    if (!(ww = calloc(1, sizeof *ww)))
+        return NULL;
+    ww->w = w;
+    if (!(ww->thread = pw_thread_new(&worker_ops, ww))) {
+        free(ww);
+        return NULL;
+    }
+    uv_timer_init(w->loop, &ww->defer_timer);
+    ww->defer_timer.data = ww;
+    w->host = ww;
+    return ww->thread;
+}
+
+void sl_wasm_defer(sl_worker_t *w, sl_wasm_task_t *t)
+{
+    wasm_worker_t *ww = w->host;
+    if (!ww || t->queued || ww->stopping)
+        return;
+    t->queued = true;
+    t->next = NULL;
+    t->prev = ww->tail;
+    if (ww->tail)
+        ww->tail->next = t;
+    else
+        ww->head = t;
+    ww->tail = t;
+    if (!uv_is_active((uv_handle_t *)&ww->defer_timer))
+        uv_timer_start(&ww->defer_timer, run_deferred, 0, 0);
+}
+
+void sl_wasm_cancel(sl_worker_t *w, sl_wasm_task_t *t)
+{
+    wasm_worker_t *ww = w->host;
+    if (!ww || !t->queued)
+        return;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        ww->head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        ww->tail = t->prev;
+    t->next = t->prev = NULL;
+    t->queued = false;
+}
+
+void sl_wasm_worker_stop(sl_worker_t *w)
+{
+    wasm_worker_t *ww = w->host;
+    if (!ww || ww->stopping)
+        return;
+    ww->stopping = true;
+    while (ww->ticks) {
+        ww->ticks->root = NULL;
+        tick_drop(ww, ww->ticks);
+    }
+    uv_timer_stop(&ww->defer_timer);
+    uv_close((uv_handle_t *)&ww->defer_timer, NULL);
+}
+
+void sl_wasm_worker_free(sl_worker_t *w)
+{
+    wasm_worker_t *ww = w->host;
+    if (!ww)
+        return;
+    ww->stopping = true; /* no timers from the roots' last callbacks */
+    pw_thread_free(ww->thread);
+    free(ww);
+    w->host = NULL;
+}
+
+int64_t sl_wasm_wall_ns_of(uv_loop_t *loop, uint64_t loop_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    uint64_t now_ms = uv_now(loop);
+    int64_t ago_ms = now_ms > loop_ms ? (int64_t)(now_ms - loop_ms) : 0;
+    return now_ns - ago_ms * 1000000;
+}
