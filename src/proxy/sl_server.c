@@ -82,6 +82,7 @@ static void stop_now(sl_server_t *s)
     for (unsigned i = 0; i < s->n_workers; i++)
         sl__worker_join(&s->workers[i]);
     s->n_joined = s->n_workers;
+    sl_wasm_main_stop();
     sl_admin_stop(s->admin);
     s->admin = NULL;
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -272,7 +273,7 @@ int sl_server_run(const sl_server_options_t *opt)
     sl_netfilter_register_builtins();
     if (load_config(s) != 0 || build_clusters(s) != 0)
         goto out;
-    if (sl_wasm_start(s->config, err, sizeof err) != SL_OK) {
+    if (sl_wasm_start(s->config, opt->validate_only, err, sizeof err) != SL_OK) {
         fprintf(stderr, "error: %s: %s\n", opt->config_path, err);
         goto out;
     }
@@ -293,6 +294,12 @@ int sl_server_run(const sl_server_options_t *opt)
     }
     uv_loop_init(&s->loop);
     s->loop_ready = true;
+    /* Services first: they run before any listener accepts traffic. */
+    if (sl_wasm_main_start(&s->loop, err, sizeof err) != SL_OK) {
+        SL_ERROR("%s", err);
+        fprintf(stderr, "error: %s: %s\n", opt->config_path, err);
+        goto out;
+    }
     s->live_gauge = sl_stats_gauge("server.live");
     s->uptime_gauge = sl_stats_gauge("server.uptime");
     sl_stats_gauge_set(NULL, sl_stats_gauge("server.concurrency"), s->n_workers);
@@ -356,8 +363,10 @@ out:
                 sl_admin_stop(s->admin);
             }
         }
+        sl_wasm_main_stop();
         uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_loop_close(&s->loop);
+        sl_wasm_main_free();
     }
     free(s->worker_fds);
     free_server(s);

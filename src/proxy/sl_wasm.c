@@ -184,7 +184,17 @@ static void log_op(void *ud, pw_log_level_t level, const char *who, const char *
 
 static const pw_dispatch_ops_t check_ops = {.log = log_op};
 
-sl_status_t sl_wasm_start(const sl_config_t *cfg, char *err, size_t err_len)
+/* True when plugin `i` belongs to a bootstrap service. */
+static bool is_service(size_t i)
+{
+    for (size_t k = 0; k < g.cfg->n_wasm_services; k++)
+        if (g.cfg->wasm_services[k].plugin.index == i)
+            return true;
+    return false;
+}
+
+sl_status_t sl_wasm_start(const sl_config_t *cfg, bool check_services, char *err,
+                          size_t err_len)
 {
     if (g.cfg == cfg)
         return SL_OK;
@@ -220,6 +230,10 @@ sl_status_t sl_wasm_start(const sl_config_t *cfg, char *err, size_t err_len)
     }
     sl_status_t st = SL_OK;
     for (size_t i = 0; i < g.n_plugins && st == SL_OK; i++) {
+        /* Services run for real at start (their queues and ticks must not belong to a VM
+         * that goes away); only a validation run checks them here. */
+        if (!check_services && is_service(i))
+            continue;
         pw_error_t e;
         if (pw_thread_prepare(t, g.plugins[i], &e) != PW_OK) {
             const sl_wasm_plugin_config_t *pc = cfg->wasm_plugins[i];
@@ -261,9 +275,11 @@ typedef struct tick {
     bool in_tick; /* pw_root_on_tick is running: re-arm after it unless it stopped us */
 } tick_t;
 
-/* Owned by the worker (sl_worker_t.host). */
+/* One event loop's host state: a worker's (owned by sl_worker_t.host) or the main thread's
+ * (the singleton services; owned by this file). */
 typedef struct wasm_worker {
-    sl_worker_t *w;       /* borrowed */
+    sl_worker_t *w;       /* borrowed; NULL on the main thread */
+    uv_loop_t *loop;      /* borrowed */
     pw_thread_t *thread;  /* owned */
     tick_t *ticks;        /* owned list */
     uv_timer_t defer_timer;
@@ -315,7 +331,7 @@ static void timer_set_op(void *ud, pw_root_t *root, uint32_t period_ms)
     if (!tk) {
         if (!(tk = calloc(1, sizeof *tk)))
             return;
-        uv_timer_init(ww->w->loop, &tk->timer);
+        uv_timer_init(ww->loop, &tk->timer);
         tk->timer.data = tk;
         tk->root = root;
         tk->next = ww->ticks;
@@ -351,22 +367,116 @@ static void run_deferred(uv_timer_t *h)
         uv_timer_start(&ww->defer_timer, run_deferred, 0, 0);
 }
 
-pw_thread_t *sl_wasm_worker_thread(sl_worker_t *w)
+static wasm_worker_t *loop_state_new(sl_worker_t *w, uv_loop_t *loop)
 {
-    wasm_worker_t *ww = w->host;
-    if (ww)
-        return ww->thread;
-    if (!(ww = calloc(1, sizeof *ww)))
+    wasm_worker_t *ww = calloc(1, sizeof *ww);
+    if (!ww)
         return NULL;
     ww->w = w;
+    ww->loop = loop;
     if (!(ww->thread = pw_thread_new(&worker_ops, ww))) {
         free(ww);
         return NULL;
     }
-    uv_timer_init(w->loop, &ww->defer_timer);
+    uv_timer_init(loop, &ww->defer_timer);
     ww->defer_timer.data = ww;
-    w->host = ww;
-    return ww->thread;
+    return ww;
+}
+
+/* Closes the loop's handles (ticks, deferred tasks); the loop can then finish. */
+static void loop_state_stop(wasm_worker_t *ww)
+{
+    if (!ww || ww->stopping)
+        return;
+    ww->stopping = true;
+    while (ww->ticks) {
+        ww->ticks->root = NULL;
+        tick_drop(ww, ww->ticks);
+    }
+    uv_timer_stop(&ww->defer_timer);
+    uv_close((uv_handle_t *)&ww->defer_timer, NULL);
+}
+
+/* After the loop ended: the roots' last callbacks, then the replicas go. */
+static void loop_state_free(wasm_worker_t *ww)
+{
+    if (!ww)
+        return;
+    ww->stopping = true;
+    pw_thread_free(ww->thread);
+    free(ww);
+}
+
+pw_thread_t *sl_wasm_worker_thread(sl_worker_t *w)
+{
+    wasm_worker_t *ww = w->host;
+    if (!ww && (ww = loop_state_new(w, w->loop)))
+        w->host = ww;
+    return ww ? ww->thread : NULL;
+}
+
+/* True when plugin `i` is a singleton service's (it runs on the main thread only). */
+static bool is_singleton(size_t i)
+{
+    for (size_t k = 0; k < g.cfg->n_wasm_services; k++)
+        if (g.cfg->wasm_services[k].singleton && g.cfg->wasm_services[k].plugin.index == i)
+            return true;
+    return false;
+}
+
+void sl_wasm_worker_start(sl_worker_t *w)
+{
+    if (g.n_plugins == 0)
+        return;
+    pw_thread_t *t = sl_wasm_worker_thread(w);
+    char label[256];
+    for (size_t i = 0; i < g.n_plugins; i++) {
+        if (is_singleton(i))
+            continue;
+        pw_error_t e;
+        if (!t || pw_thread_prepare(t, g.plugins[i], &e) != PW_OK)
+            SL_ERROR("wasm [%s]: worker %u: %s",
+                     sl_wasm_plugin_label(g.cfg->wasm_plugins[i], label, sizeof label),
+                     w->index, t ? e.message : "out of memory");
+    }
+}
+
+static wasm_worker_t *g_main; /* the main thread's loop state (singleton services) */
+
+sl_status_t sl_wasm_main_start(uv_loop_t *loop, char *err, size_t err_len)
+{
+    if (!g.cfg || g.cfg->n_wasm_services == 0)
+        return SL_OK;
+    if (!(g_main = loop_state_new(NULL, loop))) {
+        snprintf(err, err_len, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    char label[256];
+    for (size_t k = 0; k < g.cfg->n_wasm_services; k++) {
+        const sl_wasm_service_config_t *sc = &g.cfg->wasm_services[k];
+        if (!sc->singleton)
+            continue;
+        pw_error_t e;
+        sl_wasm_plugin_label(&sc->plugin, label, sizeof label);
+        if (pw_thread_prepare(g_main->thread, g.plugins[sc->plugin.index], &e) != PW_OK) {
+            snprintf(err, err_len, "wasm service '%s' (line %u): %s", label, sc->line,
+                     e.message);
+            return SL_ERR_CONFIG;
+        }
+        SL_INFO("wasm [%s]: singleton service running on the main thread", label);
+    }
+    return SL_OK;
+}
+
+void sl_wasm_main_stop(void)
+{
+    loop_state_stop(g_main);
+}
+
+void sl_wasm_main_free(void)
+{
+    loop_state_free(g_main);
+    g_main = NULL;
 }
 
 void sl_wasm_defer(sl_worker_t *w, sl_wasm_task_t *t)
@@ -405,26 +515,12 @@ void sl_wasm_cancel(sl_worker_t *w, sl_wasm_task_t *t)
 
 void sl_wasm_worker_stop(sl_worker_t *w)
 {
-    wasm_worker_t *ww = w->host;
-    if (!ww || ww->stopping)
-        return;
-    ww->stopping = true;
-    while (ww->ticks) {
-        ww->ticks->root = NULL;
-        tick_drop(ww, ww->ticks);
-    }
-    uv_timer_stop(&ww->defer_timer);
-    uv_close((uv_handle_t *)&ww->defer_timer, NULL);
+    loop_state_stop(w->host);
 }
 
 void sl_wasm_worker_free(sl_worker_t *w)
 {
-    wasm_worker_t *ww = w->host;
-    if (!ww)
-        return;
-    ww->stopping = true; /* no timers from the roots' last callbacks */
-    pw_thread_free(ww->thread);
-    free(ww);
+    loop_state_free(w->host);
     w->host = NULL;
 }
 

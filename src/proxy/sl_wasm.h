@@ -16,8 +16,11 @@
  * once), creates the host's plugin objects and checks each one by starting a throw-away VM
  * replica and its root context (proxy_on_vm_start, proxy_on_configure), so a bad plugin fails
  * the configuration as it does in Envoy. Main thread, before workers start. On failure err
- * names the plugin, its config line and the reason. Idempotent for the same configuration. */
-sl_status_t sl_wasm_start(const sl_config_t *cfg, char *err, size_t err_len);
+ * names the plugin, its config line and the reason. Bootstrap services are only checked so
+ * with check_services (validation); when serving they start for real in sl_wasm_main_start
+ * and sl_wasm_worker_start. Idempotent for the same configuration. */
+sl_status_t sl_wasm_start(const sl_config_t *cfg, bool check_services, char *err,
+                          size_t err_len);
 /* Drops the plugins and their code (after every worker has stopped). */
 void sl_wasm_stop(void);
 
@@ -28,10 +31,22 @@ pw_plugin_t *sl_wasm_plugin(uint32_t index);
 /* The worker's host thread state, created on first use on the worker's own thread. NULL when
  * out of memory. */
 pw_thread_t *sl_wasm_worker_thread(sl_worker_t *w);
+/* Worker start (its thread, before it accepts): starts the worker's replica and root contexts
+ * of every plugin but the singleton services; failures are logged (streams then fail open or
+ * closed as configured). */
+void sl_wasm_worker_start(sl_worker_t *w);
 /* Worker teardown: sl_wasm_worker_stop when the worker begins stopping (closes timers; no
  * more ticks), sl_wasm_worker_free after its loop has ended and every stream is freed. */
 void sl_wasm_worker_stop(sl_worker_t *w);
 void sl_wasm_worker_free(sl_worker_t *w);
+
+/* The main thread's singleton services (bootstrap_extensions, envoy.bootstrap.wasm with
+ * singleton: true): started on `loop` before workers accept, with their root contexts' ticks
+ * on that loop. sl_wasm_main_stop closes their handles when the server stops;
+ * sl_wasm_main_free runs their last callbacks after the loop has ended. */
+sl_status_t sl_wasm_main_start(uv_loop_t *loop, char *err, size_t err_len);
+void sl_wasm_main_stop(void);
+void sl_wasm_main_free(void);
 
 /* Deferred work on a worker's loop: a filter that must act outside the host's call stack
  * (a plugin action requested from a timer or callout callback) links a task and the loop runs

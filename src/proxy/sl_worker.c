@@ -106,6 +106,7 @@ static void worker_main(void *arg)
         }
         w->n_clusters++;
     }
+    sl_wasm_worker_start(w); /* replicas and root contexts before the first connection */
     if (sl_listener_set_start(w, s->listeners, s->n_listeners, w->listen_fds, w->error,
                               sizeof w->error) != SL_OK)
         goto failed;
