@@ -198,6 +198,51 @@ def tcp_guard_counts_and_closes_on_banned_word():
         echo_srv.close()
 
 
+@test
+def typed_struct_form_from_the_seed_runs():
+    # The seed document's udpa.type.v1.TypedStruct form, with a real plugin as its code.
+    f = """          - name: envoy.filters.http.wasm
+            typed_config:
+              "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+              type_url: type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              value:
+                config:
+                  vm_config:
+                    vm_id: "my_vm"
+                    runtime: "envoy.wasm.runtime.v8"
+                    configuration:
+                      "@type": type.googleapis.com/google.protobuf.StringValue
+                      value: '{"plugin-config": "some-value"}'
+                    code:
+                      local:
+                        filename: "%s"
+                  configuration:
+                    "@type": type.googleapis.com/google.protobuf.StringValue
+                    value: 'x-typed-struct: yes'
+""" % plugin("add_header")
+    with Upstream(echo()) as up:
+        port = free_port()
+        with Sluice(http_config(port, up.port, http_filters=f)) as s:
+            r = http_request(port, "GET", "/")
+            check_eq(r.status, 200)
+            check_eq(r.header("x-typed-struct"), "yes")
+            check_eq(s.log_errors(), [])
+
+
+@test
+def two_plugins_share_one_vm_with_their_own_root_contexts():
+    # Same vm_id, code and VM configuration: one replica per worker, two root contexts, each
+    # configured with its own plugin configuration.
+    f = (wasm_filter("add_header", "x-first: 1", root_id="first", vm_id="shared") +
+         wasm_filter("add_header", "x-second: 2", root_id="second", vm_id="shared"))
+    with Upstream(echo()) as up:
+        port = free_port()
+        with Sluice(http_config(port, up.port, http_filters=f), concurrency=1) as s:
+            r = http_request(port, "GET", "/")
+            check_eq((r.header("x-first"), r.header("x-second")), ("1", "2"))
+            check_eq(s.log_errors(), [])
+
+
 # ---- the AssemblyScript examples (a third-party SDK) ---------------------------------------------
 
 @test
