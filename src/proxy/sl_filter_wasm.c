@@ -279,11 +279,12 @@ static void fix_length(wf_t *x, int dir, const sl_buf_t *body)
 
 static pw_result_t str_attr(const char *v, size_t len, pw_attr_value_t *out)
 {
-    if (!v)
-        return PW_R_NOT_FOUND;
-    out->kind = PW_VAL_STRING;
-    out->u.str = (pw_slice_t){(const uint8_t *)v, len};
-    return PW_R_OK;
+    return sl_wasm_attr_str(v, len, true, out);
+}
+
+static pw_result_t cstr_attr(const char *v, pw_attr_value_t *out)
+{
+    return sl_wasm_attr_str(v, v ? strlen(v) : 0, false, out);
 }
 
 static pw_result_t hdr_attr(sl_hmap_t *h, const char *name, pw_attr_value_t *out)
@@ -291,21 +292,6 @@ static pw_result_t hdr_attr(sl_hmap_t *h, const char *name, pw_attr_value_t *out
     size_t len = 0;
     const char *v = h ? sl_hmap_get(h, name, strlen(name), &len) : NULL;
     return str_attr(v, len, out);
-}
-
-static pw_result_t int_attr(int64_t v, pw_attr_value_t *out)
-{
-    out->kind = PW_VAL_INT;
-    out->u.i = v;
-    return PW_R_OK;
-}
-
-static pw_result_t port_of(const char *addr, pw_attr_value_t *out)
-{
-    const char *c = addr ? strrchr(addr, ':') : NULL;
-    if (!c)
-        return PW_R_NOT_FOUND;
-    return int_attr(atoi(c + 1), out);
 }
 
 static pw_result_t op_attr_get(void *p, pw_attr_t a, pw_attr_value_t *out)
@@ -318,6 +304,9 @@ static pw_result_t op_attr_get(void *p, pw_attr_t a, pw_attr_value_t *out)
     sl_hmap_t *rs = x->resp_seen ? sl_stream_response_headers(s) : NULL;
     const sl_stream_info_t *in = sl_stream_info(s);
     const sl_config_t *cfg = sl_stream_worker(s)->config;
+    pw_result_t r;
+    if (sl_wasm_attr_common(a, cfg, sl_stream_listener(s), sl_stream_connection_id(s), out, &r))
+        return r;
     size_t len = 0;
     const char *v;
     switch (a) {
@@ -355,65 +344,46 @@ static pw_result_t op_attr_get(void *p, pw_attr_t a, pw_attr_value_t *out)
         return sl_stream_http_version(s) == 10 ? str_attr("HTTP/1.0", 8, out)
                                                : str_attr("HTTP/1.1", 8, out);
     case PW_ATTR_REQUEST_TIME:
-        return int_attr(sl_wasm_wall_ns_of(sl_stream_loop(s), in->start_ms), out);
+        return sl_wasm_attr_int(sl_wasm_wall_ns_of(sl_stream_loop(s), in->start_ms), out);
     case PW_ATTR_REQUEST_DURATION: {
         uint64_t end = in->end_ms ? in->end_ms : uv_now(sl_stream_loop(s));
-        return int_attr((int64_t)(end - in->start_ms) * 1000000, out);
+        return sl_wasm_attr_int((int64_t)(end - in->start_ms) * 1000000, out);
     }
     case PW_ATTR_REQUEST_SIZE:
-        return int_attr((int64_t)in->bytes_received, out);
+        return sl_wasm_attr_int((int64_t)in->bytes_received, out);
     case PW_ATTR_REQUEST_TOTAL_SIZE:
-        return int_attr((int64_t)(in->bytes_received + rq->bytes), out);
+        return sl_wasm_attr_int((int64_t)(in->bytes_received + rq->bytes), out);
     case PW_ATTR_RESPONSE_CODE:
         if (in->status)
-            return int_attr(in->status, out);
+            return sl_wasm_attr_int(in->status, out);
         v = rs ? sl_hmap_get(rs, ":status", 7, &len) : NULL;
-        return v ? int_attr(atoi(v), out) : PW_R_NOT_FOUND;
+        return v ? sl_wasm_attr_int(atoi(v), out) : PW_R_NOT_FOUND;
     case PW_ATTR_RESPONSE_CODE_DETAILS:
         if (in->response_details)
-            return str_attr(in->response_details, strlen(in->response_details), out);
+            return cstr_attr(in->response_details, out);
         return rs ? str_attr("via_upstream", 12, out) : PW_R_NOT_FOUND;
     case PW_ATTR_RESPONSE_FLAGS:
-        return int_attr(0, out);
+        return sl_wasm_attr_int(0, out);
     case PW_ATTR_RESPONSE_SIZE:
-        return rs ? int_attr((int64_t)in->bytes_sent, out) : PW_R_NOT_FOUND;
+        return rs ? sl_wasm_attr_int((int64_t)in->bytes_sent, out) : PW_R_NOT_FOUND;
     case PW_ATTR_RESPONSE_TOTAL_SIZE:
-        return rs ? int_attr((int64_t)(in->bytes_sent + rs->bytes), out) : PW_R_NOT_FOUND;
+        return rs ? sl_wasm_attr_int((int64_t)(in->bytes_sent + rs->bytes), out) : PW_R_NOT_FOUND;
     case PW_ATTR_SOURCE_ADDRESS:
-        return in->downstream_addr ? str_attr(in->downstream_addr, strlen(in->downstream_addr), out)
-                                   : PW_R_NOT_FOUND;
+        return cstr_attr(in->downstream_addr, out);
     case PW_ATTR_SOURCE_PORT:
-        return port_of(in->downstream_addr, out);
+        return sl_wasm_attr_port(in->downstream_addr, out);
     case PW_ATTR_DESTINATION_ADDRESS:
-        return in->local_addr ? str_attr(in->local_addr, strlen(in->local_addr), out)
-                              : PW_R_NOT_FOUND;
+        return cstr_attr(in->local_addr, out);
     case PW_ATTR_DESTINATION_PORT:
-        return port_of(in->local_addr, out);
-    case PW_ATTR_CONNECTION_ID:
-        out->kind = PW_VAL_UINT;
-        out->u.u = sl_stream_connection_id(s);
-        return PW_R_OK;
-    case PW_ATTR_CONNECTION_MTLS:
-        out->kind = PW_VAL_BOOL;
-        out->u.b = false; /* plain-text listeners only */
-        return PW_R_OK;
+        return sl_wasm_attr_port(in->local_addr, out);
     case PW_ATTR_UPSTREAM_ADDRESS:
-        return in->upstream_host ? str_attr(in->upstream_host, strlen(in->upstream_host), out)
-                                 : PW_R_NOT_FOUND;
+        return cstr_attr(in->upstream_host, out);
     case PW_ATTR_UPSTREAM_PORT:
-        return port_of(in->upstream_host, out);
+        return sl_wasm_attr_port(in->upstream_host, out);
     case PW_ATTR_CLUSTER_NAME:
-        return in->cluster_name ? str_attr(in->cluster_name, strlen(in->cluster_name), out)
-                                : PW_R_NOT_FOUND;
+        return cstr_attr(in->cluster_name, out);
     case PW_ATTR_ROUTE_NAME:
-        return in->route_name ? str_attr(in->route_name, strlen(in->route_name), out)
-                              : PW_R_NOT_FOUND;
-    case PW_ATTR_LISTENER_DIRECTION:
-        return int_attr((int64_t)sl_stream_listener(s)->traffic_direction, out);
-    case PW_ATTR_NODE_ID:
-        return str_attr(cfg->node_id, strlen(cfg->node_id), out);
-    case PW_ATTR_NODE_CLUSTER:
-        return str_attr(cfg->node_cluster, strlen(cfg->node_cluster), out);
+        return cstr_attr(in->route_name, out);
     default:
         return PW_R_NOT_FOUND;
     }

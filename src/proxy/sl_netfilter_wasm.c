@@ -111,21 +111,7 @@ static pw_result_t op_buffer_splice(void *p, pw_buffer_type_t b, size_t start,
 
 static pw_result_t str_attr(const char *v, pw_attr_value_t *out)
 {
-    if (!v || !v[0])
-        return PW_R_NOT_FOUND;
-    out->kind = PW_VAL_STRING;
-    out->u.str = (pw_slice_t){(const uint8_t *)v, strlen(v)};
-    return PW_R_OK;
-}
-
-static pw_result_t port_attr(const char *addr, pw_attr_value_t *out)
-{
-    const char *c = addr ? strrchr(addr, ':') : NULL;
-    if (!c)
-        return PW_R_NOT_FOUND;
-    out->kind = PW_VAL_INT;
-    out->u.i = atoi(c + 1);
-    return PW_R_OK;
+    return sl_wasm_attr_str(v, v ? strlen(v) : 0, false, out);
 }
 
 static pw_result_t op_attr_get(void *p, pw_attr_t a, pw_attr_value_t *out)
@@ -134,44 +120,25 @@ static pw_result_t op_attr_get(void *p, pw_attr_t a, pw_attr_value_t *out)
     if (x->dead)
         return PW_R_NOT_FOUND;
     const sl_listener_config_t *lc = sl_nf_listener(x->conn);
-    const sl_config_t *cfg = sl_nf_worker(x->conn)->config;
+    pw_result_t r;
+    if (sl_wasm_attr_common(a, sl_nf_worker(x->conn)->config, lc, sl_nf_id(x->conn), out, &r))
+        return r;
     char local[96];
     switch (a) {
     case PW_ATTR_SOURCE_ADDRESS:
         return str_attr(sl_nf_downstream_address(x->conn), out);
     case PW_ATTR_SOURCE_PORT:
-        return port_attr(sl_nf_downstream_address(x->conn), out);
+        return sl_wasm_attr_port(sl_nf_downstream_address(x->conn), out);
     case PW_ATTR_DESTINATION_ADDRESS:
-    case PW_ATTR_DESTINATION_PORT:
-        snprintf(local, sizeof local, "%s:%u", lc->address.address, (unsigned)lc->address.port);
-        if (a == PW_ATTR_DESTINATION_PORT)
-            return port_attr(local, out);
         /* The host copies the value before this returns: a stack buffer is enough. */
+        snprintf(local, sizeof local, "%s:%u", lc->address.address, (unsigned)lc->address.port);
         return str_attr(local, out);
+    case PW_ATTR_DESTINATION_PORT:
+        return sl_wasm_attr_int(lc->address.port, out);
     case PW_ATTR_UPSTREAM_ADDRESS:
         return str_attr(sl_nf_upstream_address(x->conn), out);
     case PW_ATTR_UPSTREAM_PORT:
-        return port_attr(sl_nf_upstream_address(x->conn), out);
-    case PW_ATTR_CONNECTION_ID:
-        out->kind = PW_VAL_UINT;
-        out->u.u = sl_nf_id(x->conn);
-        return PW_R_OK;
-    case PW_ATTR_CONNECTION_MTLS:
-        out->kind = PW_VAL_BOOL;
-        out->u.b = false;
-        return PW_R_OK;
-    case PW_ATTR_LISTENER_DIRECTION:
-        out->kind = PW_VAL_INT;
-        out->u.i = (int64_t)lc->traffic_direction;
-        return PW_R_OK;
-    case PW_ATTR_NODE_ID:
-        out->kind = PW_VAL_STRING;
-        out->u.str = (pw_slice_t){(const uint8_t *)cfg->node_id, strlen(cfg->node_id)};
-        return PW_R_OK;
-    case PW_ATTR_NODE_CLUSTER:
-        out->kind = PW_VAL_STRING;
-        out->u.str = (pw_slice_t){(const uint8_t *)cfg->node_cluster, strlen(cfg->node_cluster)};
-        return PW_R_OK;
+        return sl_wasm_attr_port(sl_nf_upstream_address(x->conn), out);
     default:
         return PW_R_NOT_FOUND;
     }

@@ -524,6 +524,56 @@ void sl_wasm_worker_free(sl_worker_t *w)
     w->host = NULL;
 }
 
+pw_result_t sl_wasm_attr_str(const char *v, size_t len, bool allow_empty, pw_attr_value_t *out)
+{
+    if (!v || (!len && !allow_empty))
+        return PW_R_NOT_FOUND;
+    out->kind = PW_VAL_STRING;
+    out->u.str = (pw_slice_t){(const uint8_t *)v, len};
+    return PW_R_OK;
+}
+
+pw_result_t sl_wasm_attr_int(int64_t v, pw_attr_value_t *out)
+{
+    out->kind = PW_VAL_INT;
+    out->u.i = v;
+    return PW_R_OK;
+}
+
+pw_result_t sl_wasm_attr_port(const char *addr, pw_attr_value_t *out)
+{
+    const char *c = addr ? strrchr(addr, ':') : NULL;
+    return c ? sl_wasm_attr_int(atoi(c + 1), out) : PW_R_NOT_FOUND;
+}
+
+bool sl_wasm_attr_common(pw_attr_t a, const sl_config_t *cfg, const sl_listener_config_t *lc,
+                         uint64_t conn_id, pw_attr_value_t *out, pw_result_t *r)
+{
+    switch (a) {
+    case PW_ATTR_CONNECTION_ID:
+        out->kind = PW_VAL_UINT;
+        out->u.u = conn_id;
+        *r = PW_R_OK;
+        return true;
+    case PW_ATTR_CONNECTION_MTLS:
+        out->kind = PW_VAL_BOOL;
+        out->u.b = false; /* plain-text listeners only */
+        *r = PW_R_OK;
+        return true;
+    case PW_ATTR_LISTENER_DIRECTION:
+        *r = sl_wasm_attr_int((int64_t)lc->traffic_direction, out);
+        return true;
+    case PW_ATTR_NODE_ID:
+        *r = sl_wasm_attr_str(cfg->node_id, strlen(cfg->node_id), true, out);
+        return true;
+    case PW_ATTR_NODE_CLUSTER:
+        *r = sl_wasm_attr_str(cfg->node_cluster, strlen(cfg->node_cluster), true, out);
+        return true;
+    default:
+        return false;
+    }
+}
+
 int64_t sl_wasm_wall_ns_of(uv_loop_t *loop, uint64_t loop_ms)
 {
     struct timespec ts;

@@ -63,6 +63,16 @@ void sl_wasm_cancel(sl_worker_t *w, sl_wasm_task_t *t);
 /* "name root_id vm_id" of a plugin for log lines. */
 const char *sl_wasm_plugin_label(const sl_wasm_plugin_config_t *pc, char *buf, size_t len);
 
+/* Property values for the filters' attr_get: a string (NULL or "" with allow_empty false ->
+ * NOT_FOUND), an int, the port of an "ip:port" address. */
+pw_result_t sl_wasm_attr_str(const char *v, size_t len, bool allow_empty, pw_attr_value_t *out);
+pw_result_t sl_wasm_attr_int(int64_t v, pw_attr_value_t *out);
+pw_result_t sl_wasm_attr_port(const char *addr, pw_attr_value_t *out);
+/* The attributes HTTP and TCP filters answer alike (connection.id, connection.mtls,
+ * listener_direction, node.id, node.cluster); false when `a` is not one of them. */
+bool sl_wasm_attr_common(pw_attr_t a, const sl_config_t *cfg, const sl_listener_config_t *lc,
+                         uint64_t conn_id, pw_attr_value_t *out, pw_result_t *r);
+
 /* Wall-clock nanoseconds of a loop-time millisecond stamp (for request.time). */
 int64_t sl_wasm_wall_ns_of(uv_loop_t *loop, uint64_t loop_ms);
 
