@@ -58,6 +58,8 @@ static bool configure(uint32_t root, size_t size)
     trace("configure", root);
     if (is("trap_on_configure"))
         __builtin_trap();
+    if (is("tick_trap") && pwc_set_tick_period_ms(10) != PWC_OK)
+        return false;
     return !is("reject_configure");
 }
 
@@ -102,6 +104,13 @@ static void unimplemented(void)
     char out[64];
     snprintf(out, sizeof out, "%d,%d,%d,%d", r[0], r[1], r[2], r[3]);
     pwc_replace_header(PWC_REQUEST_HEADERS, "x-unimplemented", out);
+}
+
+static void tick(uint32_t root)
+{
+    trace("tick", root);
+    if (is("tick_trap"))
+        __builtin_trap();
 }
 
 static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
@@ -304,6 +313,7 @@ static void upstream_close(uint32_t ctx, int peer)
 const pwc_plugin_t pwc_plugin = {
     .on_vm_start = vm_start,
     .on_configure = configure,
+    .on_tick = tick,
     .on_create = create,
     .on_log = on_log,
     .on_done = done,

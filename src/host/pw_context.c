@@ -78,10 +78,22 @@ void pw__root_end(pw_root_t *r)
         pw__vm_call(vm, &r->ctx, PW_CB_DONE, &a, 1, &done);
         pw__vm_call(vm, &r->ctx, PW_CB_DELETE, &a, 1, NULL);
     }
-    if (r->tick_period_ms && vm->thread->ops && vm->thread->ops->timer_set)
-        vm->thread->ops->timer_set(vm->thread->ud, r, 0);
+    pw__root_detach(r);
     r->deleted = true;
     pw__ctx_unlink(vm, &r->ctx);
+}
+
+void pw__root_detach(pw_root_t *r)
+{
+    if (r->detached)
+        return;
+    r->detached = true;
+    pw_thread_t *t = r->ctx.vm->thread;
+    if (r->tick_period_ms && t->ops && t->ops->timer_set)
+        t->ops->timer_set(t->ud, r, 0);
+    r->tick_period_ms = 0;
+    pw__queues_detach_root(r);
+    pw__callouts_cancel_root(t, r);
 }
 
 /* ---- deferred actions ---------------------------------------------------------------------- */
@@ -445,9 +457,25 @@ uint32_t pw_stream_context_id(const pw_stream_t *st) { return st->ctx.id; }
 void pw_root_on_tick(pw_root_t *r)
 {
     pw_vm_t *vm = r->ctx.vm;
-    if (r->deleted || vm->broken)
+    if (r->deleted || r->detached || vm->broken)
         return;
     wa_value_t a = {.i32 = (int32_t)r->ctx.id};
     pw__vm_call(vm, &r->ctx, PW_CB_TICK, &a, 1, NULL);
+    run_deferred(vm, NULL, PW_PHASE_NONE, PW_CONTINUE);
+}
+
+bool pw__root_queue_ready(pw_root_t *r, uint32_t token)
+{
+    pw_vm_t *vm = r->ctx.vm;
+    if (r->deleted || r->detached || vm->broken)
+        return false;
+    wa_value_t a[2] = {{.i32 = (int32_t)r->ctx.id}, {.i32 = (int32_t)token}};
+    pw__vm_call(vm, &r->ctx, PW_CB_QUEUE_READY, a, 2, NULL);
+    run_deferred(vm, NULL, PW_PHASE_NONE, PW_CONTINUE);
+    return !vm->broken;
+}
+
+void pw__run_deferred(pw_vm_t *vm)
+{
     run_deferred(vm, NULL, PW_PHASE_NONE, PW_CONTINUE);
 }
