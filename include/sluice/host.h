@@ -491,7 +491,7 @@ void pw_stream_on_upstream_close(pw_stream_t *st, pw_peer_t peer);
 /* ---- shared data (ABI 5.11), process-wide ---------------------------------------------------
  * Keyed by (vm_id, key); shared by every VM with that vm_id on every thread; kept for the
  * life of the process (values survive VM replica replacement). Each key has a version: 1 on
- * its first set, +1 on every set. Thread-safe: 64 shards, one rwlock each. */
+ * its first set, +1 on every set. Thread-safe: 64 shards, one mutex each. */
 
 /* Copies the value into *buf (grown with realloc when *cap is too small; the caller frees
  * it) and its version into *cas. NOT_FOUND when absent, INTERNAL_FAILURE out of memory. */

@@ -1,5 +1,5 @@
 /* Process-wide shared key-value store of ABI 5.11: values namespaced by vm_id, shared by every
- * VM replica on every thread, with a per-key CAS version; 64 shards, each under its own rwlock. */
+ * VM replica on every thread, with a per-key CAS version; 64 shards, each under its own mutex. */
 #include "pw_internal.h"
 
 #include <pthread.h>
@@ -20,38 +20,66 @@ typedef struct entry {
 } entry_t;
 
 typedef struct shard {
-    pthread_rwlock_t lock; /* guards everything below */
+    pthread_mutex_t lock;  /* guards everything below */
     entry_t **buckets;     /* owned array of chains (entries owned by the shard) */
     size_t nbuckets, count;
     char pad[64];          /* keeps neighbouring shards' locks off one cache line */
 } shard_t;
 
-/* The store lives as long as the process: values outlive VM replicas by design. */
-static shard_t shards[NSHARDS];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* The store lives as long as the process: values outlive VM replicas by design. Statically
+ * initialized, so no call pays for a once-check. */
+#define SH1 {.lock = PTHREAD_MUTEX_INITIALIZER}
+#define SH8 SH1, SH1, SH1, SH1, SH1, SH1, SH1, SH1
+static shard_t shards[NSHARDS] = {SH8, SH8, SH8, SH8, SH8, SH8, SH8, SH8};
+_Static_assert(NSHARDS == 64, "the initializer above lists 64 shards");
 
-static void init_shards(void)
+/* Eight bytes at a time: multiply-xorshift per word, lengths mixed in so that ("a","bk")
+ * and ("ab","k") differ. Lookups compare lengths and bytes anyway; this only spreads keys. */
+static uint64_t mix_bytes(uint64_t h, const uint8_t *p, size_t n)
 {
-    for (int i = 0; i < NSHARDS; i++)
-        pthread_rwlock_init(&shards[i].lock, NULL);
+    h ^= n * 0x9e3779b97f4a7c15ull;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * 0x94d049bb133111ebull;
+        h ^= h >> 29;
+    }
+    return h;
 }
 
-/* FNV-1a over vm_id, a separator no length can fake (0xff 0x00), and key. */
 static uint64_t hash_of(pw_slice_t vm_id, pw_slice_t key)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < vm_id.len; i++)
-        h = (h ^ vm_id.ptr[i]) * 0x100000001b3ull;
-    h = (h ^ 0xff) * 0x100000001b3ull;
-    h = (h ^ 0x00) * 0x100000001b3ull;
-    for (size_t i = 0; i < key.len; i++)
-        h = (h ^ key.ptr[i]) * 0x100000001b3ull;
-    return h ^ (h >> 29);
+    uint64_t h = mix_bytes(0x243f6a8885a308d3ull, vm_id.ptr, vm_id.len);
+    h = mix_bytes(h, key.ptr, key.len);
+    h = (h ^ (h >> 32)) * 0xd6e8feb86659fd93ull;
+    return h ^ (h >> 32);
 }
 
 static shard_t *shard_of(uint64_t h)
 {
     return &shards[h >> (64 - SHARD_BITS)];
+}
+
+/* Keys are short: comparing words inline beats a libc call per slice. */
+static bool same(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return false;
+    }
+    while (n--)
+        if (*a++ != *b++)
+            return false;
+    return true;
 }
 
 static entry_t *lookup(shard_t *s, uint64_t h, pw_slice_t vm_id, pw_slice_t key)
@@ -60,8 +88,7 @@ static entry_t *lookup(shard_t *s, uint64_t h, pw_slice_t vm_id, pw_slice_t key)
         return NULL;
     for (entry_t *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->next)
         if (e->hash == h && e->vm_id_len == vm_id.len && e->key_len == key.len &&
-            memcmp(e->name, vm_id.ptr, vm_id.len) == 0 &&
-            memcmp(e->name + vm_id.len, key.ptr, key.len) == 0)
+            same(e->name, vm_id.ptr, vm_id.len) && same(e->name + vm_id.len, key.ptr, key.len))
             return e;
     return NULL;
 }
@@ -90,11 +117,10 @@ static bool grow(shard_t *s)
 pw_result_t pw_shared_data_get(pw_slice_t vm_id, pw_slice_t key, uint8_t **buf, size_t *cap,
                                size_t *len, uint32_t *cas)
 {
-    pthread_once(&once, init_shards);
     uint64_t h = hash_of(vm_id, key);
     shard_t *s = shard_of(h);
     pw_result_t r = PW_R_OK;
-    pthread_rwlock_rdlock(&s->lock);
+    pthread_mutex_lock(&s->lock);
     entry_t *e = lookup(s, h, vm_id, key);
     if (!e) {
         r = PW_R_NOT_FOUND;
@@ -114,17 +140,16 @@ pw_result_t pw_shared_data_get(pw_slice_t vm_id, pw_slice_t key, uint8_t **buf, 
         *cas = e->cas;
     }
 out:
-    pthread_rwlock_unlock(&s->lock);
+    pthread_mutex_unlock(&s->lock);
     return r;
 }
 
 pw_result_t pw_shared_data_set(pw_slice_t vm_id, pw_slice_t key, pw_slice_t value, uint32_t cas)
 {
-    pthread_once(&once, init_shards);
     uint64_t h = hash_of(vm_id, key);
     shard_t *s = shard_of(h);
     pw_result_t r = PW_R_OK;
-    pthread_rwlock_wrlock(&s->lock);
+    pthread_mutex_lock(&s->lock);
     entry_t *e = lookup(s, h, vm_id, key);
     if (e && cas != 0 && cas != e->cas) {
         r = PW_R_CAS_MISMATCH;
@@ -160,6 +185,6 @@ pw_result_t pw_shared_data_set(pw_slice_t vm_id, pw_slice_t key, pw_slice_t valu
     e->value_len = value.len;
     e->cas = e->cas + 1 == 0 ? 1 : e->cas + 1;
 out:
-    pthread_rwlock_unlock(&s->lock);
+    pthread_mutex_unlock(&s->lock);
     return r;
 }
