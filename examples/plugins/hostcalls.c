@@ -88,7 +88,8 @@ static void bad_pointers(void)
     pwc_replace_header(PWC_REQUEST_HEADERS, "x-badptr", out);
 }
 
-/* Statuses of the hostcalls whose machinery is not built yet, as x-unimplemented. */
+/* Statuses of async hostcalls given minimal arguments, as x-unimplemented: the callout has
+ * an empty header map (BAD_ARGUMENT, or UNIMPLEMENTED without the proxy's op). */
 static void unimplemented(void)
 {
     uint32_t token = 0, cas = 0, id = 0;
