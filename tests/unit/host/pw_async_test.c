@@ -921,3 +921,56 @@ TEST(callout_needs_method_path_and_authority)
     pw_thread_free(t);
     pw_plugin_unref(p);
 }
+
+TEST(callout_response_maps_body_and_status_are_readable_in_the_callback_only)
+{
+    pw_plugin_t *p = plugin("hostcalls", "hc_vm", "callout_dump");
+    fdisp_t d = {0};
+    pw_thread_t *t = pw_thread_new(&dops, &d);
+    fstream_t f;
+    fs_init(&f, "/");
+    pw_stream_t *st = pw_stream_new(t, p, PW_KIND_HTTP, &sops, &f);
+    T_EQ_INT(pw_stream_on_request_headers(st, f.n, true), PW_STOP_ALL_WATERMARK);
+    T_EQ_STR(fs_header(&f, "x-call-outside"), "2"); /* BAD_ARGUMENT outside the callback */
+    T_EQ_STR(d.cluster, "dump");
+    T_EQ_STR(d.headers, ":method=POST;:path=/dump;host=dump;"); /* names lower-cased */
+    T_EQ_UINT(d.timeout_ms, 0);
+    pw_header_t h[2] = {{S(":status"), S("201")}, {S("x-a"), S("b")}};
+    pw_header_t tr[1] = {{S("grpc-status"), S("0")}};
+    pw_http_response_t r = {h, 2, S("hello"), tr, 1};
+    pw_thread_http_call_done(t, d.token[0], &r);
+    T_EQ_INT(f.continues, 1);
+    T_EQ_STR(fs_header(&f, "x-call-counts"), "20501"); /* 2 headers, 5 bytes, 1 trailer */
+    T_EQ_STR(fs_header(&f, "x-call-headers"), ":status=201;x-a=b;");
+    T_EQ_STR(fs_header(&f, "x-call-trailers"), "grpc-status=0;");
+    T_EQ_STR(fs_header(&f, "x-call-headers-bytes"), "14"); /* 7+3 + 3+1 */
+    T_EQ_STR(fs_header(&f, "x-call-body"), "hello");
+    T_EQ_STR(fs_header(&f, "x-call-status"), "0");
+    pw_stream_free(st);
+    fs_free(&f);
+    pw_thread_free(t);
+    pw_plugin_unref(p);
+}
+
+TEST(only_the_registering_vm_key_dequeues_but_anyone_enqueues)
+{
+    pw_plugin_t *svc = plugin("path_stats", "collector", "paths");
+    pw_plugin_t *p = plugin("hostcalls", "hc_vm", "dequeue_foreign");
+    fdisp_t d = {0};
+    pw_thread_t *t = pw_thread_new(&dops, &d);
+    prepare(t, svc);
+    fstream_t f;
+    fs_init(&f, "/");
+    pw_stream_t *st = pw_stream_new(t, p, PW_KIND_HTTP, &sops, &f);
+    T_EQ_INT(pw_stream_on_request_headers(st, f.n, true), PW_CONTINUE);
+    T_EQ_STR(fs_header(&f, "x-resolve"), "0");
+    T_EQ_STR(fs_header(&f, "x-dequeue"), "1"); /* NOT_FOUND: not the queue's VM key */
+    T_EQ_STR(fs_header(&f, "x-enqueue"), "0");
+    pw_thread_dispatch_queues(t);
+    T_EQ_UINT(metric("path_stats.requests._from-hostcalls"), 1);
+    pw_stream_free(st);
+    fs_free(&f);
+    pw_thread_free(t);
+    pw_plugin_unref(p);
+    pw_plugin_unref(svc);
+}
