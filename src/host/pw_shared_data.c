@@ -33,8 +33,9 @@ typedef struct shard {
 static shard_t shards[NSHARDS] = {SH8, SH8, SH8, SH8, SH8, SH8, SH8, SH8};
 _Static_assert(NSHARDS == 64, "the initializer above lists 64 shards");
 
-/* Eight bytes at a time: multiply-xorshift per word, lengths mixed in so that ("a","bk")
- * and ("ab","k") differ. Lookups compare lengths and bytes anyway; this only spreads keys. */
+/* Eight bytes at a time, the last 1-7 bytes read as two overlapping words (no byte loop),
+ * the length mixed in so that ("a","bk") and ("ab","k") differ. Lookups compare lengths and
+ * bytes anyway; this only spreads keys. */
 static uint64_t mix_bytes(uint64_t h, const uint8_t *p, size_t n)
 {
     h ^= n * 0x9e3779b97f4a7c15ull;
@@ -44,13 +45,17 @@ static uint64_t mix_bytes(uint64_t h, const uint8_t *p, size_t n)
         h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
         h ^= h >> 31;
     }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w) * 0x94d049bb133111ebull;
-        h ^= h >> 29;
+    uint64_t w = 0;
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        w = (uint64_t)a << 32 | b;
+    } else if (n) {
+        w = (uint64_t)p[0] << 16 | (uint64_t)p[n / 2] << 8 | p[n - 1];
     }
-    return h;
+    h = (h ^ w) * 0x94d049bb133111ebull;
+    return h ^ (h >> 29);
 }
 
 static uint64_t hash_of(pw_slice_t vm_id, pw_slice_t key)
@@ -66,20 +71,28 @@ static shard_t *shard_of(uint64_t h)
     return &shards[h >> (64 - SHARD_BITS)];
 }
 
-/* Keys are short: comparing words inline beats a libc call per slice. */
+/* Equality of short byte strings without a byte loop or a libc call (whose size dispatch
+ * mispredicts on keys of a few bytes): words, then overlapping words for the tail. */
 static bool same(const uint8_t *a, const uint8_t *b, size_t n)
 {
+    uint64_t x, y;
     for (; n >= 8; a += 8, b += 8, n -= 8) {
-        uint64_t x, y;
         memcpy(&x, a, 8);
         memcpy(&y, b, 8);
         if (x != y)
             return false;
     }
-    while (n--)
-        if (*a++ != *b++)
-            return false;
-    return true;
+    if (n >= 4) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n == 0)
+        return true;
+    return ((a[0] ^ b[0]) | (a[n / 2] ^ b[n / 2]) | (a[n - 1] ^ b[n - 1])) == 0;
 }
 
 static entry_t *lookup(shard_t *s, uint64_t h, pw_slice_t vm_id, pw_slice_t key)

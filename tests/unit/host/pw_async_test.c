@@ -318,6 +318,45 @@ TEST(shared_data_is_namespaced_by_vm_id)
     free(buf);
 }
 
+TEST(shared_data_keys_differing_in_any_one_byte_are_distinct)
+{
+    /* Every length 0..20 and every position: the short-string paths of hash and compare. */
+    char key[21];
+    for (int len = 0; len <= 20; len++) {
+        memset(key, 'k', sizeof key);
+        T_EQ_INT(pw_shared_data_set(S("vm"), (pw_slice_t){(const uint8_t *)key, (size_t)len},
+                                    (pw_slice_t){(const uint8_t *)"base", 4}, 0), PW_R_OK);
+        for (int pos = 0; pos < len; pos++) {
+            key[pos] = 'x';
+            char val[8];
+            snprintf(val, sizeof val, "%d.%d", len, pos);
+            T_EQ_INT(pw_shared_data_set(S("vm"), (pw_slice_t){(const uint8_t *)key, (size_t)len},
+                                        S(val), 0), PW_R_OK);
+            key[pos] = 'k';
+        }
+    }
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    uint32_t cas;
+    for (int l = 0; l <= 20; l++) {
+        memset(key, 'k', sizeof key);
+        T_EQ_INT(pw_shared_data_get(S("vm"), (pw_slice_t){(const uint8_t *)key, (size_t)l}, &buf,
+                                    &cap, &len, &cas), PW_R_OK);
+        T_EQ_MEM(buf, len, "base", 4);
+        for (int pos = 0; pos < l; pos++) {
+            key[pos] = 'x';
+            char val[8];
+            snprintf(val, sizeof val, "%d.%d", l, pos);
+            T_EQ_INT(pw_shared_data_get(S("vm"), (pw_slice_t){(const uint8_t *)key, (size_t)l},
+                                        &buf, &cap, &len, &cas), PW_R_OK);
+            T_EQ_MEM(buf, len, val, strlen(val));
+            T_EQ_UINT(cas, 1);
+            key[pos] = 'k';
+        }
+    }
+    free(buf);
+}
+
 enum { CAS_THREADS = 4, CAS_INCREMENTS = 2000 };
 
 static long long read_counter(const char *key, uint32_t *cas)
