@@ -541,6 +541,10 @@ typedef void (*pw_metric_cb_t)(void *ud, const pw_metric_info_t *m);
  * read atomically; a histogram's fields may be a sample apart). */
 void pw_metrics_foreach(pw_metric_cb_t cb, void *ud);
 const double *pw_histogram_bounds(void);
+/* The Prometheus name Envoy prints for a plugin metric: the name without namespace, every
+ * character outside [a-zA-Z0-9_:] replaced by '_', and a leading '_' added if it would start
+ * with a digit. Writes at most cap-1 bytes plus a NUL; returns the full length. */
+size_t pw_metric_prometheus_name(const char *name, char *out, size_t cap);
 /* The hostcalls' machinery, usable by the proxy and tests: ids as the plugin sees them.
  * define: BAD_ARGUMENT for a type > 2. increment: counters need offset > 0, histograms
  * -> BAD_ARGUMENT. record: counter adds, gauge sets, histogram samples. get: histogram ->

@@ -157,3 +157,23 @@ void pw_metrics_foreach(pw_metric_cb_t cb, void *ud)
         cb(ud, &info);
     }
 }
+
+size_t pw_metric_prometheus_name(const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (name[0] >= '0' && name[0] <= '9') {
+        if (n + 1 < cap)
+            out[n] = '_';
+        n++;
+    }
+    for (const char *p = name; *p; p++, n++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == ':';
+        if (n + 1 < cap)
+            out[n] = ok ? c : '_';
+    }
+    if (cap)
+        out[n < cap ? n : cap - 1] = 0;
+    return n;
+}

@@ -708,6 +708,17 @@ TEST(metrics_follow_envoy_rules_per_type)
     T_ASSERT(f.info.bounds[3] == 10);
 }
 
+TEST(metric_prometheus_names_follow_envoys_custom_namespace_rule)
+{
+    char out[64];
+    T_EQ_UINT(pw_metric_prometheus_name("path_stats.requests._a-b", out, sizeof out), 24);
+    T_EQ_STR(out, "path_stats_requests__a_b");
+    pw_metric_prometheus_name("5xx.count", out, sizeof out);
+    T_EQ_STR(out, "_5xx_count");
+    T_EQ_UINT(pw_metric_prometheus_name("abcdef", out, 4), 6); /* truncated, NUL-ended */
+    T_EQ_STR(out, "abc");
+}
+
 enum { METRIC_THREADS = 4, METRIC_INCS = 50000 };
 
 static void *metric_worker(void *arg)
