@@ -138,10 +138,13 @@ static void dump_map(pwc_map_t m, const char *name)
     pwc_replace_header(PWC_REQUEST_HEADERS, name, out);
 }
 
-/* "callout_dump": everything a callout response exposes, copied onto the paused request. */
+/* "callout_dump": everything a callout response exposes, copied onto the paused request;
+ * "callout_trap": the answer traps. */
 static void call_response(uint32_t ctx, uint32_t token, uint32_t nh, size_t body, uint32_t nt)
 {
     (void)ctx, (void)token;
+    if (is("callout_trap"))
+        __builtin_trap();
     set_num("x-call-counts", (long long)nh * 10000 + (long long)body * 100 + nt);
     dump_map(PWC_HTTP_CALL_RESPONSE_HEADERS, "x-call-headers");
     dump_map(PWC_HTTP_CALL_RESPONSE_TRAILERS, "x-call-trailers");
@@ -172,6 +175,12 @@ static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
         bad_pointers();
     if (is("unimplemented"))
         unimplemented();
+    if (is("callout_trap")) { /* pause for a callout whose answer traps */
+        pwc_header_t h[3] = {{":method", "GET", 7, 3}, {":path", "/", 5, 1},
+                             {":authority", "x", 10, 1}};
+        if (pwc_http_call(ctx, "c", h, 3, NULL, 0, NULL, 0, 0, NULL) == PWC_OK)
+            return PWC_PAUSE;
+    }
     if (is("callout_dump")) {
         char *v = NULL;
         size_t l = 0;

@@ -81,4 +81,5 @@ void pw_thread_http_call_done(pw_thread_t *t, uint32_t token, const pw_http_resp
     pw__vm_call(vm, &r->ctx, PW_CB_HTTP_CALL_RESPONSE, a, 5, NULL);
     vm->http_resp = save;
     pw__run_deferred(vm);
+    pw__fail_paused_streams(vm);
 }

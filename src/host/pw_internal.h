@@ -131,6 +131,8 @@ struct pw_stream {
     pw_phase_t phase;          /* callback in progress or last finished */
     bool created, failed, fail_handled, logged, ended;
     bool want_continue[4], want_close[4];
+    bool paused[4];            /* a direction the plugin holds (stop returned, not resumed) */
+    bool reply_sent;           /* a local reply went to the proxy: nothing is held any more */
     bool dirty;                /* on the VM's list of streams with deferred actions */
     pw_reply_t *reply;         /* owned; a deferred local reply */
     pw_stream_t *next_dirty;
@@ -275,6 +277,10 @@ void pw__root_detach(pw_root_t *r);
 bool pw__root_queue_ready(pw_root_t *r, uint32_t token);
 /* Runs the deferred stream actions once no guest call is on the stack. */
 void pw__run_deferred(pw_vm_t *vm);
+/* After a trap in a root-level callback (callout response, queue, tick): applies the
+ * failure policy to the VM's streams that were paused waiting for the plugin, which no
+ * later event would otherwise reach. */
+void pw__fail_paused_streams(pw_vm_t *vm);
 void pw__stream_mark_dirty(pw_stream_t *st);
 
 /* pw_queue.c */

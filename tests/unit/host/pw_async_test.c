@@ -1024,3 +1024,50 @@ TEST(only_the_registering_vm_key_dequeues_but_anyone_enqueues)
     pw_plugin_unref(p);
     pw_plugin_unref(svc);
 }
+
+static void callout_trap_case(bool fail_open, fstream_t *f, fdisp_t *d)
+{
+    pw_code_t *c = load_code("hostcalls");
+    pw_plugin_config_t cfg = {
+        .name = "hostcalls", .root_id = "hostcalls", .vm_id = "trap_vm",
+        .plugin_configuration = S("callout_trap"), .fail_open = fail_open,
+    };
+    pw_plugin_t *p = NULL;
+    pw_error_t err = {0};
+    T_EQ_INT(pw_plugin_new(&cfg, c, &p, &err), PW_OK);
+    pw_code_unref(c);
+    pw_thread_t *t = pw_thread_new(&dops, d);
+    fs_init(f, "/");
+    pw_stream_t *st = pw_stream_new(t, p, PW_KIND_HTTP, &sops, f);
+    T_EQ_INT(pw_stream_on_request_headers(st, f->n, true), PW_STOP_ALL_WATERMARK);
+    pw_header_t h[1] = {{S(":status"), S("200")}};
+    pw_http_response_t r = {h, 1, S(""), NULL, 0};
+    pw_thread_http_call_done(t, d->token[0], &r);
+    T_ASSERT(pw_stream_failed(st));
+    pw_stream_free(st);
+    pw_thread_free(t);
+    pw_plugin_unref(p);
+}
+
+TEST(a_trap_in_the_callout_answer_fails_the_stream_waiting_for_it)
+{
+    fstream_t f;
+    fdisp_t d = {0};
+    callout_trap_case(false, &f, &d);
+    T_EQ_INT(f.replies, 1); /* not left hanging: 503 as for any trap */
+    T_EQ_UINT(f.reply_status, 503);
+    T_EQ_STR(f.reply_details, "wasm_fail_stream");
+    T_EQ_INT(f.continues, 0);
+    T_ASSERT(strstr(logbuf, "proxy_on_http_call_response failed") != NULL);
+    fs_free(&f);
+}
+
+TEST(a_trap_in_the_callout_answer_continues_the_stream_when_fail_open)
+{
+    fstream_t f;
+    fdisp_t d = {0};
+    callout_trap_case(true, &f, &d);
+    T_EQ_INT(f.replies, 0);
+    T_EQ_INT(f.continues, 1);
+    fs_free(&f);
+}
