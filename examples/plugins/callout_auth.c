@@ -1,9 +1,9 @@
-/* Example plugin: external authorization. Each request is paused while an HTTP callout asks
- * the cluster "auth" (configuration: "<cluster> <timeout_ms>", default "auth 1000") with
- * GET /check, the original path in x-original-path and the authorization header; a 200
- * lets the request through (copying the answer's x-auth-user header onto the request), a
- * failure, timeout (504) or 503 answers 503, anything else 403 (the answer's body is
- * logged). */
+/* Example plugin: external authorization; each request waits, paused, for an HTTP callout to
+ * the cluster "auth": 200 lets it through, failure/timeout/503 answers 503, else 403. */
+
+/* Configuration: "<cluster> <timeout_ms>" (default "auth 1000"). The callout is GET /check
+ * with the original path in x-original-path and the authorization header; on 200 the
+ * answer's x-auth-user is copied onto the request; on a denial the answer's body is logged. */
 #include "proxy_wasm.h"
 
 #include <stdio.h>

@@ -1,6 +1,7 @@
-/* Example plugin: an HTTP filter that enqueues each request's path on a shared queue
- * registered by a collector service (path_stats.c). Configuration: "<vm_id> <queue>"
- * (default "collector paths"). Requests pass whether or not the queue exists. */
+/* Example plugin: an HTTP filter that enqueues each request's path on the shared queue of a
+ * collector service (path_stats.c); requests pass whether or not the queue exists. */
+
+/* Configuration: "<vm_id> <queue>" (default "collector paths"). */
 #include "proxy_wasm.h"
 
 #include <stdio.h>

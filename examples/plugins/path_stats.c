@@ -1,7 +1,8 @@
-/* Example plugin: a singleton service (envoy.bootstrap.wasm) that registers the shared queue
- * "paths" (configuration: the queue name), drains it on proxy_on_queue_ready and counts
- * requests per path in counter metrics "path_stats.requests.<path>" (characters outside
- * [A-Za-z0-9_-] become '_'), plus "path_stats.items" for every item seen. */
+/* Example plugin: a singleton service (envoy.bootstrap.wasm) draining the shared queue "paths"
+ * on proxy_on_queue_ready into per-path counter metrics. */
+
+/* Configuration: the queue name. Metrics: "path_stats.requests.<path>" (characters outside
+ * [A-Za-z0-9_-] become '_') and "path_stats.items" for every item seen. */
 #include "proxy_wasm.h"
 
 #include <stdlib.h>

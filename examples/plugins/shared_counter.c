@@ -1,6 +1,7 @@
-/* Example plugin: counts requests across every worker in shared data with a CAS retry loop
- * and stamps the count on the request ("x-request-count") and response. Configuration: the
- * shared-data key (default "requests"). */
+/* Example plugin: counts requests across every worker in shared data (CAS retry loop) and
+ * stamps the count as "x-request-count" on request and response. */
+
+/* Configuration: the shared-data key (default "requests"). */
 #include "proxy_wasm.h"
 
 #include <stdio.h>

@@ -1,6 +1,8 @@
-/* Example plugin: a root context that ticks (configuration: the period in milliseconds,
- * default 100) and keeps gauge "tick_gauge.ticks" at the number of ticks so far; a period of
- * 0 in the configuration stops the timer at the fifth tick (for tests of "0 stops it"). */
+/* Example plugin: a root context ticking every N ms (configuration, default 100) that keeps
+ * gauge "tick_gauge.ticks" at the number of ticks so far. */
+
+/* A period of 0 in the configuration ticks at 100 ms and stops the timer at the fifth tick
+ * (for tests of "0 stops it"). */
 #include "proxy_wasm.h"
 
 #include <stdlib.h>

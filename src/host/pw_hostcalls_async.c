@@ -1,6 +1,8 @@
 /* Hostcalls for timers, HTTP callouts, shared data, queues, metrics and foreign functions
- * (ABI 5.2, 5.9-5.14): guest arguments are checked here, the machinery lives in
- * pw_shared_data.c, pw_queue.c, pw_metrics.c and pw_callout.c. gRPC is not built. */
+ * (ABI 5.2, 5.9-5.14): guest arguments are checked here, the machinery lives elsewhere. */
+
+/* pw_shared_data.c, pw_queue.c, pw_metrics.c and pw_callout.c hold the machinery; gRPC is not
+ * built (UNIMPLEMENTED to start a call, NOT_FOUND for tokens). */
 #include "pw_internal.h"
 
 #include <stdlib.h>

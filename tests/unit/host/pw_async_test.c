@@ -1,6 +1,5 @@
-/* Host tests for the asynchronous machinery: shared data, shared queues, metrics, ticks and
- * HTTP callouts, through the C API and through the example plugins, with real threads where
- * concurrency matters and a fake per-thread dispatch standing in for the proxy's loop. */
+/* Host tests for shared data, shared queues, metrics, ticks and HTTP callouts, through the C
+ * API and the example plugins, with real threads and a fake per-thread dispatch. */
 #include "../../t.h"
 #include "sluice/host.h"
 
