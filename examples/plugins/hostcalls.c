@@ -29,6 +29,8 @@ int raw_get_shared(const char *k, size_t kl, char **v, size_t *vl, uint32_t *cas
 IMPORT(proxy_define_metric) int raw_define_metric(int type, const char *n, size_t nl, uint32_t *id);
 IMPORT(proxy_continue_stream) int raw_continue(int type);
 IMPORT(proxy_get_buffer_status) int raw_buffer_status(int type, size_t *len, uint32_t *flags);
+IMPORT(proxy_get_header_map_size) int raw_map_size(int map, uint32_t *size);
+IMPORT(proxy_dequeue_shared_queue) int raw_dequeue(uint32_t q, char **v, size_t *vl);
 
 static char mode[64]; /* the configuration keyword */
 
@@ -58,6 +60,8 @@ static bool configure(uint32_t root, size_t size)
     trace("configure", root);
     if (is("trap_on_configure"))
         __builtin_trap();
+    if (is("tick_trap") && pwc_set_tick_period_ms(10) != PWC_OK)
+        return false;
     return !is("reject_configure");
 }
 
@@ -86,7 +90,8 @@ static void bad_pointers(void)
     pwc_replace_header(PWC_REQUEST_HEADERS, "x-badptr", out);
 }
 
-/* Statuses of the hostcalls whose machinery is not built yet, as x-unimplemented. */
+/* Statuses of async hostcalls given minimal arguments, as x-unimplemented: the callout has
+ * an empty header map (BAD_ARGUMENT, or UNIMPLEMENTED without the proxy's op). */
 static void unimplemented(void)
 {
     uint32_t token = 0, cas = 0, id = 0;
@@ -104,6 +109,60 @@ static void unimplemented(void)
     pwc_replace_header(PWC_REQUEST_HEADERS, "x-unimplemented", out);
 }
 
+static void tick(uint32_t root)
+{
+    trace("tick", root);
+    if (is("tick_trap"))
+        __builtin_trap();
+}
+
+static void set_num(const char *name, long long v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", v);
+    pwc_replace_header(PWC_REQUEST_HEADERS, name, num);
+}
+
+/* "k=v;" for every entry of a map, as a request header. */
+static void dump_map(pwc_map_t m, const char *name)
+{
+    pwc_header_t *h = NULL;
+    size_t n = 0;
+    char out[512] = "";
+    if (pwc_get_headers(m, &h, &n) == PWC_OK)
+        for (size_t i = 0; i < n; i++) {
+            size_t l = strlen(out);
+            snprintf(out + l, sizeof out - l, "%s=%s;", h[i].key, h[i].value);
+        }
+    free(h);
+    pwc_replace_header(PWC_REQUEST_HEADERS, name, out);
+}
+
+/* "callout_dump": everything a callout response exposes, copied onto the paused request;
+ * "callout_trap": the answer traps. */
+static void call_response(uint32_t ctx, uint32_t token, uint32_t nh, size_t body, uint32_t nt)
+{
+    (void)ctx, (void)token;
+    if (is("callout_trap"))
+        __builtin_trap();
+    set_num("x-call-counts", (long long)nh * 10000 + (long long)body * 100 + nt);
+    dump_map(PWC_HTTP_CALL_RESPONSE_HEADERS, "x-call-headers");
+    dump_map(PWC_HTTP_CALL_RESPONSE_TRAILERS, "x-call-trailers");
+    uint32_t size = 0;
+    raw_map_size(PWC_HTTP_CALL_RESPONSE_HEADERS, &size);
+    set_num("x-call-headers-bytes", size);
+    char *b = NULL;
+    size_t l = 0;
+    pwc_get_buffer(PWC_HTTP_CALL_RESPONSE_BODY, 0, body, &b, &l);
+    pwc_replace_header(PWC_REQUEST_HEADERS, "x-call-body", b ? b : "");
+    free(b);
+    uint32_t code = 99;
+    pwc_get_status(&code, &b, &l);
+    set_num("x-call-status", code);
+    free(b);
+    pwc_continue_stream(PWC_STREAM_REQUEST);
+}
+
 static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
 {
     trace(eos ? "request_headers eos" : "request_headers", ctx);
@@ -116,6 +175,35 @@ static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
         bad_pointers();
     if (is("unimplemented"))
         unimplemented();
+    if (is("callout_trap")) { /* pause for a callout whose answer traps */
+        pwc_header_t h[3] = {{":method", "GET", 7, 3}, {":path", "/", 5, 1},
+                             {":authority", "x", 10, 1}};
+        if (pwc_http_call(ctx, "c", h, 3, NULL, 0, NULL, 0, 0, NULL) == PWC_OK)
+            return PWC_PAUSE;
+    }
+    if (is("callout_dump")) {
+        char *v = NULL;
+        size_t l = 0;
+        /* Outside the response callback the call maps do not exist (BAD_ARGUMENT). */
+        set_num("x-call-outside", pwc_get_header(PWC_HTTP_CALL_RESPONSE_HEADERS, ":status",
+                                                 &v, &l));
+        free(v);
+        pwc_header_t h[3] = {{":method", "POST", 7, 4}, {":path", "/dump", 5, 5},
+                             {"Host", "dump", 4, 4}};
+        pwc_header_t t[1] = {{"x-trailer", "t", 9, 1}};
+        if (pwc_http_call(ctx, "dump", h, 3, "payload", 7, t, 1, 0, NULL) == PWC_OK)
+            return PWC_PAUSE;
+    }
+    if (is("dequeue_foreign")) { /* a queue registered by another VM key */
+        uint32_t q = 0;
+        char *v = NULL;
+        size_t l = 0;
+        int r = pwc_resolve_queue("collector", "paths", &q);
+        set_num("x-resolve", r);
+        set_num("x-dequeue", r == PWC_OK ? raw_dequeue(q, &v, &l) : -1);
+        set_num("x-enqueue", r == PWC_OK ? pwc_enqueue(q, "/from-hostcalls", 15) : -1);
+        free(v);
+    }
     if (is("grow")) {
         int pages = 0;
         while (__builtin_wasm_memory_grow(0, 16) != (size_t)-1 && pages < 1 << 20)
@@ -306,6 +394,7 @@ static void upstream_close(uint32_t ctx, int peer)
 const pwc_plugin_t pwc_plugin = {
     .on_vm_start = vm_start,
     .on_configure = configure,
+    .on_tick = tick,
     .on_create = create,
     .on_log = on_log,
     .on_done = done,
@@ -321,4 +410,5 @@ const pwc_plugin_t pwc_plugin = {
     .on_upstream_data = upstream_data,
     .on_downstream_close = downstream_close,
     .on_upstream_close = upstream_close,
+    .on_http_call_response = call_response,
 };

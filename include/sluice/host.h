@@ -262,31 +262,74 @@ typedef struct pw_stream_ops {
     void (*close_stream)(void *s, pw_stream_type_t dir);
 } pw_stream_ops_t;
 
+/* ---- HTTP callouts (proxy_http_call, ABI 5.9) ---------------------------------------------- */
+
+/* A callout the host asks the proxy to send. Every slice and array is borrowed from guest
+ * memory or host scratch and valid only during pw_dispatch_ops_t.http_call: copy what you
+ * keep. Header names are lower-case; the host has checked that :method, :path and
+ * (:authority or host) are present. */
+typedef struct pw_http_call {
+    pw_slice_t cluster;         /* upstream cluster name, as the plugin gave it */
+    const pw_header_t *headers; /* including the pseudo-headers */
+    size_t n_headers;
+    pw_slice_t body;            /* may be empty; the proxy sets content-length when not */
+    const pw_header_t *trailers;
+    size_t n_trailers;
+    uint32_t timeout_ms;        /* 0 = no timeout */
+} pw_http_call_t;
+
+/* A callout's response, borrowed for the duration of pw_thread_http_call_done. */
+typedef struct pw_http_response {
+    const pw_header_t *headers; /* lower-case names, ":status" included */
+    size_t n_headers;
+    pw_slice_t body;
+    const pw_header_t *trailers;
+    size_t n_trailers;
+} pw_http_response_t;
+
 /* ---- the per-thread interface the proxy implements (pw_dispatch_ops_t) --------------------
  * Asynchronous work of root contexts on one thread. Entries may be NULL: the hostcalls that
- * need them then return the ABI's UNIMPLEMENTED status to the plugin. */
+ * need them then return the ABI's UNIMPLEMENTED status to the plugin (queue_notify NULL: the
+ * proxy must call pw_thread_dispatch_queues by other means). New entries are only ever added
+ * at the end. */
 typedef struct pw_root pw_root_t;
 typedef struct pw_dispatch_ops {
     /* Log sink for plugin and host messages. `who` names plugin/root/vm ("name root_id
      * vm_id"); NULL ud-less default writes to stderr. */
     void (*log)(void *ud, pw_log_level_t level, const char *who, const char *msg, size_t len);
     /* Arms (period_ms > 0) or stops (0) the tick timer of `root`; the proxy's loop then
-     * calls pw_root_on_tick(root) every period, measured from the end of the previous tick. */
+     * calls pw_root_on_tick(root) every period, measured from the end of the previous tick.
+     * One timer per root context; a new period replaces the old one. The host stops the
+     * timer (period 0) before the root goes away, including when its VM breaks. */
     void (*timer_set)(void *ud, pw_root_t *root, uint32_t period_ms);
+    /* Called from ANY thread (the one enqueuing) when a queue owned by this thread has new
+     * items: wake this thread's loop (uv_async_send) which then calls
+     * pw_thread_dispatch_queues. Wake-ups may be coalesced; no item is lost. Must be
+     * callable until pw_thread_free returns; must not call back into the host. */
+    void (*queue_notify)(void *ud);
+    /* Starts an HTTP callout (see pw_http_call_t) identified by `token` (unique on this
+     * thread while outstanding). Returns OK, BAD_ARGUMENT for an unknown cluster (the
+     * plugin sees it), or INTERNAL_FAILURE if the request cannot start. After OK the proxy
+     * calls pw_thread_http_call_done(t, token, ...) exactly once, later, from its loop
+     * (never from inside this op), unless http_call_cancel came first. Envoy reports a
+     * timeout as a locally generated 504 response and a connect failure as 503; a reset
+     * before a response is a failure (resp NULL). */
+    pw_result_t (*http_call)(void *ud, const pw_http_call_t *req, uint32_t token);
+    /* Abandons an outstanding callout (its root context is ending, or its VM broke): no
+     * pw_thread_http_call_done may follow for this token. */
+    void (*http_call_cancel)(void *ud, uint32_t token);
 } pw_dispatch_ops_t;
 
-/* ---- hostcalls whose machinery is not built yet ------------------------------------------------
- * Every import is linked (a module using them loads), but these answer with the ABI's
- * statuses instead of pretending to work:
- *   UNIMPLEMENTED (12): proxy_http_call, proxy_grpc_call, proxy_grpc_stream,
- *     proxy_set_shared_data, proxy_register_shared_queue, proxy_define_metric, and
- *     proxy_set_tick_period_milliseconds when pw_dispatch_ops_t.timer_set is NULL;
- *   NOT_FOUND (1), because nothing can have created what they look up:
- *     proxy_get_shared_data, proxy_resolve_shared_queue, proxy_enqueue/dequeue_shared_queue,
- *     proxy_grpc_send/cancel/close, proxy_increment/record/get_metric,
+/* ---- hostcalls without machinery ------------------------------------------------------------
+ * Every import is linked (a module using them loads). These answer with the ABI's statuses
+ * instead of pretending to work:
+ *   UNIMPLEMENTED (12): proxy_grpc_call, proxy_grpc_stream; proxy_http_call when
+ *     pw_dispatch_ops_t.http_call is NULL; proxy_set_tick_period_milliseconds when
+ *     timer_set is NULL;
+ *   NOT_FOUND (1): proxy_grpc_send/cancel/close (no gRPC stream can exist),
  *     proxy_call_foreign_function (sluice registers no foreign functions).
- * Bad pointers still give INVALID_MEMORY_ACCESS first. proxy_get_status reports (0, "") as
- * no callout ever failed. */
+ * Bad pointers still give INVALID_MEMORY_ACCESS first. Shared data, shared queues, metrics,
+ * ticks and HTTP callouts work as described below and in docs/host-async.md. */
 
 /* ---- compiled code (process-wide, immutable, atomically refcounted) ------------------------ */
 
@@ -359,6 +402,35 @@ pw_status_t pw_thread_prepare(pw_thread_t *t, pw_plugin_t *p, pw_error_t *err);
  * pw_dispatch_ops_t.timer_set fires. */
 void pw_root_on_tick(pw_root_t *root);
 
+/* Ends the plugin's root context on this thread (proxy_on_done, proxy_on_delete), stopping
+ * its timer and cancelling its callouts; its queues keep their items for a later
+ * registration. For a bootstrap service being removed or reconfigured. No-op when the
+ * plugin has no root here. Streams of the plugin must have been freed first. */
+void pw_thread_release(pw_thread_t *t, pw_plugin_t *p);
+
+/* Shared-queue wake-up (see pw_dispatch_ops_t.queue_notify): on this thread, calls
+ * proxy_on_queue_ready(root, queue) for every queue this thread's roots registered that has
+ * items, once per enqueue announced since the last call while items remain, at most 1024
+ * per queue per call (then it re-notifies itself so the loop stays responsive). */
+void pw_thread_dispatch_queues(pw_thread_t *t);
+
+/* Completion of a callout started by pw_dispatch_ops_t.http_call, on this thread, from the
+ * loop. resp NULL = failure (reset, no response): the plugin gets
+ * proxy_on_http_call_response(root, token, 0, 0, 0) and proxy_get_status says
+ * (BROKEN_CONNECTION 11, "reset"), as Envoy does. Otherwise maps 6/7 and buffer 4 are the
+ * response's during the callback. Delivered to the ROOT context id (ABI 7.5); the SDKs
+ * then select the calling stream with proxy_set_effective_context. Unknown or cancelled
+ * tokens, and tokens whose root ended, are dropped. */
+void pw_thread_http_call_done(pw_thread_t *t, uint32_t token, const pw_http_response_t *resp);
+
+/* Bootstrap services (envoy.bootstrap.wasm): a pw_thread for the main thread with no
+ * streams is enough. pw_thread_prepare(main, plugin) creates the VM and the root context
+ * (vm_start, configure); ticks, queues and callouts then run through the main thread's
+ * dispatch ops. singleton: false means one pw_thread_prepare per worker thread. If the
+ * service's VM breaks (trap), its timer is stopped and its callouts cancelled; calling
+ * pw_thread_prepare again (after its one-second back-off) starts a fresh replica. */
+bool pw_thread_has_root(const pw_thread_t *t, const pw_plugin_t *p);
+
 /* Measurements for tests and benchmarks. */
 typedef struct pw_thread_stats {
     uint32_t vms_live;     /* replicas currently alive on this thread */
@@ -415,6 +487,72 @@ pw_action_t pw_stream_on_downstream_data(pw_stream_t *st, size_t size, bool eos)
 pw_action_t pw_stream_on_upstream_data(pw_stream_t *st, size_t size, bool eos);
 void pw_stream_on_downstream_close(pw_stream_t *st, pw_peer_t peer);
 void pw_stream_on_upstream_close(pw_stream_t *st, pw_peer_t peer);
+
+/* ---- shared data (ABI 5.11), process-wide ---------------------------------------------------
+ * Keyed by (vm_id, key); shared by every VM with that vm_id on every thread; kept for the
+ * life of the process (values survive VM replica replacement). Each key has a version: 1 on
+ * its first set, +1 on every set. Thread-safe: 64 shards, one mutex each. */
+
+/* Copies the value into *buf (grown with realloc when *cap is too small; the caller frees
+ * it) and its version into *cas. NOT_FOUND when absent, INTERNAL_FAILURE out of memory. */
+pw_result_t pw_shared_data_get(pw_slice_t vm_id, pw_slice_t key, uint8_t **buf, size_t *cap,
+                               size_t *len, uint32_t *cas);
+/* Stores value (copied). cas 0: unconditional; otherwise CAS_MISMATCH unless it equals the
+ * key's current version. A missing key is created whatever cas says (ABI 5.11). */
+pw_result_t pw_shared_data_set(pw_slice_t vm_id, pw_slice_t key, pw_slice_t value,
+                               uint32_t cas);
+
+/* ---- shared queues (ABI 5.12), process-wide ---------------------------------------------------
+ * Registered by a root context with proxy_register_shared_queue (the last registration
+ * wins), found by (vm_id, name), fed from any thread, drained by the registering VM key. */
+
+/* Maximum items per queue (default and 0: 10000). An enqueue on a full queue returns
+ * NOT_FOUND to the plugin (the only non-OK status the Rust SDK does not turn into a trap)
+ * and logs one warning per full episode. */
+void pw_shared_queue_set_capacity(uint32_t max_items);
+pw_result_t pw_shared_queue_resolve(pw_slice_t vm_id, pw_slice_t name, uint32_t *token);
+/* As proxy_enqueue_shared_queue, from any thread: OK, NOT_FOUND (unknown or full). */
+pw_result_t pw_shared_queue_enqueue(uint32_t token, pw_slice_t value);
+uint32_t pw_shared_queue_size(uint32_t token); /* items waiting; 0 for unknown tokens */
+
+/* ---- metrics (ABI 5.13), process-wide -----------------------------------------------------------
+ * Defined by name from any VM; one statistic per (type, name) shared by every thread. Envoy
+ * stores a plugin's metric "x" as "wasmcustom.x": /stats prints it so, and
+ * /stats/prometheus strips the namespace (prints "x", no "envoy_" prefix, with characters
+ * outside [a-zA-Z0-9_:] replaced by '_'). Counters and histograms are u64; gauges are u64
+ * holding a two's-complement int64 (increments may be negative). */
+typedef enum { PW_METRIC_COUNTER = 0, PW_METRIC_GAUGE = 1, PW_METRIC_HISTOGRAM = 2 } pw_metric_type_t;
+
+#define PW_METRIC_NAMESPACE "wasmcustom."
+#define PW_HISTOGRAM_BUCKETS 19 /* Envoy's default bounds: 0.5, 1, 5, ... 3600000 */
+
+typedef struct pw_metric_info {
+    const char *name;       /* as defined by the plugin (no namespace); valid for the process */
+    pw_metric_type_t type;
+    uint64_t value;         /* counter, gauge; histogram: sum of samples */
+    uint64_t count;         /* histogram: number of samples */
+    uint64_t sum;           /* histogram: sum of samples */
+    const double *bounds;   /* PW_HISTOGRAM_BUCKETS upper bounds ("le") */
+    uint64_t cumulative[PW_HISTOGRAM_BUCKETS]; /* histogram: samples <= bounds[i] */
+} pw_metric_info_t;
+typedef void (*pw_metric_cb_t)(void *ud, const pw_metric_info_t *m);
+
+/* Calls cb for every metric, in definition order, from the caller's thread (values are
+ * read atomically; a histogram's fields may be a sample apart). */
+void pw_metrics_foreach(pw_metric_cb_t cb, void *ud);
+const double *pw_histogram_bounds(void);
+/* The Prometheus name Envoy prints for a plugin metric: the name without namespace, every
+ * character outside [a-zA-Z0-9_:] replaced by '_', and a leading '_' added if it would start
+ * with a digit. Writes at most cap-1 bytes plus a NUL; returns the full length. */
+size_t pw_metric_prometheus_name(const char *name, char *out, size_t cap);
+/* The hostcalls' machinery, usable by the proxy and tests: ids as the plugin sees them.
+ * define: BAD_ARGUMENT for a type > 2. increment: counters need offset > 0, histograms
+ * -> BAD_ARGUMENT. record: counter adds, gauge sets, histogram samples. get: histogram ->
+ * BAD_ARGUMENT. Unknown ids -> NOT_FOUND. */
+pw_result_t pw_metric_define(pw_metric_type_t type, pw_slice_t name, uint32_t *id);
+pw_result_t pw_metric_increment(uint32_t id, int64_t offset);
+pw_result_t pw_metric_record(uint32_t id, uint64_t value);
+pw_result_t pw_metric_get(uint32_t id, uint64_t *value);
 
 /* ---- runtime names -------------------------------------------------------------------------- */
 

@@ -41,6 +41,29 @@ PWC_IMPORT(proxy_set_effective_context) int proxy_set_effective_context(int ctx)
 PWC_IMPORT(proxy_set_tick_period_milliseconds) int proxy_set_tick_period_milliseconds(int ms);
 PWC_IMPORT(proxy_get_current_time_nanoseconds) int proxy_get_current_time_nanoseconds(uint64_t *t);
 
+PWC_IMPORT(proxy_get_shared_data)
+int proxy_get_shared_data(const char *k, size_t kl, char **v, size_t *vl, uint32_t *cas);
+PWC_IMPORT(proxy_set_shared_data)
+int proxy_set_shared_data(const char *k, size_t kl, const void *v, size_t vl, uint32_t cas);
+PWC_IMPORT(proxy_register_shared_queue)
+int proxy_register_shared_queue(const char *n, size_t nl, uint32_t *token);
+PWC_IMPORT(proxy_resolve_shared_queue)
+int proxy_resolve_shared_queue(const char *vm, size_t vml, const char *n, size_t nl,
+                               uint32_t *token);
+PWC_IMPORT(proxy_enqueue_shared_queue)
+int proxy_enqueue_shared_queue(uint32_t token, const void *v, size_t vl);
+PWC_IMPORT(proxy_dequeue_shared_queue)
+int proxy_dequeue_shared_queue(uint32_t token, char **v, size_t *vl);
+PWC_IMPORT(proxy_define_metric)
+int proxy_define_metric(int type, const char *n, size_t nl, uint32_t *id);
+PWC_IMPORT(proxy_increment_metric) int proxy_increment_metric(uint32_t id, int64_t offset);
+PWC_IMPORT(proxy_record_metric) int proxy_record_metric(uint32_t id, uint64_t value);
+PWC_IMPORT(proxy_get_metric) int proxy_get_metric(uint32_t id, uint64_t *value);
+PWC_IMPORT(proxy_http_call)
+int proxy_http_call(const char *u, size_t ul, const void *h, size_t hl, const void *b, size_t bl,
+                    const void *t, size_t tl, uint32_t timeout, uint32_t *token);
+PWC_IMPORT(proxy_get_status) int proxy_get_status(uint32_t *code, char **msg, size_t *len);
+
 /* ---- version marker and allocator ------------------------------------------------------------ */
 
 PWC_EXPORT(proxy_abi_version_0_2_1) void pwc_abi_version_0_2_1(void) {}
@@ -230,6 +253,39 @@ PWC_EXPORT(proxy_on_done) int pwc_on_done(uint32_t c)
     if (pwc_plugin.on_done)
         pwc_plugin.on_done(c);
     return 1;
+}
+
+PWC_EXPORT(proxy_on_queue_ready) void pwc_on_queue_ready(uint32_t root, uint32_t queue)
+{
+    if (pwc_plugin.on_queue_ready)
+        pwc_plugin.on_queue_ready(root, queue);
+}
+
+/* Callouts in flight: token -> calling context, so the response reaches that context as in
+ * the official SDKs (the host delivers every response to the root). */
+typedef struct callout {
+    uint32_t token, ctx;
+} callout_t;
+static callout_t *callouts; /* owned */
+static size_t n_callouts, cap_callouts;
+
+PWC_EXPORT(proxy_on_http_call_response)
+void pwc_on_http_call_response(uint32_t root, uint32_t token, uint32_t nh, uint32_t body,
+                               uint32_t nt)
+{
+    (void)root;
+    uint32_t ctx = 0;
+    for (size_t i = 0; i < n_callouts; i++)
+        if (callouts[i].token == token) {
+            ctx = callouts[i].ctx;
+            callouts[i] = callouts[--n_callouts];
+            break;
+        }
+    if (!ctx || !find(ctx) || !pwc_plugin.on_http_call_response)
+        return; /* the calling context ended meanwhile */
+    if (proxy_set_effective_context((int)ctx) != PWC_OK)
+        return;
+    pwc_plugin.on_http_call_response(ctx, token, nh, body, nt);
 }
 
 PWC_EXPORT(proxy_on_delete) void pwc_on_delete(uint32_t c)
@@ -478,4 +534,108 @@ bool pwc_property_int(const char *bytes, size_t len, int64_t *out)
         v = v << 8 | (uint8_t)bytes[i];
     *out = (int64_t)v;
     return true;
+}
+
+/* ---- shared data, queues, metrics, callouts ------------------------------------------------- */
+
+pwc_result_t pwc_get_shared_data(const char *key, char **out, size_t *len, uint32_t *cas)
+{
+    char *p = NULL;
+    size_t l = 0;
+    uint32_t c = 0;
+    pwc_result_t r = own(proxy_get_shared_data(key, strlen(key), &p, &l, &c), p, l, out, len);
+    if (r == PWC_OK && cas)
+        *cas = c;
+    return r;
+}
+
+pwc_result_t pwc_set_shared_data(const char *key, const void *value, size_t len, uint32_t cas)
+{
+    return (pwc_result_t)proxy_set_shared_data(key, strlen(key), value, len, cas);
+}
+
+pwc_result_t pwc_register_queue(const char *name, uint32_t *queue)
+{
+    return (pwc_result_t)proxy_register_shared_queue(name, strlen(name), queue);
+}
+
+pwc_result_t pwc_resolve_queue(const char *vm_id, const char *name, uint32_t *queue)
+{
+    return (pwc_result_t)proxy_resolve_shared_queue(vm_id, strlen(vm_id), name, strlen(name),
+                                                    queue);
+}
+
+pwc_result_t pwc_enqueue(uint32_t queue, const void *data, size_t len)
+{
+    return (pwc_result_t)proxy_enqueue_shared_queue(queue, data, len);
+}
+
+pwc_result_t pwc_dequeue(uint32_t queue, char **out, size_t *len)
+{
+    char *p = NULL;
+    size_t l = 0;
+    return own(proxy_dequeue_shared_queue(queue, &p, &l), p, l, out, len);
+}
+
+pwc_result_t pwc_define_metric(pwc_metric_type_t type, const char *name, uint32_t *id)
+{
+    return (pwc_result_t)proxy_define_metric(type, name, strlen(name), id);
+}
+
+pwc_result_t pwc_increment_metric(uint32_t id, int64_t offset)
+{
+    return (pwc_result_t)proxy_increment_metric(id, offset);
+}
+
+pwc_result_t pwc_record_metric(uint32_t id, uint64_t value)
+{
+    return (pwc_result_t)proxy_record_metric(id, value);
+}
+
+pwc_result_t pwc_get_metric(uint32_t id, uint64_t *value)
+{
+    return (pwc_result_t)proxy_get_metric(id, value);
+}
+
+pwc_result_t pwc_http_call(uint32_t ctx, const char *cluster, const pwc_header_t *headers,
+                           size_t n_headers, const void *body, size_t body_len,
+                           const pwc_header_t *trailers, size_t n_trailers,
+                           uint32_t timeout_ms, uint32_t *token)
+{
+    if (n_callouts == cap_callouts) {
+        size_t nc = cap_callouts ? cap_callouts * 2 : 16;
+        callout_t *p = realloc(callouts, nc * sizeof *p);
+        if (!p)
+            return PWC_INTERNAL_FAILURE;
+        callouts = p;
+        cap_callouts = nc;
+    }
+    size_t hl = pairs_encode(headers, headers ? n_headers : 0, NULL);
+    size_t tl = pairs_encode(trailers, trailers ? n_trailers : 0, NULL);
+    char *hp = malloc(hl + tl);
+    if (!hp)
+        return PWC_INTERNAL_FAILURE;
+    pairs_encode(headers, headers ? n_headers : 0, hp);
+    pairs_encode(trailers, trailers ? n_trailers : 0, hp + hl);
+    uint32_t t = 0;
+    int r = proxy_http_call(cluster, strlen(cluster), hp, hl, body, body_len, hp + hl, tl,
+                            timeout_ms, &t);
+    free(hp);
+    if (r == PWC_OK) {
+        callouts[n_callouts++] = (callout_t){t, ctx};
+        if (token)
+            *token = t;
+    }
+    return (pwc_result_t)r;
+}
+
+pwc_result_t pwc_get_status(uint32_t *code, char **msg, size_t *len)
+{
+    char *p = NULL;
+    size_t l = 0;
+    uint32_t c = 0;
+    pwc_result_t r = own(proxy_get_status(&c, &p, &l), p, l, msg, len);
+    if (r == PWC_OK && code)
+        *code = c;
+    return r;
 }

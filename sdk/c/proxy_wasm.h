@@ -34,7 +34,10 @@ typedef enum {
 typedef enum {
     PWC_REQUEST_HEADERS = 0, PWC_REQUEST_TRAILERS = 1, PWC_RESPONSE_HEADERS = 2,
     PWC_RESPONSE_TRAILERS = 3, PWC_HTTP_CALL_RESPONSE_HEADERS = 6,
+    PWC_HTTP_CALL_RESPONSE_TRAILERS = 7,
 } pwc_map_t;
+
+typedef enum { PWC_COUNTER = 0, PWC_GAUGE = 1, PWC_HISTOGRAM = 2 } pwc_metric_type_t;
 
 typedef enum {
     PWC_REQUEST_BODY = 0, PWC_RESPONSE_BODY = 1, PWC_DOWNSTREAM_DATA = 2, PWC_UPSTREAM_DATA = 3,
@@ -74,6 +77,15 @@ typedef struct pwc_plugin {
     pwc_action_t (*on_upstream_data)(uint32_t ctx, size_t size, bool eos);
     void (*on_downstream_close)(uint32_t ctx, int peer);
     void (*on_upstream_close)(uint32_t ctx, int peer);
+    /* Root: an item is waiting on a queue this root registered (dequeue until PWC_EMPTY). */
+    void (*on_queue_ready)(uint32_t root, uint32_t queue);
+    /* The response of pwc_http_call(ctx, ...), delivered to the context that made the call
+     * (the SDK makes it the effective context; a call whose context has ended is dropped).
+     * n_headers == 0: the call failed (pwc_get_status says why). The response is readable
+     * with PWC_HTTP_CALL_RESPONSE_HEADERS/_TRAILERS and PWC_HTTP_CALL_RESPONSE_BODY during
+     * this callback only. */
+    void (*on_http_call_response)(uint32_t ctx, uint32_t token, uint32_t n_headers,
+                                  size_t body_size, uint32_t n_trailers);
 } pwc_plugin_t;
 
 extern const pwc_plugin_t pwc_plugin;
@@ -123,6 +135,35 @@ pwc_result_t pwc_close_stream(pwc_stream_t s);
 pwc_result_t pwc_set_effective_context(uint32_t ctx);
 pwc_result_t pwc_set_tick_period_ms(uint32_t ms);
 uint64_t pwc_now_ns(void); /* wall clock from the host (0 on failure) */
+
+/* Shared data (process-wide, per vm_id): the value (malloc'd, NUL-added) and its version.
+ * Set with cas 0 always succeeds; a non-zero cas must equal the current version or
+ * PWC_CAS_MISMATCH comes back (then get again and retry). PWC_NOT_FOUND when absent. */
+pwc_result_t pwc_get_shared_data(const char *key, char **out, size_t *len, uint32_t *cas);
+pwc_result_t pwc_set_shared_data(const char *key, const void *value, size_t len, uint32_t cas);
+
+/* Shared queues: a root registers (and receives on_queue_ready); anyone resolves (vm_id ""
+ * = this VM's) and enqueues; the registering VM dequeues (PWC_EMPTY when none). */
+pwc_result_t pwc_register_queue(const char *name, uint32_t *queue);
+pwc_result_t pwc_resolve_queue(const char *vm_id, const char *name, uint32_t *queue);
+pwc_result_t pwc_enqueue(uint32_t queue, const void *data, size_t len);
+pwc_result_t pwc_dequeue(uint32_t queue, char **out, size_t *len);
+
+/* Metrics, shared by name across every VM and thread (the proxy shows "wasmcustom.NAME"). */
+pwc_result_t pwc_define_metric(pwc_metric_type_t type, const char *name, uint32_t *id);
+pwc_result_t pwc_increment_metric(uint32_t id, int64_t offset); /* counters: offset > 0 */
+pwc_result_t pwc_record_metric(uint32_t id, uint64_t value); /* counter +=, gauge =, sample */
+pwc_result_t pwc_get_metric(uint32_t id, uint64_t *value);
+
+/* HTTP callout to a cluster; headers must include :method, :path and :authority. ctx is
+ * the calling context (stream or root): the response goes to on_http_call_response(ctx,
+ * ...). timeout_ms 0 = none. PWC_BAD_ARGUMENT for an unknown cluster or missing headers. */
+pwc_result_t pwc_http_call(uint32_t ctx, const char *cluster, const pwc_header_t *headers,
+                           size_t n_headers, const void *body, size_t body_len,
+                           const pwc_header_t *trailers, size_t n_trailers,
+                           uint32_t timeout_ms, uint32_t *token);
+/* Status of the last callout: (0, "") or (PWC_BROKEN_CONNECTION, "reset") after a failure. */
+pwc_result_t pwc_get_status(uint32_t *code, char **msg, size_t *len);
 
 /* Parses a little-endian 8-byte integer property value (e.g. "source.port"). */
 bool pwc_property_int(const char *bytes, size_t len, int64_t *out);

@@ -78,10 +78,22 @@ void pw__root_end(pw_root_t *r)
         pw__vm_call(vm, &r->ctx, PW_CB_DONE, &a, 1, &done);
         pw__vm_call(vm, &r->ctx, PW_CB_DELETE, &a, 1, NULL);
     }
-    if (r->tick_period_ms && vm->thread->ops && vm->thread->ops->timer_set)
-        vm->thread->ops->timer_set(vm->thread->ud, r, 0);
+    pw__root_detach(r);
     r->deleted = true;
     pw__ctx_unlink(vm, &r->ctx);
+}
+
+void pw__root_detach(pw_root_t *r)
+{
+    if (r->detached)
+        return;
+    r->detached = true;
+    pw_thread_t *t = r->ctx.vm->thread;
+    if (r->tick_period_ms && t->ops && t->ops->timer_set)
+        t->ops->timer_set(t->ud, r, 0);
+    r->tick_period_ms = 0;
+    pw__queues_detach_root(r);
+    pw__callouts_cancel_root(t, r);
 }
 
 /* ---- deferred actions ---------------------------------------------------------------------- */
@@ -173,6 +185,10 @@ static void apply(pw_stream_t *d)
     const pw_stream_ops_t *ops = d->ops;
     pw_reply_t *rep = d->reply;
     d->reply = NULL;
+    if (rep) {
+        d->reply_sent = true;
+        memset(d->paused, 0, sizeof d->paused);
+    }
     if (rep && ops->send_local_reply)
         ops->send_local_reply(d->s, rep->status, (pw_slice_t){rep->bytes, rep->details_len},
                               (pw_slice_t){rep->bytes + rep->details_len, rep->body_len},
@@ -181,6 +197,7 @@ static void apply(pw_stream_t *d)
     for (int dir = 0; dir < 4; dir++) {
         if (d->want_continue[dir] && ops->continue_stream) {
             d->want_continue[dir] = false;
+            d->paused[dir] = false;
             ops->continue_stream(d->s, (pw_stream_type_t)dir);
         }
         if (d->want_close[dir] && ops->close_stream) {
@@ -300,7 +317,10 @@ static pw_action_t event(pw_stream_t *st, pw_phase_t ph, pw_cb_t cb, wa_value_t 
     pw_status_t s = pw__vm_call(vm, &st->ctx, cb, args, nargs, &raw);
     if (s != PW_OK && s != PW_ERR_ARG)
         return fail_stream(st, ph);
-    return run_deferred(vm, st, ph, convert(st, ph, s == PW_OK ? raw : 0));
+    pw_action_t act = run_deferred(vm, st, ph, convert(st, ph, s == PW_OK ? raw : 0));
+    if (phase_has_action(ph))
+        st->paused[phase_dir(ph)] = act != PW_CONTINUE && !st->reply_sent;
+    return act;
 }
 
 static pw_action_t headers_event(pw_stream_t *st, pw_phase_t ph, pw_cb_t cb, uint32_t n,
@@ -445,9 +465,64 @@ uint32_t pw_stream_context_id(const pw_stream_t *st) { return st->ctx.id; }
 void pw_root_on_tick(pw_root_t *r)
 {
     pw_vm_t *vm = r->ctx.vm;
-    if (r->deleted || vm->broken)
+    if (r->deleted || r->detached || vm->broken)
         return;
     wa_value_t a = {.i32 = (int32_t)r->ctx.id};
     pw__vm_call(vm, &r->ctx, PW_CB_TICK, &a, 1, NULL);
     run_deferred(vm, NULL, PW_PHASE_NONE, PW_CONTINUE);
+    pw__fail_paused_streams(vm);
+}
+
+bool pw__root_queue_ready(pw_root_t *r, uint32_t token)
+{
+    pw_vm_t *vm = r->ctx.vm;
+    if (r->deleted || r->detached || vm->broken)
+        return false;
+    wa_value_t a[2] = {{.i32 = (int32_t)r->ctx.id}, {.i32 = (int32_t)token}};
+    pw__vm_call(vm, &r->ctx, PW_CB_QUEUE_READY, a, 2, NULL);
+    run_deferred(vm, NULL, PW_PHASE_NONE, PW_CONTINUE);
+    pw__fail_paused_streams(vm);
+    return !vm->broken;
+}
+
+void pw__run_deferred(pw_vm_t *vm)
+{
+    run_deferred(vm, NULL, PW_PHASE_NONE, PW_CONTINUE);
+}
+
+void pw__fail_paused_streams(pw_vm_t *vm)
+{
+    if (!vm->broken || vm->depth > 0)
+        return;
+    for (pw_ctx_t *c = vm->ctxs, *next; c; c = next) {
+        next = c->next; /* an op may run other events of this stream, never free it */
+        if (c->kind == PW_CTX_ROOT)
+            continue;
+        pw_stream_t *st = (pw_stream_t *)c;
+        bool held = false;
+        for (int dir = 0; dir < 4; dir++)
+            held |= st->paused[dir];
+        if (!held || st->ended || st->failed || st->reply_sent)
+            continue;
+        st->failed = true;
+        if (st->plugin->fail_open) { /* ABI 11.5: the stream goes on without the plugin */
+            for (int dir = 0; dir < 4; dir++)
+                if (st->paused[dir] && st->ops->continue_stream) {
+                    st->paused[dir] = false;
+                    st->ops->continue_stream(st->s, (pw_stream_type_t)dir);
+                }
+            continue;
+        }
+        st->fail_handled = true;
+        if (st->ctx.kind == PW_CTX_HTTP && st->paused[PW_STREAM_REQUEST] &&
+            st->ops->send_local_reply) {
+            static const char details[] = "wasm_fail_stream";
+            st->ops->send_local_reply(st->s, 503,
+                                      (pw_slice_t){(const uint8_t *)details, sizeof details - 1},
+                                      (pw_slice_t){NULL, 0}, NULL, 0, -1);
+        } else if (st->ops->close_stream) { /* response already under way, or TCP */
+            st->ops->close_stream(st->s, st->ctx.kind == PW_CTX_HTTP ? PW_STREAM_RESPONSE
+                                                                     : PW_STREAM_DOWNSTREAM);
+        }
+    }
 }

@@ -83,14 +83,17 @@ static wa_trap_kind_t hc_done(pw_vm_t *vm, const wa_value_t *args, wa_value_t *r
 }
 
 /* proxy_get_status(ret_code_ptr, ret_msg_ptr_ptr, ret_msg_size_ptr): the status of the
- * current callout. No callout machinery runs yet, so outside a callout the status is OK (0)
- * with an empty message, which is what Envoy reports when nothing failed. */
+ * root's last callout, kept on the root as Envoy does: (0, "") until a callout failed, then
+ * (BROKEN_CONNECTION, "reset") for a failed HTTP call. */
 static wa_trap_kind_t hc_get_status(pw_vm_t *vm, const wa_value_t *args, wa_value_t *results)
 {
     if (!pw__mem(vm, A(0), 4))
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
-    int r = pw__return_bytes(vm, NULL, 0, A(1), A(2));
-    if (r == PW_R_OK && !pw__put_u32(vm, A(0), 0))
+    pw_root_t *root = pw__eff_root(vm);
+    uint32_t code = root ? root->status_code : 0;
+    const char *msg = root && root->status_msg ? root->status_msg : "";
+    int r = pw__return_bytes(vm, msg, strlen(msg), A(1), A(2));
+    if (r == PW_R_OK && !pw__put_u32(vm, A(0), code))
         r = PW_R_INVALID_MEMORY_ACCESS;
     PW_HC_RETURN(vm, results, r);
 }

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define A(i) PW_ARG_U32(args, i)
 
@@ -97,6 +98,10 @@ static const uint8_t *host_buffer(pw_vm_t *vm, uint32_t type, size_t *len, bool 
     if (type == PW_BUFFER_VM_CONFIGURATION) { /* Envoy: readable at any time */
         *len = p->vm_config_len;
         return p->vm_config;
+    }
+    if (type == PW_BUFFER_HTTP_CALL_RESPONSE_BODY && vm->http_resp) { /* ABI 5.5 */
+        *len = vm->http_resp->body.len;
+        return vm->http_resp->body.ptr;
     }
     if (type == PW_BUFFER_PLUGIN_CONFIGURATION && r && r->in_configure &&
         vm->eff && vm->eff->kind == PW_CTX_ROOT) {
@@ -218,13 +223,36 @@ static pw_stream_t *map_stream(pw_vm_t *vm, uint32_t type, int *r)
         return NULL;
     }
     pw_stream_t *st = pw__eff_stream(vm);
-    /* Maps 4-7 belong to callouts, which are not dispatched yet: never available. */
+    /* Maps 4-7 belong to callouts: never a stream's, and read-only (gRPC is not built). */
     if (!st || type > PW_MAP_RESPONSE_TRAILERS || st->ctx.kind != PW_CTX_HTTP) {
         *r = PW_R_BAD_ARGUMENT;
         return NULL;
     }
     *r = PW_R_OK;
     return st;
+}
+
+/* Maps 6/7: the callout response being delivered (ABI 5.6); false outside that callback. */
+static bool callout_map(pw_vm_t *vm, uint32_t type, const pw_header_t **h, size_t *n)
+{
+    const pw_http_response_t *resp = vm->http_resp;
+    if (type == PW_MAP_HTTP_CALL_RESPONSE_HEADERS && resp) {
+        *h = resp->headers;
+        *n = resp->n_headers;
+        return true;
+    }
+    if (type == PW_MAP_HTTP_CALL_RESPONSE_TRAILERS && resp) {
+        *h = resp->trailers;
+        *n = resp->n_trailers;
+        return true;
+    }
+    return false;
+}
+
+static bool is_callout_map(uint32_t type)
+{
+    return type == PW_MAP_HTTP_CALL_RESPONSE_HEADERS ||
+           type == PW_MAP_HTTP_CALL_RESPONSE_TRAILERS;
 }
 
 /* Lower-cases a guest key into the VM's scratch buffer (Envoy lower-cases names). */
@@ -249,6 +277,23 @@ static wa_trap_kind_t hc_get_map_pairs(pw_vm_t *vm, const wa_value_t *args, wa_v
         PW_HC_RETURN(vm, results, PW_R_BAD_ARGUMENT);
     if (!pw__mem(vm, A(1), 4) || !pw__mem(vm, A(2), 4))
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
+    if (is_callout_map(A(0))) {
+        const pw_header_t *h;
+        size_t nh = 0;
+        if (!callout_map(vm, A(0), &h, &nh) || nh == 0)
+            PW_HC_RETURN(vm, results, pw__return_bytes(vm, NULL, 0, A(1), A(2)));
+        size_t total = pw__pairs_size(h, nh);
+        if (total > UINT32_MAX)
+            PW_HC_RETURN(vm, results, PW_R_INTERNAL_FAILURE);
+        uint32_t g;
+        int ar = pw__guest_alloc(vm, total, &g);
+        if (ar != PW_R_OK)
+            PW_HC_RETURN(vm, results, ar);
+        pw__pairs_write(pw__mem(vm, g, (uint32_t)total), h, nh);
+        pw__put_u32(vm, A(1), g);
+        pw__put_u32(vm, A(2), (uint32_t)total);
+        PW_HC_RETURN(vm, results, PW_R_OK);
+    }
     pw_stream_t *st = map_stream(vm, A(0), &r);
     uint32_t n = 0;
     /* Envoy: an unavailable map is an empty map (0, 0) with OK. */
@@ -336,6 +381,17 @@ static wa_trap_kind_t hc_get_map_size(pw_vm_t *vm, const wa_value_t *args, wa_va
     int r;
     if (!pw__mem(vm, A(1), 4) && A(0) <= PW_MAP_HTTP_CALL_RESPONSE_TRAILERS)
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
+    if (is_callout_map(A(0))) {
+        const pw_header_t *h;
+        size_t nh = 0;
+        if (!callout_map(vm, A(0), &h, &nh))
+            PW_HC_RETURN(vm, results, PW_R_BAD_ARGUMENT);
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < nh; i++)
+            bytes += h[i].key.len + h[i].value.len;
+        pw__put_u32(vm, A(1), (uint32_t)(bytes > UINT32_MAX ? UINT32_MAX : bytes));
+        PW_HC_RETURN(vm, results, PW_R_OK);
+    }
     pw_stream_t *st = map_stream(vm, A(0), &r);
     uint32_t n = 0;
     if (!st || !st->ops->map_count || !st->ops->map_entry ||
@@ -362,6 +418,17 @@ static wa_trap_kind_t hc_get_map_value(pw_vm_t *vm, const wa_value_t *args, wa_v
     if (!pw__mem(vm, A(3), 4) || !pw__mem(vm, A(4), 4))
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
     bool v010 = vm->code->abi == PW_ABI_0_1_0;
+    const pw_header_t *ch;
+    size_t cn;
+    if (is_callout_map(A(0)) && callout_map(vm, A(0), &ch, &cn)) {
+        for (size_t i = 0; i < cn; i++) /* the first value, names compared case-blind */
+            if (ch[i].key.len == key.len && strncasecmp((const char *)ch[i].key.ptr,
+                                                        (const char *)key.ptr, key.len) == 0)
+                PW_HC_RETURN(vm, results, pw__return_bytes(vm, ch[i].value.ptr,
+                                                           ch[i].value.len, A(3), A(4)));
+        PW_HC_RETURN(vm, results, v010 ? pw__return_bytes(vm, NULL, 0, A(3), A(4))
+                                       : PW_R_NOT_FOUND);
+    }
     pw_stream_t *st = map_stream(vm, A(0), &r);
     if (!st || !st->ops->map_get)
         PW_HC_RETURN(vm, results, v010 ? pw__return_bytes(vm, NULL, 0, A(3), A(4))

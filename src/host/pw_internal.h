@@ -6,6 +6,7 @@
 #include "sluice/host.h"
 #include "sluice/wasm.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* Callbacks the host calls, in one table (name, type) defined in pw_abi.c. */
@@ -95,7 +96,10 @@ struct pw_root {
     bool in_vm_start, in_configure;
     bool pending_done;    /* proxy_on_done returned false; waiting for proxy_done */
     bool deleted;
+    bool detached;        /* timer stopped, queues released, callouts cancelled */
     uint32_t tick_period_ms;
+    uint32_t status_code; /* proxy_get_status: of the last callout (ABI 5.8) */
+    const char *status_msg; /* static string */
     pw_root_t *next_root; /* the VM's list of roots */
 };
 
@@ -127,6 +131,8 @@ struct pw_stream {
     pw_phase_t phase;          /* callback in progress or last finished */
     bool created, failed, fail_handled, logged, ended;
     bool want_continue[4], want_close[4];
+    bool paused[4];            /* a direction the plugin holds (stop returned, not resumed) */
+    bool reply_sent;           /* a local reply went to the proxy: nothing is held any more */
     bool dirty;                /* on the VM's list of streams with deferred actions */
     pw_reply_t *reply;         /* owned; a deferred local reply */
     pw_stream_t *next_dirty;
@@ -166,10 +172,15 @@ struct pw_vm {
     pw_ctx_t *eff;            /* effective context (proxy_set_effective_context) */
     uint32_t next_id;
     pw_stream_t *dirty;       /* streams with deferred actions (borrowed) */
+    const pw_http_response_t *http_resp; /* borrowed from the proxy during
+                                  proxy_on_http_call_response: maps 6/7, buffer 4 */
     wa_trap_t trap;           /* last trap, for the error line */
     pw_cb_t trap_cb;
     uint8_t *scratch;         /* owned; reused for lower-casing keys and decoding pairs */
     size_t scratch_cap;
+    uint8_t *xfer;            /* owned; shared-data values on their way to the guest (not
+                                 scratch: fd_write may use scratch inside the allocator) */
+    size_t xfer_cap;
     void *hc_slots;           /* owned: one (vm, hostcall) pair per linked import */
     pw_vm_t *next;            /* the thread's list */
 };
@@ -180,12 +191,24 @@ typedef struct pw_fail_mark {
     struct pw_fail_mark *next;
 } pw_fail_mark_t;
 
+/* An HTTP callout in flight (owned by its thread's list). */
+typedef struct pw_callout {
+    uint32_t token;
+    pw_root_t *root;          /* borrowed; the callout is cancelled before the root goes */
+    struct pw_callout *next;
+} pw_callout_t;
+
 struct pw_thread {
     const pw_dispatch_ops_t *ops; /* borrowed */
     void *ud;
     pw_vm_t *vms;             /* owned list */
     pw_fail_mark_t *fails;    /* owned list */
     pw_thread_stats_t stats;
+    pthread_mutex_t ready_lock; /* guards ready/n_ready/cap_ready: other threads append */
+    uint32_t *ready;          /* owned: tokens of queues with announced items */
+    size_t n_ready, cap_ready;
+    pw_callout_t *callouts;   /* owned list */
+    uint32_t next_token;
 };
 
 /* ---- cross-file internals ------------------------------------------------------------------ */
@@ -246,7 +269,36 @@ pw_status_t pw__thread_root(pw_thread_t *t, pw_plugin_t *p, pw_root_t **out, pw_
 /* pw_context.c: roots and deferred actions. */
 pw_status_t pw__root_start(pw_vm_t *vm, pw_plugin_t *p, pw_root_t **out, pw_error_t *err);
 void pw__root_end(pw_root_t *r);
+/* Stops the root's timer, releases its queues and cancels its callouts; idempotent. Called
+ * when the root ends, when its VM breaks and before its VM is freed. */
+void pw__root_detach(pw_root_t *r);
+/* proxy_on_queue_ready(root, token) then deferred actions; false if the root is gone or
+ * its VM broken (nothing was called). */
+bool pw__root_queue_ready(pw_root_t *r, uint32_t token);
+/* Runs the deferred stream actions once no guest call is on the stack. */
+void pw__run_deferred(pw_vm_t *vm);
+/* After a trap in a root-level callback (callout response, queue, tick): applies the
+ * failure policy to the VM's streams that were paused waiting for the plugin, which no
+ * later event would otherwise reach. */
+void pw__fail_paused_streams(pw_vm_t *vm);
 void pw__stream_mark_dirty(pw_stream_t *st);
+
+/* pw_queue.c */
+pw_result_t pw__queue_register(pw_root_t *r, pw_slice_t vm_id, pw_slice_t name,
+                               uint32_t *token);
+pw_result_t pw__queue_enqueue(pw_thread_t *caller, uint32_t token, pw_slice_t value);
+/* Pops the oldest item into *item_out (free with pw__queue_item_free); data/len point
+ * into it. vm_key NULL skips the owner check. */
+pw_result_t pw__queue_dequeue(uint32_t token, const uint8_t vm_key[32], void **item_out,
+                              const uint8_t **data, size_t *len);
+void pw__queue_item_free(void *item);
+void pw__queues_detach_root(pw_root_t *r);
+void pw__queues_detach_thread(pw_thread_t *t);
+
+/* pw_callout.c */
+void pw__callouts_cancel_root(pw_thread_t *t, pw_root_t *r);
+uint32_t pw__callout_add(pw_thread_t *t, pw_root_t *r); /* token, or 0 out of memory */
+void pw__callout_drop(pw_thread_t *t, uint32_t token);
 
 /* pw_hostcalls_http.c: pairs serialization (ABI 3.1), shared with properties. */
 size_t pw__pairs_size(const pw_header_t *h, size_t n);

@@ -255,6 +255,9 @@ static void mark_broken(pw_vm_t *vm, pw_ctx_t *ctx, pw_cb_t cb, const wa_trap_t 
     }
     vm->trap = *trap;
     vm->trap_cb = cb;
+    /* ABI 11.6: no tick, queue or callout callback reaches a broken instance again. */
+    for (pw_root_t *r = vm->roots; r; r = r->next_root)
+        pw__root_detach(r);
     pw__log(vm->thread, PW_LOG_ERROR, ctx_who(vm, ctx), "Function: %s failed: %s%s%s",
             pw__cb_name(cb), wa_trap_kind_str(trap->kind), trap->message[0] ? ": " : "",
             trap->message);
@@ -309,6 +312,7 @@ static void vm_free(pw_vm_t *vm)
     pw_root_t *r = vm->roots;
     while (r) {
         pw_root_t *next = r->next_root;
+        pw__root_detach(r);
         pw_plugin_unref(r->plugin);
         free(r);
         r = next;
@@ -317,6 +321,7 @@ static void vm_free(pw_vm_t *vm)
     wa_linker_free(vm->linker);
     free(vm->hc_slots);
     free(vm->scratch);
+    free(vm->xfer);
     pw_plugin_unref(vm->plugin);
     pw_code_unref(vm->code);
     vm->thread->stats.vms_live--;
@@ -420,6 +425,7 @@ pw_thread_t *pw_thread_new(const pw_dispatch_ops_t *ops, void *ud)
         return NULL;
     t->ops = ops;
     t->ud = ud;
+    pthread_mutex_init(&t->ready_lock, NULL);
     return t;
 }
 
@@ -435,6 +441,16 @@ void pw_thread_free(pw_thread_t *t)
             pw__root_end(r);
         pw__vm_unref(vm);
     }
+    pw__queues_detach_thread(t); /* no other thread may announce to t from now on */
+    while (t->callouts) { /* roots of broken VMs already cancelled theirs; be thorough */
+        pw_callout_t *c = t->callouts;
+        t->callouts = c->next;
+        if (t->ops && t->ops->http_call_cancel)
+            t->ops->http_call_cancel(t->ud, c->token);
+        free(c);
+    }
+    free(t->ready);
+    pthread_mutex_destroy(&t->ready_lock);
     while (t->fails) {
         pw_fail_mark_t *f = t->fails;
         t->fails = f->next;
@@ -534,6 +550,28 @@ fail:
     remember_failure(t, p, now);
     pw__log(t, PW_LOG_ERROR, p->who, "%s", err ? err->message : pw_status_str(st));
     return st;
+}
+
+static pw_root_t *live_root(const pw_thread_t *t, const pw_plugin_t *p)
+{
+    for (pw_vm_t *v = t->vms; v; v = v->next)
+        if (!v->broken)
+            for (pw_root_t *r = v->roots; r; r = r->next_root)
+                if (r->plugin == p && !r->deleted)
+                    return r;
+    return NULL;
+}
+
+bool pw_thread_has_root(const pw_thread_t *t, const pw_plugin_t *p)
+{
+    return live_root(t, p) != NULL;
+}
+
+void pw_thread_release(pw_thread_t *t, pw_plugin_t *p)
+{
+    pw_root_t *r = live_root(t, p);
+    if (r && r->ctx.vm->depth == 0)
+        pw__root_end(r);
 }
 
 pw_status_t pw_thread_prepare(pw_thread_t *t, pw_plugin_t *p, pw_error_t *err)

@@ -891,13 +891,13 @@ TEST(every_hostcall_rejects_bad_pointers)
     fake_free(&f);
 }
 
-TEST(unbuilt_features_answer_honest_statuses)
+TEST(http_call_without_the_proxy_op_is_unimplemented_and_the_rest_works)
 {
     env_t e;
     fake_t f;
     T_EQ_INT(one_request("unimplemented", false, &f, &e), PW_CONTINUE);
-    /* http_call, set_shared_data: UNIMPLEMENTED; get_shared_data: NOT_FOUND; metric: UNIMPL. */
-    T_EQ_STR(hget(&f, PW_MAP_REQUEST_HEADERS, "x-unimplemented"), "12,12,1,12");
+    /* http_call: UNIMPLEMENTED (no http_call op); set/get shared data and define_metric: OK. */
+    T_EQ_STR(hget(&f, PW_MAP_REQUEST_HEADERS, "x-unimplemented"), "12,0,0,0");
     env_close(&e);
     fake_free(&f);
 }
