@@ -1,5 +1,5 @@
-/* Example plugin: counts requests across every worker in shared data (CAS retry loop) and
- * stamps the count as "x-request-count" on request and response. */
+/* Example plugin: counts requests across every worker in shared data (CAS retry loop), stamps
+ * the count as "x-request-count" on request and response, and counts them in a metric. */
 
 /* Configuration: the shared-data key (default "requests"). */
 #include "proxy_wasm.h"
@@ -12,6 +12,7 @@ enum { MAX_RETRIES = 64 };
 
 static char key[128] = "requests";
 static uint32_t retries_metric; /* counter "shared_counter.cas_retries" */
+static uint32_t counted_metric; /* counter "shared_counter.requests": one per increment won */
 
 static bool configure(uint32_t root, size_t size)
 {
@@ -24,7 +25,8 @@ static bool configure(uint32_t root, size_t size)
         memcpy(key, cfg, len + 1);
     free(cfg);
     return pwc_define_metric(PWC_COUNTER, "shared_counter.cas_retries", &retries_metric) ==
-           PWC_OK;
+               PWC_OK &&
+           pwc_define_metric(PWC_COUNTER, "shared_counter.requests", &counted_metric) == PWC_OK;
 }
 
 /* Read, add one, write back with the version read; someone else won -> read again. */
@@ -42,8 +44,10 @@ static long long increment(void)
         char buf[24];
         int bl = snprintf(buf, sizeof buf, "%lld", n + 1);
         r = pwc_set_shared_data(key, buf, (size_t)bl, r == PWC_OK ? cas : 0);
-        if (r == PWC_OK)
+        if (r == PWC_OK) {
+            pwc_increment_metric(counted_metric, 1); /* admin: wasmcustom.shared_counter.requests */
             return n + 1;
+        }
         if (r != PWC_CAS_MISMATCH)
             return -1;
         pwc_increment_metric(retries_metric, 1);

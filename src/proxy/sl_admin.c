@@ -15,6 +15,7 @@
 
 #include "proxy/sl_log.h"
 #include "proxy/sl_stats.h"
+#include "sluice/host.h"
 
 #define ADMIN_MAX_REQUEST_BYTES 16384
 
@@ -371,6 +372,76 @@ static void prom_collect(void *ctx, const char *name, sl_stat_kind_t kind, int64
     sanitize(ps->family);
 }
 
+/* ---- plugin metrics (proxy_define_metric), kept by the Wasm host ---------------------------- */
+
+/* "wasmcustom.<name>" as Envoy names them in /stats. */
+static void wasm_stat_name(const pw_metric_info_t *m, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s", PW_METRIC_NAMESPACE, m->name);
+}
+
+static void wasm_text(void *ud, const pw_metric_info_t *m)
+{
+    stats_ctx_t *c = ud;
+    char name[512];
+    wasm_stat_name(m, name, sizeof name);
+    if (c->filter && regexec(c->filter, name, 0, NULL, 0) != 0)
+        return;
+    uint64_t v = m->type == PW_METRIC_HISTOGRAM ? m->count : m->value;
+    if (c->used_only && v == 0)
+        return;
+    if (m->type == PW_METRIC_HISTOGRAM)
+        sb_printf(c->b, "%s: count=%" PRIu64 " sum=%" PRIu64 "\n", name, m->count, m->sum);
+    else if (m->type == PW_METRIC_GAUGE)
+        sb_printf(c->b, "%s: %" PRId64 "\n", name, (int64_t)m->value);
+    else
+        sb_printf(c->b, "%s: %" PRIu64 "\n", name, m->value);
+}
+
+static void wasm_json(void *ud, const pw_metric_info_t *m)
+{
+    stats_ctx_t *c = ud;
+    char name[512];
+    wasm_stat_name(m, name, sizeof name);
+    if (c->filter && regexec(c->filter, name, 0, NULL, 0) != 0)
+        return;
+    uint64_t v = m->type == PW_METRIC_HISTOGRAM ? m->count : m->value;
+    if (c->used_only && v == 0)
+        return;
+    sb_puts(c->b, c->last_type_name ? ",{\"name\":" : "{\"name\":");
+    c->last_type_name = m->name;
+    sb_json_str(c->b, name, strlen(name));
+    if (m->type == PW_METRIC_HISTOGRAM)
+        sb_printf(c->b, ",\"count\":%" PRIu64 ",\"sum\":%" PRIu64 "}", m->count, m->sum);
+    else if (m->type == PW_METRIC_GAUGE)
+        sb_printf(c->b, ",\"value\":%" PRId64 "}", (int64_t)m->value);
+    else
+        sb_printf(c->b, ",\"value\":%" PRIu64 "}", m->value);
+}
+
+/* Prometheus: the bare sanitized name (Envoy strips the wasmcustom namespace), histograms as
+ * cumulative buckets with _sum and _count. */
+static void wasm_prom(void *ud, const pw_metric_info_t *m)
+{
+    sbuf_t *b = ud;
+    char name[512];
+    pw_metric_prometheus_name(m->name, name, sizeof name);
+    static const char *const kinds[] = {"counter", "gauge", "histogram"};
+    sb_printf(b, "# TYPE %s %s\n", name, kinds[m->type]);
+    if (m->type == PW_METRIC_COUNTER) {
+        sb_printf(b, "%s %" PRIu64 "\n", name, m->value);
+    } else if (m->type == PW_METRIC_GAUGE) {
+        sb_printf(b, "%s %" PRId64 "\n", name, (int64_t)m->value);
+    } else {
+        for (int i = 0; i < PW_HISTOGRAM_BUCKETS; i++)
+            sb_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, m->bounds[i],
+                      m->cumulative[i]);
+        sb_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, m->count);
+        sb_printf(b, "%s_sum %" PRIu64 "\n%s_count %" PRIu64 "\n", name, m->sum, name,
+                  m->count);
+    }
+}
+
 static int prom_order(const void *a, const void *b)
 {
     const prom_series_t *x = a, *y = b;
@@ -398,6 +469,7 @@ static bool prom_render(sbuf_t *b)
             sb_printf(b, "%s%s %" PRId64 "\n", ps->family, ps->labels, ps->value);
     }
     free(c.items);
+    pw_metrics_foreach(wasm_prom, b);
     return !b->oom;
 }
 
@@ -549,11 +621,13 @@ static void handle_stats(admin_conn_t *c, const char *query, bool prometheus)
     } else if (json) {
         sb_puts(&b, "{\"stats\":[");
         sl_stats_visit(stat_json, &ctx);
+        pw_metrics_foreach(wasm_json, &ctx);
         sb_puts(&b, "]}\n");
         respond(c, 200, "application/json", b.p, b.len);
     } else {
         sb_puts(&b, "");
         sl_stats_visit(stat_text, &ctx);
+        pw_metrics_foreach(wasm_text, &ctx);
         respond(c, 200, "text/plain; charset=UTF-8", b.p, b.len);
     }
     if (have_re)

@@ -202,7 +202,7 @@ static void on_pool(void *ctx, sl_status_t st, sl_upstream_conn_t *conn)
         return;
     }
     if (st != SL_OK || !conn) {
-        finish(c, st == SL_OK || st == SL_ERR_TIMEOUT ? SL_ERR_UPSTREAM : st);
+        finish(c, st == SL_ERR_OVERFLOW ? st : SL_ERR_UNAVAILABLE); /* no connection */
         return;
     }
     send_request(c, conn);

@@ -28,9 +28,9 @@ typedef struct sl_http_call_response {
 
 /* Called once, from the worker's loop (never from inside sl_http_call_start), unless the call
  * was cancelled first. status: SL_OK with resp; SL_ERR_TIMEOUT (the call's timeout fired),
- * SL_ERR_UNAVAILABLE / SL_ERR_OVERFLOW (no endpoint, breakers), SL_ERR_UPSTREAM (connect
- * failure, reset, malformed response), SL_ERR_LIMIT (response over the size limit), with
- * resp NULL. The call is freed after the callback returns (the handle is invalid then). */
+ * SL_ERR_UNAVAILABLE (no connection: no healthy endpoint, connect refused or timed out),
+ * SL_ERR_OVERFLOW (breakers), SL_ERR_UPSTREAM (reset or malformed response after
+ * connecting), SL_ERR_LIMIT (response over the size limit), with resp NULL. The call is freed after the callback returns (the handle is invalid then). */
 typedef void (*sl_http_call_cb)(void *ud, sl_status_t status,
                                 const sl_http_call_response_t *resp);
 

@@ -3,12 +3,14 @@
 #include "proxy/sl_wasm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <uv.h>
 
+#include "proxy/sl_http_call.h"
 #include "proxy/sl_log.h"
 
 /* ---- process-wide plugin table (written on the main thread before workers start) ------- */
@@ -284,8 +286,20 @@ typedef struct wasm_worker {
     tick_t *ticks;        /* owned list */
     uv_timer_t defer_timer;
     sl_wasm_task_t *head, *tail; /* queued tasks (owned by their filters) */
+    struct callout *callouts;    /* owned list: HTTP calls in flight */
+    uv_async_t wake;             /* shared-queue wake-ups from any thread */
+    pthread_mutex_t wake_lock;   /* guards wake against its close (wake_closed) */
+    bool wake_closed;
     bool stopping;
 } wasm_worker_t;
+
+/* One proxy_http_call in flight. */
+typedef struct callout {
+    uint32_t token;
+    sl_http_call_t *call;  /* owned by sl_http_call until it completes or is cancelled */
+    wasm_worker_t *ww;     /* borrowed */
+    struct callout *next;
+} callout_t;
 
 static void tick_closed(uv_handle_t *h)
 {
@@ -342,7 +356,148 @@ static void timer_set_op(void *ud, pw_root_t *root, uint32_t period_ms)
         uv_timer_start(&tk->timer, on_tick, period_ms, 0);
 }
 
-static const pw_dispatch_ops_t worker_ops = {.log = log_op, .timer_set = timer_set_op};
+/* Any thread: an item is waiting in a queue this loop's roots own. */
+static void queue_notify_op(void *ud)
+{
+    wasm_worker_t *ww = ud;
+    pthread_mutex_lock(&ww->wake_lock);
+    if (!ww->wake_closed)
+        uv_async_send(&ww->wake);
+    pthread_mutex_unlock(&ww->wake_lock);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    wasm_worker_t *ww = a->data;
+    if (!ww->stopping)
+        pw_thread_dispatch_queues(ww->thread);
+}
+
+static callout_t *callout_take(wasm_worker_t *ww, uint32_t token)
+{
+    for (callout_t **p = &ww->callouts; *p; p = &(*p)->next)
+        if ((*p)->token == token) {
+            callout_t *c = *p;
+            *p = c->next;
+            return c;
+        }
+    return NULL;
+}
+
+static pw_header_t *to_pw_headers(const sl_header_t *h, size_t n)
+{
+    pw_header_t *out = calloc(n ? n : 1, sizeof *out);
+    for (size_t i = 0; out && i < n; i++)
+        out[i] = (pw_header_t){{(const uint8_t *)h[i].name, h[i].name_len},
+                               {(const uint8_t *)h[i].value, h[i].value_len}};
+    return out;
+}
+
+/* A local answer where Envoy gives one instead of a failure: 504 on timeout, 503 when no
+ * connection could be had. */
+static void callout_local_reply(wasm_worker_t *ww, uint32_t token, const char *status,
+                                const char *body)
+{
+    char len[24];
+    snprintf(len, sizeof len, "%zu", strlen(body));
+    pw_header_t h[3] = {
+        {{(const uint8_t *)":status", 7}, {(const uint8_t *)status, strlen(status)}},
+        {{(const uint8_t *)"content-length", 14}, {(const uint8_t *)len, strlen(len)}},
+        {{(const uint8_t *)"content-type", 12}, {(const uint8_t *)"text/plain", 10}},
+    };
+    pw_http_response_t r = {.headers = h, .n_headers = 3,
+                            .body = {(const uint8_t *)body, strlen(body)}};
+    pw_thread_http_call_done(ww->thread, token, &r);
+}
+
+static void callout_done(void *ud, sl_status_t st, const sl_http_call_response_t *resp)
+{
+    callout_t *co = ud;
+    wasm_worker_t *ww = co->ww;
+    uint32_t token = co->token;
+    callout_take(ww, token);
+    free(co);
+    if (st == SL_OK) {
+        pw_header_t *h = to_pw_headers(resp->headers, resp->n_headers);
+        pw_header_t *t = to_pw_headers(resp->trailers, resp->n_trailers);
+        if (h && t) {
+            pw_http_response_t r = {
+                .headers = h,
+                .n_headers = resp->n_headers,
+                .body = {(const uint8_t *)resp->body, resp->body_len},
+                .trailers = t,
+                .n_trailers = resp->n_trailers,
+            };
+            pw_thread_http_call_done(ww->thread, token, &r);
+        } else {
+            pw_thread_http_call_done(ww->thread, token, NULL);
+        }
+        free(h);
+        free(t);
+    } else if (st == SL_ERR_TIMEOUT) {
+        callout_local_reply(ww, token, "504", "upstream request timeout");
+    } else if (st == SL_ERR_UNAVAILABLE || st == SL_ERR_OVERFLOW) {
+        callout_local_reply(ww, token, "503", "no healthy upstream");
+    } else {
+        pw_thread_http_call_done(ww->thread, token, NULL); /* reset before a response */
+    }
+}
+
+static pw_result_t http_call_op(void *ud, const pw_http_call_t *req, uint32_t token)
+{
+    wasm_worker_t *ww = ud;
+    if (!ww->w || ww->stopping)
+        return PW_R_INTERNAL_FAILURE; /* the main thread has no connection pools */
+    char cluster[256];
+    if (req->cluster.len >= sizeof cluster)
+        return PW_R_BAD_ARGUMENT;
+    memcpy(cluster, req->cluster.ptr, req->cluster.len);
+    cluster[req->cluster.len] = 0;
+    size_t nh = req->n_headers, nt = req->n_trailers;
+    sl_header_t *h = calloc(nh + nt + 1, sizeof *h);
+    callout_t *co = calloc(1, sizeof *co);
+    if (!h || !co) {
+        free(h);
+        free(co);
+        return PW_R_INTERNAL_FAILURE;
+    }
+    for (size_t i = 0; i < nh + nt; i++) {
+        const pw_header_t *x = i < nh ? &req->headers[i] : &req->trailers[i - nh];
+        h[i] = (sl_header_t){(const char *)x->key.ptr, (const char *)x->value.ptr,
+                             (uint32_t)x->key.len, (uint32_t)x->value.len};
+    }
+    co->token = token;
+    co->ww = ww;
+    sl_status_t st = sl_http_call_start(ww->w, cluster, h, nh, req->body.ptr, req->body.len,
+                                        h + nh, nt, req->timeout_ms, callout_done, co,
+                                        &co->call);
+    free(h);
+    if (st != SL_OK) {
+        free(co);
+        return st == SL_ERR_NOT_FOUND || st == SL_ERR_ARG ? PW_R_BAD_ARGUMENT
+                                                           : PW_R_INTERNAL_FAILURE;
+    }
+    co->next = ww->callouts;
+    ww->callouts = co;
+    return PW_R_OK;
+}
+
+static void http_call_cancel_op(void *ud, uint32_t token)
+{
+    callout_t *co = callout_take(ud, token);
+    if (co) {
+        sl_http_call_cancel(co->call);
+        free(co);
+    }
+}
+
+static const pw_dispatch_ops_t worker_ops = {
+    .log = log_op,
+    .timer_set = timer_set_op,
+    .queue_notify = queue_notify_op,
+    .http_call = http_call_op,
+    .http_call_cancel = http_call_cancel_op,
+};
 
 static void run_deferred(uv_timer_t *h)
 {
@@ -374,10 +529,16 @@ static wasm_worker_t *loop_state_new(sl_worker_t *w, uv_loop_t *loop)
         return NULL;
     ww->w = w;
     ww->loop = loop;
-    if (!(ww->thread = pw_thread_new(&worker_ops, ww))) {
-        free(ww);
+    pthread_mutex_init(&ww->wake_lock, NULL);
+    if (uv_async_init(loop, &ww->wake, on_wake) != 0 ||
+        !(ww->thread = pw_thread_new(&worker_ops, ww))) {
+        if (!uv_is_closing((uv_handle_t *)&ww->wake) && ww->wake.loop)
+            uv_close((uv_handle_t *)&ww->wake, NULL);
+        pthread_mutex_destroy(&ww->wake_lock);
+        free(ww); /* only ever at start-up: the loop has not run the close yet */
         return NULL;
     }
+    ww->wake.data = ww;
     uv_timer_init(loop, &ww->defer_timer);
     ww->defer_timer.data = ww;
     return ww;
@@ -395,6 +556,17 @@ static void loop_state_stop(wasm_worker_t *ww)
     }
     uv_timer_stop(&ww->defer_timer);
     uv_close((uv_handle_t *)&ww->defer_timer, NULL);
+    while (ww->callouts) {
+        callout_t *co = ww->callouts;
+        ww->callouts = co->next;
+        sl_http_call_cancel(co->call);
+        free(co);
+    }
+    /* Other threads may still enqueue: they find the handle marked closed. */
+    pthread_mutex_lock(&ww->wake_lock);
+    ww->wake_closed = true;
+    pthread_mutex_unlock(&ww->wake_lock);
+    uv_close((uv_handle_t *)&ww->wake, NULL);
 }
 
 /* After the loop ended: the roots' last callbacks, then the replicas go. */
@@ -404,6 +576,7 @@ static void loop_state_free(wasm_worker_t *ww)
         return;
     ww->stopping = true;
     pw_thread_free(ww->thread);
+    pthread_mutex_destroy(&ww->wake_lock);
     free(ww);
 }
 
