@@ -183,6 +183,23 @@ def callout_to_unknown_cluster_is_refused_cleanly():
 
 
 @test
+def assemblyscript_plugin_makes_a_callout():
+    # A plugin built with a third-party SDK (npm @solo-io/proxy-runtime) pauses the request
+    # for proxy_http_call and resumes it from the callout's answer.
+    for answer, want in ((200, 200), (401, 403)):
+        with Upstream(echo()) as up, Upstream(fixed(answer, b"")) as auth:
+            port = free_port()
+            cfg = http_config(port, up.port, http_filters=wasm_filter(
+                "as_callout", "auth", root_id="as_callout"))
+            with Sluice(with_cluster(cfg, "auth", auth.port)) as s:
+                r = http_request(port, "GET", "/as/path")
+                check_eq(r.status, want)
+                if want == 200:
+                    check_eq(r.json()["path"], "/as/path")
+                check_eq(s.log_errors(), [])
+
+
+@test
 def client_gone_while_callout_in_flight():
     with Upstream(echo()) as up, Upstream(delay(1, fixed(200))) as auth:
         port = free_port()
