@@ -184,7 +184,14 @@ static void log_op(void *ud, pw_log_level_t level, const char *who, const char *
     SL_LOG(l, "wasm [%s]: %.*s", who, (int)(len > 3000 ? 3000 : len), msg);
 }
 
-static const pw_dispatch_ops_t check_ops = {.log = log_op};
+/* The start-up check accepts a tick period (plugins commonly set one in proxy_on_configure) but
+ * never fires it: the check's VMs are freed right after. */
+static void check_timer_op(void *ud, pw_root_t *root, uint32_t period_ms)
+{
+    (void)ud, (void)root, (void)period_ms;
+}
+
+static const pw_dispatch_ops_t check_ops = {.log = log_op, .timer_set = check_timer_op};
 
 /* True when plugin `i` belongs to a bootstrap service. */
 static bool is_service(size_t i)
