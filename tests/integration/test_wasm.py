@@ -100,6 +100,69 @@ def properties_to_headers():
 
 
 @test
+def properties_in_envoy_encodings():
+    props = """request.method s
+request.host s
+request.scheme s
+request.protocol s
+request.url_path s
+request.query s
+request.headers.user-agent s
+request.id s
+request.size i
+request.time i
+response.code i
+response.code_details s
+source.port i
+destination.address s
+destination.port i
+connection.id i
+connection.mtls b
+upstream.address s
+xds.cluster_name s
+plugin_vm_id s
+node.id s
+node.cluster s
+listener_direction i
+no.such.property s"""
+    with Upstream(echo()) as up:
+        port = free_port()
+        cfg = "node: { id: node-7, cluster: edge }\n" + http_config(
+            port, up.port, http_filters=wasm_filter("props_to_headers", props, vm_id="pvm"))
+        with Sluice(cfg) as s:
+            t0 = time.time()
+            r = http_request(port, "POST", "/a/b?x=1&y=2", body=b"12345",
+                             headers={"user-agent": "tester/1"})
+            check_eq(r.status, 200)
+            h = lambda p: r.header("x-prop-" + p.replace(".", "-"))  # noqa: E731
+            check_eq(h("request.method"), "POST")
+            check_eq(h("request.host"), "127.0.0.1:%d" % port)
+            check_eq(h("request.scheme"), "http")
+            check_eq(h("request.protocol"), "HTTP/1.1")
+            check_eq(h("request.url_path"), "/a/b")
+            check_eq(h("request.query"), "x=1&y=2")
+            check_eq(h("request.headers.user-agent"), "tester/1")
+            check(len(h("request.id")) == 36, "request.id %r" % h("request.id"))
+            check_eq(h("request.size"), "5")
+            check(abs(int(h("request.time")) / 1e9 - t0) < 5, "request.time %s" % h("request.time"))
+            check_eq(h("response.code"), "200")
+            check_eq(h("response.code_details"), "via_upstream")
+            check(1 <= int(h("source.port")) <= 65535, "source.port")
+            check_eq(h("destination.address"), "127.0.0.1:%d" % port)
+            check_eq(h("destination.port"), str(port))
+            check(int(h("connection.id")) >= 1, "connection.id")
+            check_eq(h("connection.mtls"), "false")
+            check_eq(h("upstream.address"), "127.0.0.1:%d" % up.port)
+            check_eq(h("xds.cluster_name"), "backend")
+            check_eq(h("plugin_vm_id"), "pvm")
+            check_eq(h("node.id"), "node-7")
+            check_eq(h("node.cluster"), "edge")
+            check_eq(h("listener_direction"), "0")
+            check_eq(h("no.such.property"), "(not found)")
+            check_eq(s.log_errors(), [])
+
+
+@test
 def tcp_guard_counts_and_closes_on_banned_word():
     echo_srv = TcpEchoServer()
     try:
