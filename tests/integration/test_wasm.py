@@ -163,6 +163,22 @@ no.such.property s"""
 
 
 @test
+def set_property_is_read_back_as_filter_state():
+    with Upstream(echo()) as up:
+        port = free_port()
+        with Sluice(http_config(port, up.port, http_filters=wasm_filter(
+                "hostcalls", "props"))) as s:
+            r = http_request(port, "GET", "/", headers={"x-id": "abc"})
+            check_eq(r.status, 200)
+            hd = dict((k.lower(), v) for k, v in r.json()["headers"])
+            check_eq(hd.get("x-state"), "value-1")       # proxy_set_property, then get
+            check_eq(hd.get("x-prop-id"), "abc")          # request.headers.x-id
+            check(1 <= int(hd.get("x-prop-port", "0")) <= 65535, "source.port")
+            check_eq(hd.get("x-prop-missing"), "1")       # NotFound for an unknown path
+            check_eq(s.log_errors(), [])
+
+
+@test
 def tcp_guard_counts_and_closes_on_banned_word():
     echo_srv = TcpEchoServer()
     try:
