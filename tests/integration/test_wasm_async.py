@@ -1,6 +1,7 @@
 # Plugins that keep state across requests and threads, through the real proxy: shared data with
 # CAS, shared queues into a singleton service, ticks, metrics in the admin, HTTP callouts.
 import os
+import re
 import threading
 import time
 
@@ -106,6 +107,28 @@ def tick_updates_a_gauge_and_period_zero_stops_it():
             s.wait_stat("wasmcustom.tick_gauge.ticks", lambda v: v >= 5, timeout=5)
             time.sleep(0.6)
             check_eq(s.stat("wasmcustom.tick_gauge.ticks"), 5)
+
+
+@test
+def non_singleton_service_runs_once_per_worker():
+    with Upstream(echo()) as up:
+        port = free_port()
+        cfg = wasm_service("hostcalls", "lifecycle", vm_id="per_worker", singleton=False,
+                           root_id="svc") + http_config(port, up.port)
+        with Sluice(cfg, concurrency=3) as s:
+            check_eq(http_request(port, "GET", "/").status, 200)
+            log = s.log()
+            where = re.findall(r"\]\[(main|worker \d+)\]\[info\] wasm \[hostcalls svc per_worker\]: "
+                               r"cb configure", log)
+            check_eq(sorted(where), ["worker 0", "worker 1", "worker 2"])
+    with Upstream(echo()) as up:
+        port = free_port()
+        cfg = wasm_service("hostcalls", "lifecycle", vm_id="single", singleton=True,
+                           root_id="svc") + http_config(port, up.port)
+        with Sluice(cfg, concurrency=3) as s:
+            where = re.findall(r"\]\[(main|worker \d+)\]\[info\] wasm \[hostcalls svc single\]: "
+                               r"cb configure", s.log())
+            check_eq(where, ["main"])
 
 
 # ---- HTTP callouts --------------------------------------------------------------------------------
