@@ -7,8 +7,11 @@
 bench: bench-wasm-filter
 
 BENCH_WF_DIR := $(B)/bench/wasm_filter
+# seconds per wrk run
 BENCH_WF_SECONDS ?= 5
 BENCH_WF_REPLICAS ?= 16
+# wrk rounds over all targets, interleaved; each row keeps its best round.
+BENCH_WF_ROUNDS ?= 1
 
 $(BENCH_WF_DIR)/host_bench: $(call objs,bench/wasm_filter/host_bench.c) $(HOST_LIB) $(WASM_LIB)
 	@mkdir -p $(dir $@)
@@ -24,4 +27,4 @@ endif
 	@$(MAKE) --no-print-directory as-plugins >$(BENCH_WF_DIR)/as-plugins.log 2>&1 || \
 	    echo "bench-wasm-filter: AssemblyScript plugins not built (log: $(BENCH_WF_DIR)/as-plugins.log)"
 	python3 bench/wasm_filter/bench.py --sluice $(B)/sluice --host-bench $(BENCH_WF_DIR)/host_bench \
-	    --plugins $(PLUGIN_DIR) --seconds $(BENCH_WF_SECONDS) --replicas $(BENCH_WF_REPLICAS)
+	    --plugins $(PLUGIN_DIR) --seconds $(BENCH_WF_SECONDS) --rounds $(BENCH_WF_ROUNDS) --replicas $(BENCH_WF_REPLICAS)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -334,6 +335,12 @@ static uint64_t initial_memory(const char *path)
     return out;
 }
 
+static long minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -363,13 +370,15 @@ static void replica_bench(const char *path, int n)
     if (pw_thread_prepare(ts[n], p, &err) != PW_OK)
         die(path, err.message);
     one_request(ts[n], p, &f);
-    long rss0 = rss_kib();
+    long rss0 = rss_kib(), faults = 0;
     for (int i = 0; i < n; i++) {
         ts[i] = pw_thread_new(&dops, NULL);
+        long f0 = minor_faults();
         uint64_t t0 = now_ns();
         if (pw_thread_prepare(ts[i], p, &err) != PW_OK)
             die(path, err.message);
         start[i] = now_ns() - t0;
+        faults += minor_faults() - f0;
         one_request(ts[i], p, &f); /* what a worker's first request touches */
     }
     long rss1 = rss_kib();
@@ -377,6 +386,7 @@ static void replica_bench(const char *path, int n)
     qsort(start, (size_t)n, sizeof *start, cmp_u64);
     printf("replica_start_median %.3f ms\n", (double)start[n / 2] / 1e6);
     printf("replica_start_min %.3f ms\n", (double)start[0] / 1e6);
+    printf("replica_start_faults %.1f faults\n", (double)faults / n);
     printf("replica_rss %.3f MiB\n", (double)(rss1 - rss0) / 1024.0 / n);
     printf("initial_memory %.3f MiB\n", (double)initial_memory(path) / 1048576.0);
     for (int i = 0; i <= n; i++)
@@ -410,13 +420,19 @@ int main(int argc, char **argv)
         pw_code_t *code = load_code(argv[2]);
         pw_plugin_t *p = make_plugin(code, "bench", root_id_for(argv[2]), "x-bench: 1");
         int n = atoi(argv[3]);
-        for (int i = 0; i < n && i < 10000; i++) {
-            pw_thread_t *t = pw_thread_new(&dops, NULL);
+        n = n < 0 ? 0 : n > 10000 ? 10000 : n;
+        pw_thread_t **ts = calloc((size_t)n + 1, sizeof *ts);
+        if (!ts)
+            die("replicas", "out of memory");
+        for (int i = 0; i < n; i++) { /* all kept alive, so the figures are creation alone */
+            ts[i] = pw_thread_new(&dops, NULL);
             pw_error_t err = {0};
-            if (pw_thread_prepare(t, p, &err) != PW_OK)
+            if (pw_thread_prepare(ts[i], p, &err) != PW_OK)
                 die(argv[2], err.message);
-            pw_thread_free(t);
         }
+        for (int i = 0; i < n; i++)
+            pw_thread_free(ts[i]);
+        free(ts);
         pw_plugin_unref(p);
         pw_code_unref(code);
     } else {

@@ -18,7 +18,12 @@ class TagStream extends Context {
 
   onResponseHeaders(count: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const conf = this.root_context.getConfiguration();
-    stream_context.headers.response.add("x-as-plugin", conf.length > 0 ? conf : "on");
+    // Not `conf.length > 0 ? conf : "on"`: with AssemblyScript 0.14 that conditional releases
+    // `conf` once too often, which frees the root context's configuration string after the
+    // first stream and aborts the VM on the next one.
+    let value = "on";
+    if (conf.length > 0) value = conf;
+    stream_context.headers.response.add("x-as-plugin", value);
     return FilterHeadersStatusValues.Continue;
   }
 }
