@@ -11,7 +11,7 @@ BENCH_WF_DIR := $(B)/bench/wasm_filter
 BENCH_WF_SECONDS ?= 5
 BENCH_WF_REPLICAS ?= 16
 # wrk rounds over all targets, interleaved; each row keeps its best round.
-BENCH_WF_ROUNDS ?= 1
+BENCH_WF_ROUNDS ?= 2
 
 $(BENCH_WF_DIR)/host_bench: $(call objs,bench/wasm_filter/host_bench.c) $(HOST_LIB) $(WASM_LIB)
 	@mkdir -p $(dir $@)

@@ -6,7 +6,8 @@ per target: no filter; sluice.filters.http.add_header; examples/plugins/add_head
 examples/plugins/as/as_add_header.ts (AssemblyScript). Every target is checked to return the
 header before it is timed. Part 2: host_bench's hostcall figures (ns per call from inside a
 plugin, the guest allocator's share, a native peer). Part 3: VM replica start time and memory,
-from host_bench and from sluice's RSS at --concurrency 1 and N.
+from host_bench and from sluice's RSS at --concurrency 1 and N. Also: the Wasm work of one
+request on a warm replica, proxy excluded (host_bench).
 
 Every server is started here on 127.0.0.1 ports chosen at run time, with its files in a
 temporary directory; every process started is killed on exit (normal, error or signal)."""
@@ -229,15 +230,32 @@ def to_ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(port, seconds, conns, threads):
+def cpu_seconds(pid):
+    """User + system CPU time of every thread of the process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def run_wrk(port, seconds, conns, threads, pid):
     url = f"http://127.0.0.1:{port}/"
     subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", "1s", url],
                    capture_output=True, timeout=30)  # warm-up: connections, caches
+    cpu0 = cpu_seconds(pid)
     r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s",
                         "--latency", url], capture_output=True, text=True,
                        timeout=seconds + 30)
+    cpu1 = cpu_seconds(pid)
     out = r.stdout
-    res = {"rps": None, "p50": None, "p99": None, "errors": "", "raw": out + r.stderr}
+    res = {"rps": None, "p50": None, "p99": None, "errors": "", "raw": out + r.stderr,
+           "cpu_us": None}
+    # sluice's own CPU per request: what the filter costs, whatever else runs on the machine
+    m = re.search(r"(\d+) requests in", out)
+    if m and int(m.group(1)) > 0 and cpu0 is not None and cpu1 is not None:
+        res["cpu_us"] = (cpu1 - cpu0) * 1e6 / int(m.group(1))
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if m:
         res["rps"] = float(m.group(1))
@@ -302,32 +320,44 @@ def wrk_part(args, d, up_port):
     best = {}
     for _ in range(args.rounds):
         for label, p, port in live:
-            r = run_wrk(port, args.seconds, args.connections, args.wrk_threads)
+            r = run_wrk(port, args.seconds, args.connections, args.wrk_threads, p.pid)
             old = best.get(label)
             if old is None or (r["rps"] or 0) > (old["rps"] or 0):
-                r["errors"] = r["errors"] or (old["errors"] if old else "")
+                if old:
+                    r["errors"] = r["errors"] or old["errors"]
+                    if old["cpu_us"] is not None and (r["cpu_us"] is None or
+                                                      old["cpu_us"] < r["cpu_us"]):
+                        r["cpu_us"] = old["cpu_us"]
                 best[label] = r
-            elif r["errors"]:
+            else:
                 old["errors"] = old["errors"] or r["errors"]
+                if r["cpu_us"] is not None and (old["cpu_us"] is None or
+                                                r["cpu_us"] < old["cpu_us"]):
+                    old["cpu_us"] = r["cpu_us"]
     rows = []
     for label, p, _ in live:
         best[label]["rss"] = rss_kib(p.pid, "VmHWM")
         rows.append((label, best[label]))
         stop(p)
     print()
-    print(f"{'target':<14} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} "
-          f"{'rps/none':>9} {'rps/native':>11}  errors")
+    print("requests/s, p50 and p99 from the best round; CPU us/req is sluice's own CPU time "
+          "per request (lowest round), which other load on the machine disturbs least")
+    print(f"{'target':<14} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} "
+          f"{'RSS MiB':>8} {'rps/none':>9} {'rps/native':>11} {'cpu/none':>9} "
+          f"{'cpu/native':>11}  errors")
     by = {label: r for label, r in rows}
     base, nat = by.get("no filter"), by.get("native filter")
 
-    def ratio(r, peer):
-        if peer and peer["rps"] and r["rps"]:
-            return f"{r['rps'] / peer['rps']:.3f}"
+    def ratio(r, peer, key):
+        if peer and peer[key] and r[key]:
+            return f"{r[key] / peer[key]:.3f}"
         return "-"
     for label, r in rows:
         print(f"{label:<14} {fmt(r['rps'], '11.0f')} {fmt(r['p50'], '8.3f')} "
-              f"{fmt(r['p99'], '8.3f')} {r['rss'] / 1024:8.1f} {ratio(r, base):>9} "
-              f"{ratio(r, nat):>11}  {r['errors'] or '-'}")
+              f"{fmt(r['p99'], '8.3f')} {fmt(r['cpu_us'], '11.1f')} {r['rss'] / 1024:8.1f} "
+              f"{ratio(r, base, 'rps'):>9} {ratio(r, nat, 'rps'):>11} "
+              f"{ratio(r, base, 'cpu_us'):>9} {ratio(r, nat, 'cpu_us'):>11}  "
+              f"{r['errors'] or '-'}")
         if r["rps"] is None:
             print("  wrk output:\n  " + r["raw"].replace("\n", "\n  "))
     for label in ("wasm C SDK", "wasm AS"):
@@ -337,6 +367,10 @@ def wrk_part(args, d, up_port):
             line = f"{label}: {q * 100:.1f}% of no-filter throughput (target >= 95%)"
             if base["p99"] and r["p99"]:
                 line += f", p99 {r['p99'] / base['p99']:.2f}x"
+            if base["cpu_us"] and r["cpu_us"]:
+                line += (f"; CPU per request {r['cpu_us'] / base['cpu_us']:.2f}x, i.e. "
+                         f"{base['cpu_us'] / r['cpu_us'] * 100:.1f}% of no-filter throughput "
+                         f"when sluice's CPU is the limit")
             if r["errors"]:
                 line += f"; NOT comparable: {r['errors']} (see the sluice log with --keep)"
             print(line)
@@ -373,6 +407,22 @@ def hostcall_part(args):
     print(f"sluice/native: whole call {total / native:.1f}x, without allocator "
           f"{net / native:.1f}x; target < 50 ns per call: "
           f"{'met' if total < 50 else 'met without the allocator' if net < 50 else 'not met'}")
+
+
+def request_part(args):
+    print()
+    print("== Wasm work per request on a warm replica (host_bench: a fake stream through every "
+          "callback, proxy excluded) ==")
+    for name in ("add_header.wasm", "as_add_header.wasm"):
+        path = os.path.join(args.plugins, name)
+        if not os.path.exists(path):
+            print(f"{name:<20} not built")
+            continue
+        h = host_bench(args, ["request", path, "20000" if name == "add_header.wasm" else "500"])
+        if h:
+            print(f"{name:<20} {h['request_ns'] / 1000:8.2f} us per request")
+    print("(compare with the CPU us/req column above: the difference between a Wasm row and "
+          "the no-filter row)")
 
 
 def replica_part(args, d, up_port):
@@ -434,11 +484,12 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=1, help="wrk rounds; best round kept")
+    ap.add_argument("--rounds", type=int, default=2, help="wrk rounds; best round kept")
     ap.add_argument("--replicas", type=int, default=16)
     ap.add_argument("--warm-conns", type=int, default=200)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
+    args.plugins = os.path.abspath(args.plugins)
 
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
@@ -464,6 +515,7 @@ def main():
               f"wrk {args.wrk_threads} threads, {args.connections} connections, "
               f"{args.seconds}s x {args.rounds} round(s), keep-alive; header '{HEADER}: {VALUE}' checked first ==")
         wrk_part(args, d, up_port)
+        request_part(args)
         hostcall_part(args)
         replica_part(args, d, up_port)
     finally:
