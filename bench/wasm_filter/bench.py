@@ -5,9 +5,9 @@
 per target: no filter; sluice.filters.http.add_header; examples/plugins/add_header.c (C SDK);
 examples/plugins/as/as_add_header.ts (AssemblyScript). Every target is checked to return the
 header before it is timed. Part 2: host_bench's hostcall figures (ns per call from inside a
-plugin, the guest allocator's share, a native peer). Part 3: VM replica start time and memory,
-from host_bench and from sluice's RSS at --concurrency 1 and N. Also: the Wasm work of one
-request on a warm replica, proxy excluded (host_bench).
+plugin, the guest allocator's share, the same with a bump allocator, a native peer). Part 3:
+VM replica start time and memory, from host_bench and from sluice's RSS at --concurrency 1
+and N. Also: the Wasm work of one request on a warm replica, proxy excluded (host_bench).
 
 Every server is started here on 127.0.0.1 ports chosen at run time, with its files in a
 temporary directory; every process started is killed on exit (normal, error or signal)."""
@@ -403,6 +403,13 @@ def hostcall_part(args):
     print(f"{'  guest malloc(15) + free alone (bench_alloc_loop)':<52} {alloc:8.1f}")
     print(f"{'  get header without the guest allocator':<52} {net:8.1f}")
     print(f"{'hostcall round trip, no allocation (buffer status)':<52} {rt:8.1f}")
+    bump = None
+    if args.bump_plugins and os.path.exists(os.path.join(args.bump_plugins, "hostcalls.wasm")):
+        bump = host_bench(args, ["hostcall", args.bump_plugins, "5"])
+    if bump:
+        print(f"{'get header, guest malloc = bump allocator (no free)':<52} "
+              f"{bump['bench_get_header']:8.1f}")
+        print(f"{'  bump malloc(15) + free alone':<52} {bump['bench_alloc_loop']:8.1f}")
     print(f"{'native peer: lookup + malloc + copy + free in C':<52} {native:8.1f}")
     print(f"sluice/native: whole call {total / native:.1f}x, without allocator "
           f"{net / native:.1f}x; target < 50 ns per call: "
@@ -480,6 +487,8 @@ def main():
     ap.add_argument("--sluice", required=True, help="path of the release sluice binary")
     ap.add_argument("--host-bench", required=True, help="path of host_bench")
     ap.add_argument("--plugins", required=True, help="folder of the built .wasm plugins")
+    ap.add_argument("--bump-plugins", default="",
+                    help="folder of hostcalls.wasm linked with bench/wasm_filter/bump_alloc.c")
     ap.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--wrk-threads", type=int, default=2)
@@ -513,7 +522,8 @@ def main():
             return 1
         print(f"== wrk through sluice ({args.workers} workers) to nginx on 127.0.0.1:{up_port}; "
               f"wrk {args.wrk_threads} threads, {args.connections} connections, "
-              f"{args.seconds}s x {args.rounds} round(s), keep-alive; header '{HEADER}: {VALUE}' checked first ==")
+              f"{args.seconds}s x {args.rounds} round(s), keep-alive; "
+              f"header '{HEADER}: {VALUE}' checked first ==")
         wrk_part(args, d, up_port)
         request_part(args)
         hostcall_part(args)

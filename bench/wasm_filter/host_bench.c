@@ -118,7 +118,8 @@ static pw_result_t f_add(void *s, pw_map_type_t m, pw_slice_t key, pw_slice_t va
     char *k = dup_slice(key), *v = dup_slice(val);
     f->owned[f->n_owned++] = k;
     f->owned[f->n_owned++] = v;
-    f->h[mi][f->n[mi]++] = (pw_header_t){{(const uint8_t *)k, key.len}, {(const uint8_t *)v, val.len}};
+    f->h[mi][f->n[mi]++] =
+        (pw_header_t){{(const uint8_t *)k, key.len}, {(const uint8_t *)v, val.len}};
     return PW_R_OK;
 }
 
