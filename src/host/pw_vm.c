@@ -99,7 +99,8 @@ int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr)
 }
 
 /* Hot: every getter ends here. The return slots are checked once before the allocator runs
- * and written through one view taken after it (guest code may have moved the memory). */
+ * and written through one view taken after it (guest code may have moved the memory; it can
+ * only have grown it, so the slots are still in range). */
 int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr_ptr,
                      uint32_t ret_size_ptr)
 {
