@@ -270,6 +270,18 @@ static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
         fflush(stdout);
         pwc_replace_header(PWC_REQUEST_HEADERS, "x-env-mode", m ? m : "(unset)");
     }
+    if (is("mixed_case_keys")) { /* names reach the proxy lower-cased, in every hostcall */
+        char *v = NULL;
+        size_t l = 0;
+        if (raw_get_header(PWC_REQUEST_HEADERS, ":PaTh", 5, &v, &l) == PWC_OK && v) {
+            char copy[128];
+            snprintf(copy, sizeof copy, "%.*s", (int)l, v);
+            pwc_add_header(PWC_REQUEST_HEADERS, "X-Got-Path", copy);
+        }
+        free(v);
+        pwc_replace_header(PWC_REQUEST_HEADERS, "X-Replaced", "new");
+        pwc_remove_header(PWC_REQUEST_HEADERS, "X-Gone");
+    }
     if (is("bench_get_header")) { /* 100000 x get ":path", for the hostcall cost */
         for (int i = 0; i < 100000; i++) {
             char *v = NULL;

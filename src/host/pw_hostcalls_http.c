@@ -23,6 +23,18 @@ static void wr32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Two u32 return slots in guest memory, through one look at the memory's bounds (hot getters
+ * check them before doing any work); NULL when either is out of range. Valid until guest
+ * code runs. */
+static uint8_t *slots(pw_vm_t *vm, uint32_t a, uint32_t b)
+{
+    uint64_t size;
+    uint8_t *base = vm->mem ? wa_memory_data(vm->mem, &size) : NULL;
+    if (!base || (uint64_t)a + 4 > size || (uint64_t)b + 4 > size)
+        return NULL;
+    return base;
+}
+
 size_t pw__pairs_size(const pw_header_t *h, size_t n)
 {
     size_t total = 4;
@@ -167,7 +179,7 @@ static wa_trap_kind_t hc_get_buffer_status(pw_vm_t *vm, const wa_value_t *args,
     uint32_t type = A(0);
     if (type > PW_BUFFER_CALL_DATA)
         PW_HC_RETURN(vm, results, PW_R_BAD_ARGUMENT);
-    if (!pw__mem(vm, A(1), 4) || !pw__mem(vm, A(2), 4))
+    if (!slots(vm, A(1), A(2)))
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
     size_t len = 0;
     if (stream_buffer_type(type)) {
@@ -183,8 +195,9 @@ static wa_trap_kind_t hc_get_buffer_status(pw_vm_t *vm, const wa_value_t *args,
         if (!avail)
             PW_HC_RETURN(vm, results, PW_R_NOT_FOUND);
     }
-    pw__put_u32(vm, A(1), (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len));
-    pw__put_u32(vm, A(2), 0);
+    uint8_t *base = slots(vm, A(1), A(2)); /* the ops ran no guest code: still in range */
+    wr32(base + A(1), (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len));
+    wr32(base + A(2), 0);
     PW_HC_RETURN(vm, results, PW_R_OK);
 }
 
@@ -255,15 +268,26 @@ static bool is_callout_map(uint32_t type)
            type == PW_MAP_HTTP_CALL_RESPONSE_TRAILERS;
 }
 
-/* Lower-cases a guest key into the VM's scratch buffer (Envoy lower-cases names). */
+/* The guest key as the proxy wants it, lower-case (Envoy lower-cases names). Keys are almost
+ * always lower-case already: those are passed in place (the proxy's map ops run no guest code,
+ * so guest memory stays put), and only a key with an upper-case letter is copied into the VM's
+ * scratch buffer. */
 static int lower_key(pw_vm_t *vm, uint32_t ptr, uint32_t len, pw_slice_t *out)
 {
     uint8_t *k = pw__mem(vm, ptr, len);
     if (!k)
         return PW_R_INVALID_MEMORY_ACCESS;
-    if (!pw__scratch(vm, len ? len : 1))
+    uint32_t i = 0;
+    while (i < len && !(k[i] >= 'A' && k[i] <= 'Z'))
+        i++;
+    if (i == len) {
+        *out = (pw_slice_t){k, len};
+        return PW_R_OK;
+    }
+    if (!pw__scratch(vm, len))
         return PW_R_INTERNAL_FAILURE;
-    for (uint32_t i = 0; i < len; i++)
+    memcpy(vm->scratch, k, i);
+    for (; i < len; i++)
         vm->scratch[i] = k[i] >= 'A' && k[i] <= 'Z' ? (uint8_t)(k[i] + 32) : k[i];
     *out = (pw_slice_t){vm->scratch, len};
     return PW_R_OK;
@@ -415,7 +439,7 @@ static wa_trap_kind_t hc_get_map_value(pw_vm_t *vm, const wa_value_t *args, wa_v
         PW_HC_RETURN(vm, results, PW_R_BAD_ARGUMENT);
     if ((r = lower_key(vm, A(1), A(2), &key)) != PW_R_OK)
         PW_HC_RETURN(vm, results, r);
-    if (!pw__mem(vm, A(3), 4) || !pw__mem(vm, A(4), 4))
+    if (!slots(vm, A(3), A(4)))
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
     bool v010 = vm->code->abi == PW_ABI_0_1_0;
     const pw_header_t *ch;

@@ -98,20 +98,31 @@ int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr)
     return PW_R_OK;
 }
 
+/* Hot: every getter ends here. The return slots are checked once before the allocator runs
+ * and written through one view taken after it (guest code may have moved the memory; it can
+ * only have grown it, so the slots are still in range). */
 int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr_ptr,
                      uint32_t ret_size_ptr)
 {
-    if (!pw__mem(vm, ret_ptr_ptr, 4) || !pw__mem(vm, ret_size_ptr, 4))
+    uint64_t size;
+    uint8_t *base = vm->mem ? wa_memory_data(vm->mem, &size) : NULL;
+    if (!base || (uint64_t)ret_ptr_ptr + 4 > size || (uint64_t)ret_size_ptr + 4 > size)
         return PW_R_INVALID_MEMORY_ACCESS;
     uint32_t g = 0;
     if (len > 0) {
         int r = pw__guest_alloc(vm, len, &g);
         if (r != PW_R_OK)
             return r;
-        memcpy(pw__mem(vm, g, (uint32_t)len), data, len);
+        base = wa_memory_data(vm->mem, &size); /* pw__guest_alloc checked [g, g+len) */
+        memcpy(base + g, data, len);
     }
-    if (!pw__put_u32(vm, ret_ptr_ptr, g) || !pw__put_u32(vm, ret_size_ptr, (uint32_t)len))
-        return PW_R_INVALID_MEMORY_ACCESS;
+    /* Little-endian byte arrays copied whole compile to single stores. The pointer goes
+     * first: overlapping slots end with the size, as they did with two pw__put_u32 calls. */
+    uint32_t n = (uint32_t)len;
+    uint8_t gb[4] = {(uint8_t)g, (uint8_t)(g >> 8), (uint8_t)(g >> 16), (uint8_t)(g >> 24)};
+    uint8_t nb[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+    memcpy(base + ret_ptr_ptr, gb, 4);
+    memcpy(base + ret_size_ptr, nb, 4);
     return PW_R_OK;
 }
 

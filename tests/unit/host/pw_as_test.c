@@ -175,6 +175,51 @@ TEST(as_add_header_adds_the_configured_value)
     fake_free(&f);
 }
 
+/* A replica serves many streams, some at the same time: what a proxy worker does. */
+TEST(as_add_header_serves_many_streams_on_one_replica)
+{
+    pw_code_t *c = load_as("as_add_header");
+    pw_plugin_config_t cfg = {
+        .name = "as_add_header", .root_id = "as_add_header", .log_level = PW_LOG_INFO,
+        .plugin_configuration = {(const uint8_t *)"many", 4},
+    };
+    pw_plugin_t *p;
+    pw_error_t err = {0};
+    T_EQ_INT(pw_plugin_new(&cfg, c, &p, &err), PW_OK);
+    pw_thread_t *t = pw_thread_new(NULL, NULL);
+    enum { K = 3, ROUNDS = 4 };
+    fake_t f[K];
+    pw_stream_t *st[K];
+    for (int round = 0; round < ROUNDS; round++) {
+        int open = round % 2 ? 1 : K; /* odd rounds: one stream at a time */
+        for (int base = 0; base < K; base += open) {
+            for (int k = base; k < base + open && k < K; k++) {
+                memset(&f[k], 0, sizeof f[k]);
+                f_add(&f[k], PW_MAP_REQUEST_HEADERS, (pw_slice_t){(const uint8_t *)":path", 5},
+                      (pw_slice_t){(const uint8_t *)"/", 1});
+                st[k] = pw_stream_new(t, p, PW_KIND_HTTP, &sops, &f[k]);
+                T_EQ_INT(pw_stream_on_request_headers(st[k], 1, true), PW_CONTINUE);
+            }
+            for (int k = base; k < base + open && k < K; k++) {
+                f_add(&f[k], PW_MAP_RESPONSE_HEADERS,
+                      (pw_slice_t){(const uint8_t *)":status", 7},
+                      (pw_slice_t){(const uint8_t *)"200", 3});
+                T_EQ_INT(pw_stream_on_response_headers(st[k], 1, true), PW_CONTINUE);
+                T_ASSERT(!pw_stream_failed(st[k]));
+                T_EQ_STR(resp_header(&f[k], "x-as-plugin"), "many");
+                pw_stream_free(st[k]);
+                fake_free(&f[k]);
+            }
+        }
+    }
+    pw_thread_stats_t stats;
+    pw_thread_stats(t, &stats);
+    T_EQ_INT(stats.vms_created, 1);
+    pw_thread_free(t);
+    pw_plugin_unref(p);
+    pw_code_unref(c);
+}
+
 TEST(as_deny_sends_a_local_reply_for_the_prefix)
 {
     fake_t f;

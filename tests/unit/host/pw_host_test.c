@@ -845,6 +845,25 @@ TEST(set_property_is_readable_on_the_same_stream)
     fake_free(&f);
 }
 
+TEST(header_names_from_the_plugin_are_lower_cased)
+{
+    env_t e;
+    env_open(&e, "hostcalls", "mixed_case_keys");
+    fake_t f;
+    fake_request(&f, "/mixed");
+    hset(&f, PW_MAP_REQUEST_HEADERS, "x-replaced", "old");
+    hset(&f, PW_MAP_REQUEST_HEADERS, "x-gone", "1");
+    pw_stream_t *st = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
+    T_EQ_INT(pw_stream_on_request_headers(st, 5, true), PW_CONTINUE);
+    T_EQ_STR(hget(&f, PW_MAP_REQUEST_HEADERS, "x-got-path"), "/mixed");
+    T_EQ_STR(hget(&f, PW_MAP_REQUEST_HEADERS, "x-replaced"), "new");
+    T_ASSERT(hget(&f, PW_MAP_REQUEST_HEADERS, "x-gone") == NULL);
+    T_ASSERT(hget(&f, PW_MAP_REQUEST_HEADERS, "X-Got-Path") == NULL);
+    pw_stream_free(st);
+    env_close(&e);
+    fake_free(&f);
+}
+
 TEST(request_header_properties_join_duplicates)
 {
     env_t e;
