@@ -147,7 +147,9 @@ static wa_trap_kind_t hc_get_buffer_bytes(pw_vm_t *vm, const wa_value_t *args,
             PW_HC_RETURN(vm, results, PW_R_NOT_FOUND);
         size_t off = start < len ? start : len;
         size_t n = len - off < max ? len - off : max;
-        PW_HC_RETURN(vm, results, pw__return_bytes(vm, n ? b + off : NULL, n, A(3), A(4)));
+        if (n == 0)
+            PW_HC_RETURN(vm, results, PW_R_OK); /* nothing written, as Envoy: see below */
+        PW_HC_RETURN(vm, results, pw__return_bytes(vm, b + off, n, A(3), A(4)));
     }
     pw_stream_t *st = pw__eff_stream(vm);
     if (!st || !st->ops->buffer_size || !st->ops->buffer_copy)
@@ -158,8 +160,11 @@ static wa_trap_kind_t hc_get_buffer_bytes(pw_vm_t *vm, const wa_value_t *args,
         PW_HC_RETURN(vm, results, r);
     size_t off = start < len ? start : len;
     size_t n = len - off < max ? len - off : max;
+    /* Nothing to copy: OK without touching the out-pointers, as Envoy does. SDKs preset them,
+     * and one (AssemblyScript's proxy-runtime 0.1.8) passes a size, not an address, as the
+     * size pointer when the configuration is empty. */
     if (n == 0)
-        PW_HC_RETURN(vm, results, pw__return_bytes(vm, NULL, 0, A(3), A(4)));
+        PW_HC_RETURN(vm, results, PW_R_OK);
     uint32_t g;
     int ar = pw__guest_alloc(vm, n, &g);
     if (ar != PW_R_OK)

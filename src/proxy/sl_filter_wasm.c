@@ -39,6 +39,8 @@ typedef struct wf {
     pw_plugin_t *plugin;   /* borrowed: for log lines */
     bool resp_seen;        /* response headers exist (encode path or local reply) */
     bool in_log;           /* proxy_on_log and after: maps read-only */
+    bool fail_seen;        /* an event already reported the plugin's failure (503 sent, or
+                              fail-open): later events pass without the plugin */
     /* actions asked for by the plugin, run after its callback returned */
     bool want_continue[2];
     bool want_reset;
@@ -475,6 +477,7 @@ static pw_action_t call_body(wf_t *x, int dir, sl_buf_t *b, bool end)
                                : pw_stream_on_response_body(x->st, b->len, end);
     x->in_call = false;
     x->cur[dir] = NULL;
+    x->fail_seen = x->fail_seen || pw_stream_failed(x->st);
     return a;
 }
 
@@ -532,6 +535,7 @@ static void flush(wf_t *x)
 /* After an event: run what it asked for; true when the stream is still ours. */
 static bool after(wf_t *x)
 {
+    x->fail_seen = x->fail_seen || pw_stream_failed(x->st);
     x->refs++;
     flush(x);
     bool alive = !x->dead;
@@ -545,8 +549,9 @@ static sl_filter_status_t on_headers(wf_t *x, int dir, sl_hmap_t *h, bool end)
     if (dir == ENC)
         x->resp_seen = true;
     /* A failed plugin has had its say (503 once, or fail-open): let everything through,
-     * including the 503 it caused. */
-    if (pw_stream_failed(x->st))
+     * including the 503 it caused. A stream whose VM was unavailable from the start fails
+     * at its first event, which the host answers. */
+    if (x->fail_seen)
         return SL_FILTER_CONTINUE;
     x->in_call = true;
     pw_action_t a = dir == DEC ? pw_stream_on_request_headers(x->st, sl_hmap_size(h), end)
@@ -573,7 +578,7 @@ static sl_filter_status_t on_data(wf_t *x, int dir, sl_buf_t *b, bool end)
 {
     if (end)
         x->end_seen[dir] = true;
-    if (pw_stream_failed(x->st))
+    if (x->fail_seen)
         return SL_FILTER_CONTINUE;
     if (x->hdr_held[dir])
         return SL_FILTER_STOP; /* no body callbacks until the plugin resumes its headers */
@@ -606,7 +611,7 @@ static sl_filter_status_t on_data(wf_t *x, int dir, sl_buf_t *b, bool end)
 static sl_filter_status_t on_trailers(wf_t *x, int dir, sl_hmap_t *t)
 {
     x->end_seen[dir] = true;
-    if (pw_stream_failed(x->st))
+    if (x->fail_seen)
         return SL_FILTER_CONTINUE;
     if (x->hdr_held[dir])
         return SL_FILTER_STOP;

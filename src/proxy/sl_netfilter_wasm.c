@@ -19,6 +19,7 @@ typedef struct nw {
     bool in_call;         /* a pw_stream_* event runs: actions wait for its end */
     bool dead;
     bool closing;         /* on_close ran: the plugin's close requests are moot */
+    bool fail_seen;       /* an event already reported the plugin's failure */
     bool want_continue[2];
     bool want_close;
     sl_wasm_task_t task;
@@ -217,6 +218,7 @@ static sl_nf_status_t status_of(pw_action_t a)
 /* After an event: runs the plugin's requests; false when the connection went away. */
 static bool after(nw_t *x)
 {
+    x->fail_seen = x->fail_seen || pw_stream_failed(x->st);
     x->refs++;
     flush(x);
     bool alive = !x->dead;
@@ -238,7 +240,7 @@ static sl_nf_status_t nw_new_connection(void *state, sl_nf_conn_t *conn)
 
 static sl_nf_status_t on_data(nw_t *x, int side, sl_buf_t *data, bool end)
 {
-    if (pw_stream_failed(x->st))
+    if (x->fail_seen)
         return x->want_close ? SL_NF_STOP : SL_NF_CONTINUE; /* fail-open passes bytes */
     x->cur[side] = data;
     x->in_call = true;

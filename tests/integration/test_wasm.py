@@ -262,6 +262,21 @@ def assemblyscript_add_header():
 
 
 @test
+def assemblyscript_plugin_with_an_empty_configuration():
+    # The SDK reads an empty configuration with a bad size pointer; Envoy writes nothing for an
+    # empty buffer, and so must sluice: the plugin then runs (what it makes of the stale value
+    # it reads is the SDK's business) instead of trapping at start.
+    with Upstream(echo()) as up:
+        port = free_port()
+        with Sluice(http_config(port, up.port, http_filters=wasm_filter(
+                "as_add_header", "", root_id="as_add_header"))) as s:
+            r = http_request(port, "GET", "/")
+            check_eq(r.status, 200)
+            check(r.header("x-as-plugin") is not None, "the plugin did not run")
+            check_eq(s.log_errors(), [])
+
+
+@test
 def assemblyscript_local_reply():
     with Upstream(echo()) as up:
         port = free_port()
