@@ -277,7 +277,7 @@ static uint64_t metric(const char *name)
     return f.info.value;
 }
 
-/* ---- shared data ------------------------------------------------------------------------------ */
+/* ---- shared data ---------------------------------------------------------------------------- */
 
 TEST(shared_data_versions_start_at_one_and_cas_guards_sets)
 {
@@ -431,7 +431,7 @@ TEST(shared_counter_plugin_counts_requests_across_threads_states)
     pw_plugin_unref(p);
 }
 
-/* ---- shared queues ---------------------------------------------------------------------------- */
+/* ---- shared queues -------------------------------------------------------------------------- */
 
 TEST(queue_register_resolve_and_ownership)
 {

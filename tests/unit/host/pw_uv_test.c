@@ -190,7 +190,7 @@ static void loop_close(loop_t *l)
     T_EQ_INT(uv_loop_close(&l->uv), 0);
 }
 
-/* ---- plugins and metrics -------------------------------------------------------------------- */
+/* ---- plugins and metrics --------------------------------------------------------------------- */
 
 static pw_plugin_t *plugin(const char *name, const char *vm_id, const char *conf)
 {
@@ -237,7 +237,7 @@ static uint64_t metric(const char *name)
     return f.value;
 }
 
-/* ---- a fake stream (request headers, replies, continues) -------------------------------------- */
+/* ---- a fake stream (request headers, replies, continues) ------------------------------------- */
 
 typedef struct fstream {
     const char *path;
@@ -275,7 +275,7 @@ static const pw_stream_ops_t sops = {
     .map_get = fs_get, .send_local_reply = fs_reply, .continue_stream = fs_continue,
 };
 
-/* ---- tests ------------------------------------------------------------------------------------ */
+/* ---- tests ----------------------------------------------------------------------------------- */
 
 static bool five_ticks(loop_t *l)
 {
