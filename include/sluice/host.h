@@ -521,7 +521,11 @@ uint32_t pw_shared_queue_size(uint32_t token); /* items waiting; 0 for unknown t
  * /stats/prometheus strips the namespace (prints "x", no "envoy_" prefix, with characters
  * outside [a-zA-Z0-9_:] replaced by '_'). Counters and histograms are u64; gauges are u64
  * holding a two's-complement int64 (increments may be negative). */
-typedef enum { PW_METRIC_COUNTER = 0, PW_METRIC_GAUGE = 1, PW_METRIC_HISTOGRAM = 2 } pw_metric_type_t;
+typedef enum {
+    PW_METRIC_COUNTER = 0,
+    PW_METRIC_GAUGE = 1,
+    PW_METRIC_HISTOGRAM = 2,
+} pw_metric_type_t;
 
 #define PW_METRIC_NAMESPACE "wasmcustom."
 #define PW_HISTOGRAM_BUCKETS 19 /* Envoy's default bounds: 0.5, 1, 5, ... 3600000 */

@@ -23,10 +23,66 @@ typedef struct metric {
     _Atomic uint64_t buckets[PW_HISTOGRAM_BUCKETS]; /* histogram: samples <= bound[i] only */
 } metric_t;
 
-/* Metrics are never freed: ids stay valid for the process, and lookups by id need no lock. */
+/* Metrics are never freed: ids stay valid for the process, and lookups by id need no lock.
+ * Definitions find names through an open-addressing index (guarded by reg_lock), so a
+ * plugin defining many names does not make each definition scan them all. */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(metric_t *) *chunks[NCHUNKS]; /* owned; entries owned by the registry */
 static atomic_uint nmetrics;
+static uint32_t *index_slots; /* owned; metric index + 1, 0 = empty */
+static size_t index_cap;      /* power of two */
+
+static uint64_t name_hash(pw_metric_type_t type, const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)type;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h ^ (h >> 32);
+}
+
+static metric_t *at(uint32_t i)
+{
+    return atomic_load_explicit(&chunks[i / CHUNK][i % CHUNK], memory_order_relaxed);
+}
+
+/* Caller holds reg_lock. The slot for (type, name): its metric's, or the empty one to use. */
+static uint32_t *index_find(pw_metric_type_t type, pw_slice_t name)
+{
+    if (!index_cap)
+        return NULL;
+    for (size_t i = name_hash(type, name.ptr, name.len) & (index_cap - 1);;
+         i = (i + 1) & (index_cap - 1)) {
+        uint32_t v = index_slots[i];
+        if (v == 0)
+            return &index_slots[i];
+        metric_t *m = at(v - 1);
+        if (m->type == type && m->name_len == name.len &&
+            memcmp(m->name, name.ptr, name.len) == 0)
+            return &index_slots[i];
+    }
+}
+
+/* Caller holds reg_lock. Keeps the index at most half full. */
+static bool index_grow(uint32_t n)
+{
+    if ((size_t)(n + 1) * 2 <= index_cap)
+        return true;
+    size_t cap = index_cap ? index_cap * 2 : 64;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        metric_t *m = at(i);
+        size_t j = name_hash(m->type, (const uint8_t *)m->name, m->name_len) & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = i + 1;
+    }
+    free(index_slots);
+    index_slots = slots;
+    index_cap = cap;
+    return true;
+}
 
 const double *pw_histogram_bounds(void) { return bounds; }
 
@@ -53,18 +109,15 @@ pw_result_t pw_metric_define(pw_metric_type_t type, pw_slice_t name, uint32_t *i
     pthread_mutex_lock(&reg_lock);
     uint32_t n = atomic_load(&nmetrics);
     /* Envoy's store deduplicates by name (per type): every VM shares one statistic. */
-    for (uint32_t i = 0; i < n; i++) {
-        metric_t *m = atomic_load(&chunks[i / CHUNK][i % CHUNK]);
-        if (m->type == type && m->name_len == name.len &&
-            memcmp(m->name, name.ptr, name.len) == 0) {
-            pthread_mutex_unlock(&reg_lock);
-            *id = id_of(i, type);
-            return PW_R_OK;
-        }
+    uint32_t *slot = index_find(type, name);
+    if (slot && *slot) {
+        *id = id_of(*slot - 1, type);
+        pthread_mutex_unlock(&reg_lock);
+        return PW_R_OK;
     }
     pw_result_t r = PW_R_INTERNAL_FAILURE;
     metric_t *m = NULL;
-    if (n >= (uint32_t)CHUNK * NCHUNKS)
+    if (n >= (uint32_t)CHUNK * NCHUNKS || !index_grow(n))
         goto out;
     if (!chunks[n / CHUNK] && !(chunks[n / CHUNK] = calloc(CHUNK, sizeof *chunks[0])))
         goto out;
@@ -78,6 +131,7 @@ pw_result_t pw_metric_define(pw_metric_type_t type, pw_slice_t name, uint32_t *i
     m->type = type;
     atomic_store_explicit(&chunks[n / CHUNK][n % CHUNK], m, memory_order_release);
     atomic_store_explicit(&nmetrics, n + 1, memory_order_release);
+    *index_find(type, name) = n + 1; /* the index was grown above: an empty slot exists */
     *id = id_of(n, type);
     r = PW_R_OK;
 out:

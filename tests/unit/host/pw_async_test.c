@@ -277,7 +277,7 @@ static uint64_t metric(const char *name)
     return f.info.value;
 }
 
-/* ---- shared data ------------------------------------------------------------------------------ */
+/* ---- shared data ---------------------------------------------------------------------------- */
 
 TEST(shared_data_versions_start_at_one_and_cas_guards_sets)
 {
@@ -431,7 +431,7 @@ TEST(shared_counter_plugin_counts_requests_across_threads_states)
     pw_plugin_unref(p);
 }
 
-/* ---- shared queues ---------------------------------------------------------------------------- */
+/* ---- shared queues -------------------------------------------------------------------------- */
 
 TEST(queue_register_resolve_and_ownership)
 {
@@ -716,6 +716,32 @@ TEST(metric_prometheus_names_follow_envoys_custom_namespace_rule)
     T_EQ_STR(out, "_5xx_count");
     T_EQ_UINT(pw_metric_prometheus_name("abcdef", out, 4), 6); /* truncated, NUL-ended */
     T_EQ_STR(out, "abc");
+}
+
+TEST(many_metric_names_each_keep_their_own_id)
+{
+    enum { N = 5000 };
+    static uint32_t ids[N];
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "many.%d", i);
+        T_EQ_INT(pw_metric_define(i % 3 ? PW_METRIC_COUNTER : PW_METRIC_GAUGE, S(name), &ids[i]),
+                 PW_R_OK);
+        pw_metric_record(ids[i], (uint64_t)i);
+    }
+    for (int i = 0; i < N; i++) { /* defining again finds the same statistic */
+        uint32_t again;
+        uint64_t v;
+        snprintf(name, sizeof name, "many.%d", i);
+        T_EQ_INT(pw_metric_define(i % 3 ? PW_METRIC_COUNTER : PW_METRIC_GAUGE, S(name), &again),
+                 PW_R_OK);
+        T_EQ_UINT(again, ids[i]);
+        T_EQ_INT(pw_metric_get(again, &v), PW_R_OK);
+        T_EQ_UINT(v, (uint64_t)i);
+    }
+    uint32_t other; /* same name, other type: another statistic */
+    T_EQ_INT(pw_metric_define(PW_METRIC_HISTOGRAM, S("many.1"), &other), PW_R_OK);
+    T_ASSERT(other != ids[1]);
 }
 
 enum { METRIC_THREADS = 4, METRIC_INCS = 50000 };
