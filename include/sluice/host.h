@@ -368,6 +368,8 @@ typedef struct pw_plugin_config {
     uint32_t deadline_ms;       /* per-callback deadline; 0 = 100 ms */
     uint64_t max_memory_bytes;  /* linear memory cap per VM replica; 0 = 4 GiB */
     pw_log_level_t log_level;   /* threshold for plugin logs; what proxy_get_log_level says */
+    uint32_t queue_max_items;   /* capacity of the shared queues this plugin registers;
+                                   0 = the process default (pw_shared_queue_set_capacity) */
 } pw_plugin_config_t;
 
 typedef struct pw_plugin pw_plugin_t;

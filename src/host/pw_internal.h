@@ -69,6 +69,7 @@ struct pw_plugin {
     bool fail_open, allow_headers_stop;
     uint64_t deadline_ns;
     uint32_t max_memory_pages;
+    uint32_t queue_max_items; /* 0 = the process default */
     pw_log_level_t log_level;
     uint8_t vm_key[32];       /* sha256(vm_id, runtime, vm configuration, code hash) */
     char *who;                /* owned: "name root_id vm_id" prefix for logs */

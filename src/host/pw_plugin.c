@@ -92,6 +92,7 @@ pw_status_t pw_plugin_new(const pw_plugin_config_t *cfg, pw_code_t *code, pw_plu
     p->vm_config_len = cfg->vm_configuration.len;
     p->plugin_config = dup_bytes(cfg->plugin_configuration);
     p->plugin_config_len = cfg->plugin_configuration.len;
+    p->queue_max_items = cfg->queue_max_items;
     if (!p->name || !p->root_id || !p->vm_id || !p->runtime ||
         (p->vm_config_len && !p->vm_config) || (p->plugin_config_len && !p->plugin_config))
         goto nomem_p;

@@ -24,6 +24,7 @@ typedef struct pw_queue {
     uint32_t notes;           /* enqueues not yet announced by proxy_on_queue_ready */
     bool on_ready_list;       /* token is on the owner's ready list */
     bool full_logged;         /* one warning per full episode */
+    uint32_t cap;             /* max items: the registering plugin's, 0 = process default */
     pw_thread_t *owner;       /* borrowed; cleared by pw__queues_detach_thread */
     pw_root_t *owner_root;    /* borrowed; cleared by pw__queues_detach_root */
     uint8_t owner_vm_key[32]; /* VMs with this key may dequeue (cpp-host's rule) */
@@ -135,6 +136,7 @@ pw_result_t pw__queue_register(pw_root_t *r, pw_slice_t vm_id, pw_slice_t name, 
     /* ABI 5.12: the last registration wins; queued items are kept for the new owner. */
     q->owner = r->ctx.vm->thread;
     q->owner_root = r;
+    q->cap = r->plugin->queue_max_items;
     memcpy(q->owner_vm_key, r->ctx.vm->key, sizeof q->owner_vm_key);
     q->on_ready_list = false; /* an old owner's list entry is skipped by the owner check */
     if (q->count && !q->notes)
@@ -169,7 +171,8 @@ pw_result_t pw__queue_enqueue(pw_thread_t *caller, uint32_t token, pw_slice_t va
     if (value.len)
         memcpy(it->data, value.ptr, value.len);
     pthread_mutex_lock(&q->lock);
-    if (q->count >= atomic_load(&capacity)) {
+    uint32_t cap = q->cap ? q->cap : atomic_load(&capacity);
+    if (q->count >= cap) {
         bool warn = !q->full_logged;
         q->full_logged = true;
         pthread_mutex_unlock(&q->lock);
@@ -177,7 +180,7 @@ pw_result_t pw__queue_enqueue(pw_thread_t *caller, uint32_t token, pw_slice_t va
         if (warn) /* through the caller's own log sink: never another thread's */
             pw__log(caller, PW_LOG_WARN, "shared queue",
                     "queue \"%s\" of vm_id \"%s\" is full (%u items); dropping new items",
-                    q->name, q->vm_id, atomic_load(&capacity));
+                    q->name, q->vm_id, cap);
         /* NOT_FOUND: the only failure the Rust SDK returns as an error instead of
          * panicking (the ABI has no "full" status); see docs/host-async.md. */
         return PW_R_NOT_FOUND;
@@ -216,7 +219,7 @@ pw_result_t pw__queue_dequeue(uint32_t token, const uint8_t vm_key[32], void **i
         if (!q->head)
             q->tail = NULL;
         q->count--;
-        if (q->count < atomic_load(&capacity))
+        if (q->count < (q->cap ? q->cap : atomic_load(&capacity)))
             q->full_logged = false;
     }
     pthread_mutex_unlock(&q->lock);

@@ -157,9 +157,11 @@ typedef struct sl_wasm_plugin_config {
     bool fail_open;                       /* failure_policy == SL_WASM_FAIL_OPEN */
     uint64_t reload_base_interval_ms;     /* reload_config.backoff.base_interval, def. 1000 */
     bool allow_on_headers_stop_iteration; /* default false */
-    /* sluice's limits (vm_config.sluice_limits {callback_deadline, max_memory_bytes}): */
+    /* sluice's limits (vm_config.sluice_limits {callback_deadline, max_memory_bytes,
+     * shared_queue_max_items}): */
     uint32_t deadline_ms;      /* per-callback wall-clock deadline, default 100 */
     uint64_t max_memory_bytes; /* linear memory cap per VM replica; 0 = the 4 GiB of wasm32 */
+    uint32_t queue_max_items;  /* items per shared queue this plugin registers; 0 = 10000 */
     uint32_t line;
     uint32_t index; /* position in sl_config_t.wasm_plugins */
 } sl_wasm_plugin_config_t;

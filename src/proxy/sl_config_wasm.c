@@ -266,13 +266,16 @@ static sl_status_t environment(sl__ctx_t *c, const sl__node_t *n, sl_wasm_vm_con
 static sl_status_t limits(sl__ctx_t *c, const sl__node_t *n, sl_wasm_plugin_config_t *out)
 {
     const char *what = "sluice_limits";
-    static const char *const keys[] = {"callback_deadline", "max_memory_bytes", NULL};
-    uint64_t deadline = out->deadline_ms;
+    static const char *const keys[] = {"callback_deadline", "max_memory_bytes",
+                                       "shared_queue_max_items", NULL};
+    uint64_t deadline = out->deadline_ms, queue_max = 0;
     sl_status_t st = sl__map_open(c, n, what, keys, NULL);
     if (st == SL_OK)
         st = sl__duration_ms(c, n, "callback_deadline", what, &deadline);
     if (st == SL_OK)
         st = sl__u64(c, n, "max_memory_bytes", what, 65536, 4294967296ull, &out->max_memory_bytes);
+    if (st == SL_OK)
+        st = sl__u64(c, n, "shared_queue_max_items", what, 1, 100000000, &queue_max);
     if (st != SL_OK)
         return st;
     if (deadline == 0 || deadline > 60000)
@@ -280,6 +283,7 @@ static sl_status_t limits(sl__ctx_t *c, const sl__node_t *n, sl_wasm_plugin_conf
                         "'callback_deadline' in "
                         "sluice_limits must be between 1ms and 60s");
     out->deadline_ms = (uint32_t)deadline;
+    out->queue_max_items = (uint32_t)queue_max;
     return sl__map_end(c, n, what, NULL);
 }
 

@@ -164,6 +164,7 @@ static sl_status_t make_plugin(const sl_wasm_plugin_config_t *pc, pw_plugin_t **
         .allow_on_headers_stop_iteration = pc->allow_on_headers_stop_iteration,
         .deadline_ms = pc->deadline_ms,
         .max_memory_bytes = pc->max_memory_bytes,
+        .queue_max_items = pc->queue_max_items,
         .log_level = pw_level_of(sl_log_get_level()),
     };
     pw_error_t e;

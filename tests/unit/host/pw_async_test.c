@@ -507,6 +507,34 @@ TEST(queue_full_returns_not_found_and_keeps_what_it_has)
     pw_plugin_unref(svc);
 }
 
+TEST(queue_capacity_comes_from_the_registering_plugin)
+{
+    pw_shared_queue_set_capacity(0); /* the process default (10000) for everyone else */
+    pw_code_t *c = load_code("path_stats");
+    pw_plugin_config_t cfg = {
+        .name = "path_stats", .root_id = "path_stats", .vm_id = "small_vm",
+        .plugin_configuration = {(const uint8_t *)"small", 5},
+        .queue_max_items = 2,
+    };
+    pw_plugin_t *svc = NULL;
+    pw_error_t err = {0};
+    T_EQ_INT(pw_plugin_new(&cfg, c, &svc, &err), PW_OK);
+    pw_code_unref(c);
+    fdisp_t d = {0};
+    pw_thread_t *t = pw_thread_new(&dops, &d);
+    prepare(t, svc);
+    uint32_t q;
+    T_EQ_INT(pw_shared_queue_resolve(S("small_vm"), S("small"), &q), PW_R_OK);
+    T_EQ_INT(pw_shared_queue_enqueue(q, S("/a")), PW_R_OK);
+    T_EQ_INT(pw_shared_queue_enqueue(q, S("/a")), PW_R_OK);
+    T_EQ_INT(pw_shared_queue_enqueue(q, S("/a")), PW_R_NOT_FOUND); /* full at 2 */
+    T_EQ_UINT(pw_shared_queue_size(q), 2);
+    pw_thread_dispatch_queues(t);
+    T_EQ_INT(pw_shared_queue_enqueue(q, S("/a")), PW_R_OK);
+    pw_thread_free(t);
+    pw_plugin_unref(svc);
+}
+
 TEST(queue_items_survive_the_service_being_replaced)
 {
     pw_plugin_t *svc = plugin("path_stats", "collector", "paths");

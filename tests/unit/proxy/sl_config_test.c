@@ -963,12 +963,23 @@ TEST(sluice_limits_knobs)
                     "                vm_config:\n"
                     "                  code: { local: { filename: a } }\n"
                     "                  sluice_limits: { callback_deadline: 250ms, "
-                    "max_memory_bytes: 16777216 }\n";
+                    "max_memory_bytes: 16777216, shared_queue_max_items: 500 }\n";
     sl_config_t *cfg = load_ok(base(NULL, NULL, NULL, NULL, f, NULL));
     const sl_wasm_plugin_config_t *p = first_hcm(cfg)->http_filters[0].wasm;
     T_EQ_UINT(p->deadline_ms, 250);
     T_EQ_UINT(p->max_memory_bytes, 16777216);
+    T_EQ_UINT(p->queue_max_items, 500);
     sl_config_free(cfg);
+    const char *h = "          - name: envoy.filters.http.wasm\n"
+                    "            typed_config:\n"
+                    "              \"@type\": type.googleapis.com/envoy.extensions.filters.http."
+                    "wasm.v3.Wasm\n"
+                    "              config:\n"
+                    "                vm_config:\n"
+                    "                  code: { local: { filename: a } }\n"
+                    "                  sluice_limits: { shared_queue_max_items: 0 }\n";
+    load_err(base(NULL, NULL, NULL, NULL, h, NULL), "between 1 and 100000000",
+             "shared_queue_max_items: 0");
     const char *g = "          - name: envoy.filters.http.wasm\n"
                     "            typed_config:\n"
                     "              \"@type\": type.googleapis.com/envoy.extensions.filters.http."
