@@ -6,7 +6,7 @@
 # threads), BENCH_ASYNC_CONNECTIONS, BENCH_ASYNC_REPS (alternating callout runs), and
 # BENCH_ASYNC_SD_SECONDS (each shared data figure). The defaults take about 45 s.
 
-.PHONY: bench-wasm-async
+.PHONY: bench-wasm-async bench-wasm-filter
 bench: bench-wasm-async
 bench-wasm-filter: bench-wasm-async
 

@@ -401,14 +401,12 @@ def bench_queue(a, d, up_port):
         load_wrk = (a.seconds, a.connections, a.wrk_threads)
         low = queue_phase(sl, port, lambda: run_wrk(port, *low_wrk))
         load = queue_phase(sl, port, lambda: run_wrk(port, *load_wrk))
-        # The peer's one-at-a-time items pace themselves (~100 us each): about as many as
-        # the proxy's in the same time. Loaded: the proxy's item rate, one sender per worker.
-        peer_low = queue_peer(a.queue_peer,
-                              ["low", min(max(low["count"], 100), 8000 * a.low_seconds)],
-                              port, low_wrk)
-        rate = load["wrk"]["rps"] or 1000
-        peer_load = queue_peer(a.queue_peer, ["load", a.workers, f"{rate:.0f}", a.seconds],
-                               port, load_wrk)
+        # The peer's senders: one for one connection, one per worker under load; each at the
+        # item rate the proxy reached.
+        peer_low = queue_peer(a.queue_peer, [1, f"{low['wrk']['rps'] or 1000:.0f}",
+                                             a.low_seconds], port, low_wrk)
+        peer_load = queue_peer(a.queue_peer, [a.workers, f"{load['wrk']['rps'] or 1000:.0f}",
+                                              a.seconds], port, load_wrk)
     finally:
         sl.stop()
     rows.append(("one request at a time (wrk -c1)", low, peer_low))
@@ -539,8 +537,8 @@ def main():
     print()
     print("1. shared queue: enqueue (HTTP filter, every worker) -> proxy_on_queue_ready "
           "(singleton service, main thread), microseconds")
-    print("   peer: native mutex-guarded list + uv_async_send to a libuv loop, no Wasm, at the "
-          "same item rate, run while the same wrk load drives sluice")
+    print("   peer: native mutex-guarded list + uv_async_send to a libuv loop, no Wasm: paced "
+          "senders at sluice's item rate, run while the same wrk load drives sluice")
     print(f"   {'load':<34} {'items':>7} {'items/s':>8} {'p50':>9} {'p99':>9} {'max':>9} "
           f"{'peer p50':>9} {'peer p99':>9} {'peer max':>9} {'p50 ratio':>9} {'p99 ratio':>9}")
     for name, s, p in queue:

@@ -1,19 +1,18 @@
 /* The shared-queue peer of bench/wasm_async/bench.py: the same cross-thread hand-off without
  * Wasm or proxy (a mutex-guarded list and uv_async_send to a libuv loop), its delay percentiles. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <uv.h>
 
-/* `queue_peer low N`: one sender, one item at a time, the next only once the loop has taken
- * the previous one and gone back to waiting (the proxy's one-request-at-a-time case).
- * `queue_peer load THREADS RATE SECONDS`: THREADS senders together enqueue RATE items per
- * second, evenly paced, for SECONDS (the rate the proxy reached under wrk).
- * Prints "count N p50_ns A p99_ns B max_ns C". */
+/* `queue_peer THREADS RATE SECONDS`: THREADS senders together enqueue RATE items per second,
+ * evenly paced, for SECONDS, whether or not the loop has taken the earlier ones (as the
+ * proxy's workers enqueue: one sender at the one-request-at-a-time rate, one per worker at the
+ * rate the proxy reached under wrk). Prints "count N p50_ns A p99_ns B max_ns C". */
 
 enum { MAX_SAMPLES = 4 << 20, MAX_SENDERS = 16 };
 
@@ -27,7 +26,6 @@ static item_t *head, *tail; /* owned by the list until the loop takes them */
 static uv_async_t wake, done_async;
 static uint64_t *samples;   /* owned by main; written by the loop thread only */
 static size_t n_samples;
-static atomic_ulong received;
 static atomic_int senders_left;
 
 static uint64_t now_ns(void)
@@ -68,7 +66,6 @@ static void on_wake(uv_async_t *a)
         item_t *next = it->next;
         free(it);
         it = next;
-        atomic_fetch_add(&received, 1);
     }
 }
 
@@ -83,13 +80,13 @@ static void on_done(uv_async_t *a)
 typedef struct sender {
     pthread_t th;
     long count;           /* items to send */
-    uint64_t interval_ns; /* 0: wait for each item to be taken */
+    uint64_t interval_ns;
 } sender_t;
 
 static void sleep_until(uint64_t t)
 {
     struct timespec ts = {(time_t)(t / 1000000000ull), (long)(t % 1000000000ull)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
     }
 }
 
@@ -98,19 +95,9 @@ static void *send_items(void *arg)
     sender_t *s = arg;
     uint64_t next = now_ns();
     for (long i = 0; i < s->count; i++) {
-        if (s->interval_ns) {
-            sleep_until(next);
-            next += s->interval_ns;
-            enqueue();
-        } else {
-            unsigned long want = atomic_load(&received) + 1;
-            enqueue();
-            /* Bounded: the loop takes each item within microseconds; 5 s is a failure. */
-            uint64_t give_up = now_ns() + 5000000000ull;
-            while (atomic_load(&received) < want && now_ns() < give_up)
-                sleep_until(now_ns() + 20000);
-            sleep_until(now_ns() + 50000); /* let the loop go back to epoll_wait */
-        }
+        sleep_until(next);
+        next += s->interval_ns;
+        enqueue();
     }
     if (atomic_fetch_sub(&senders_left, 1) == 1)
         uv_async_send(&done_async);
@@ -131,24 +118,19 @@ static uint64_t pct(double p)
 
 int main(int argc, char **argv)
 {
-    int threads = 1;
-    long per_thread;
-    uint64_t interval = 0;
-    if (argc == 3 && strcmp(argv[1], "low") == 0) {
-        per_thread = atol(argv[2]);
-    } else if (argc == 5 && strcmp(argv[1], "load") == 0) {
-        threads = atoi(argv[2]);
-        double rate = atof(argv[3]), secs = atof(argv[4]);
-        if (threads < 1 || threads > MAX_SENDERS || rate <= 0 || secs <= 0 || secs > 600) {
-            fprintf(stderr, "queue_peer: bad load arguments\n");
-            return 2;
-        }
-        per_thread = (long)(rate * secs / threads);
-        interval = (uint64_t)(1e9 * threads / rate);
-    } else {
-        fprintf(stderr, "usage: queue_peer low N | queue_peer load THREADS RATE SECONDS\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: queue_peer THREADS RATE SECONDS\n");
         return 2;
     }
+    int threads = atoi(argv[1]);
+    double rate = atof(argv[2]), secs = atof(argv[3]);
+    if (threads < 1 || threads > MAX_SENDERS || rate <= 0 || secs <= 0 || secs > 600) {
+        fprintf(stderr, "queue_peer: 1..%d threads, a positive rate, 0..600 seconds\n",
+                MAX_SENDERS);
+        return 2;
+    }
+    long per_thread = (long)(rate * secs / threads);
+    uint64_t interval = (uint64_t)(1e9 * threads / rate);
     if (per_thread < 1 || (uint64_t)per_thread * (uint64_t)threads > MAX_SAMPLES) {
         fprintf(stderr, "queue_peer: between 1 and %d items\n", MAX_SAMPLES);
         return 2;
