@@ -264,17 +264,27 @@ def to_ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def wrk(argv, timeout):
+    """wrk's (stdout, stderr); it is in `started` while it runs, so a signal stops it too."""
+    p = subprocess.Popen(["wrk"] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    started.append(p)
+    try:
+        return p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "", "wrk did not finish in time"
+    finally:
+        stop(p)
+
+
 def run_wrk(port, seconds, conns, threads, warmup=0):
     url = f"http://127.0.0.1:{port}/"
     if warmup:
-        subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{warmup}s", url],
-                       capture_output=True, timeout=warmup + 30)
-    r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s",
-                        "--latency", url], capture_output=True, text=True,
-                       timeout=seconds + 30)
-    out = r.stdout
+        wrk(["-t", str(threads), "-c", str(conns), "-d", f"{warmup}s", url], warmup + 30)
+    out, err = wrk(["-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency", url],
+                   seconds + 30)
     res = {"rps": None, "p50": None, "p99": None, "requests": None, "errors": "",
-           "raw": out + r.stderr}
+           "raw": out + err}
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if m:
         res["rps"] = float(m.group(1))
@@ -355,11 +365,9 @@ def queue_phase(sl, port, drive):
                 buckets[int(m.group(1))] = d
     n = sum(buckets.values())
     dropped = after.get("wasmcustom.qlat.dropped", 0) - before.get("wasmcustom.qlat.dropped", 0)
-    s = after.get("wasmcustom.qlat.sum_ns", 0) - before.get("wasmcustom.qlat.sum_ns", 0)
     return {"count": n, "requests": want, "dropped": dropped, "rps": res["rps"],
             "p50": percentile(buckets, 0.50), "p99": percentile(buckets, 0.99),
-            "max": after.get("wasmcustom.qlat.max_ns"), "mean": s / n if n else None,
-            "wrk": res}
+            "max": after.get("wasmcustom.qlat.max_ns"), "wrk": res}
 
 
 def queue_peer(binary, args, port, wrk_args):

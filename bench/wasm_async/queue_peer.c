@@ -24,7 +24,7 @@ typedef struct item {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static item_t *head, *tail; /* owned by the list until the loop takes them */
 static uv_async_t wake, done_async;
-static uint64_t *samples;   /* owned by main; written by the loop thread only */
+static uint64_t *samples; /* owned by main; written by the loop thread only */
 static size_t n_samples;
 static atomic_int senders_left;
 
@@ -79,7 +79,7 @@ static void on_done(uv_async_t *a)
 
 typedef struct sender {
     pthread_t th;
-    long count;           /* items to send */
+    long count; /* items to send */
     uint64_t interval_ns;
 } sender_t;
 

@@ -11,8 +11,13 @@
 #include <string.h>
 #include <wasi/api.h>
 
-enum { LINEAR = 16, SUB_BITS = 3, SUB = 1 << SUB_BITS, MAX_EXP = 36,
-       N_BUCKETS = LINEAR + (MAX_EXP - 4 + 1) * SUB };
+enum {
+    LINEAR = 16,
+    SUB_BITS = 3,
+    SUB = 1 << SUB_BITS,
+    MAX_EXP = 36,
+    N_BUCKETS = LINEAR + (MAX_EXP - 4 + 1) * SUB
+};
 
 static uint32_t bucket_metric[N_BUCKETS]; /* 0 until first used */
 static uint32_t count_metric, sum_metric, max_metric;

@@ -40,8 +40,8 @@ static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
     }
     char *reset = NULL;
     size_t rl = 0;
-    bool is_reset = pwc_get_header(PWC_REQUEST_HEADERS, "x-qlat-reset", &reset, &rl) ==
-                        PWC_OK && reset;
+    bool is_reset =
+        pwc_get_header(PWC_REQUEST_HEADERS, "x-qlat-reset", &reset, &rl) == PWC_OK && reset;
     free(reset);
     pwc_result_t r;
     if (is_reset) {
