@@ -1,10 +1,12 @@
 # `make bench-wasm-async`: the asynchronous Proxy-Wasm paths through the real proxy
 # (bench/wasm_async/bench.py): shared-queue delay from a worker's enqueue to the singleton
 # service's proxy_on_queue_ready, shared data ops/s with 1 and all workers' threads against a
-# single-mutex table, and the cost of one HTTP callout per request. Run without -j.
+# single-mutex table, the cost of one HTTP callout per request, and (callgrind) instructions
+# per request for the queue and callout plugins against no filter. Run without -j.
 # Knobs: BENCH_ASYNC_SECONDS (each loaded wrk run), BENCH_ASYNC_WORKERS (the proxy's worker
 # threads), BENCH_ASYNC_CONNECTIONS, BENCH_ASYNC_REPS (alternating callout runs), and
-# BENCH_ASYNC_SD_SECONDS (each shared data figure). The defaults take about 45 s.
+# BENCH_ASYNC_SD_SECONDS (each shared data figure), BENCH_ASYNC_CALLGRIND (requests per
+# callgrind run, 0 = none). The defaults take about a minute.
 
 .PHONY: bench-wasm-async bench-wasm-filter
 bench: bench-wasm-async
@@ -16,6 +18,8 @@ BENCH_ASYNC_WORKERS ?= 2
 BENCH_ASYNC_CONNECTIONS ?= 32
 BENCH_ASYNC_SD_SECONDS ?= 0.3
 BENCH_ASYNC_REPS ?= 2
+# requests per callgrind run (instruction counts per request); 0 leaves them out
+BENCH_ASYNC_CALLGRIND ?= 200
 
 # Benchmark plugins go next to the example plugins (same flags), named by file.
 BENCH_ASYNC_PLUGIN_DIR := $(BUILD_DIR)/plugins
@@ -44,4 +48,5 @@ endif
 	    --shared-data-bench $(B)/bench/host/shared_data_bench \
 	    --queue-peer $(BENCH_ASYNC_DIR)/queue_peer --seconds $(BENCH_ASYNC_SECONDS) \
 	    --workers $(BENCH_ASYNC_WORKERS) --connections $(BENCH_ASYNC_CONNECTIONS) \
-	    --sd-seconds $(BENCH_ASYNC_SD_SECONDS) --reps $(BENCH_ASYNC_REPS)
+	    --sd-seconds $(BENCH_ASYNC_SD_SECONDS) --reps $(BENCH_ASYNC_REPS) \
+	    --callgrind $(BENCH_ASYNC_CALLGRIND)

@@ -10,9 +10,12 @@
    single-mutex table.
 3. HTTP callout: wrk through sluice with callout_auth (one GET /check to an nginx "auth" server
    per request) against wrk through sluice with no filter, to the same nginx upstream.
+4. With --callgrind N: instructions per request in sluice (callgrind, every thread) with no
+   filter, with the queue plugins and with callout_auth, from runs of N and 2N requests.
 Servers listen on 127.0.0.1 ports chosen at run time; every process started is killed on exit."""
 
 import argparse
+import http.client
 import os
 import re
 import shutil
@@ -67,11 +70,11 @@ def start(argv, log_path):
     return p
 
 
-def stop(p):
+def stop(p, grace=5):
     if p.poll() is None:
         os.killpg(p.pid, signal.SIGTERM)
         try:
-            p.wait(timeout=5)
+            p.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
@@ -474,9 +477,83 @@ def bench_callout(a, d, up_port, auth_port):
                 keep(name, 1, run_wrk(port, a.seconds, a.connections, a.wrk_threads,
                                       warmup=1 if rep == 0 else 0))
         out = {name: tuple(v) for name, v in best.items()}
+        # Every request through callout_auth must have made its callout.
+        st = procs["callout_auth"][0].stats()
+        out["counts"] = (st.get("cluster.auth.upstream_rq_total"),
+                         st.get("cluster.upstream.upstream_rq_total"))
     finally:
         for sl, _ in procs.values():
             sl.stop()
+    return out
+
+
+# ---- 4. instructions per request (opt-in) ------------------------------------------------------
+
+def sequential_gets(port, n):
+    """n GETs one after another on one keep-alive connection; how many answered 200."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    ok = 0
+    try:
+        for _ in range(n):
+            c.request("GET", "/")
+            r = c.getresponse()
+            r.read()
+            ok += r.status == 200
+    finally:
+        c.close()
+    return ok
+
+
+def callgrind_total(a, d, tag, conf, n):
+    """Instructions sluice executes (every thread) over start-up, 20 warm-up requests, n
+    requests and shutdown, under callgrind; None if the run failed."""
+    out = os.path.join(d, f"{tag}-{n}.callgrind")
+    log = os.path.join(d, f"{tag}-{n}.valgrind")
+    p = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", a.sluice, "-c",
+               conf, "--concurrency", str(a.workers), "-l", "error"], log)
+    port = int(re.search(r"- name: bench\n    address:\n.*port_value: (\d+)",
+                         open(conf).read()).group(1))
+    try:
+        if not wait_ready(port, p, seconds=60):
+            print(f"bench-wasm-async: sluice under callgrind ({tag}) did not start:\n{tail(log)}")
+            return None
+        sequential_gets(port, 20)
+        time.sleep(0.5)
+        if sequential_gets(port, n) != n:
+            print(f"bench-wasm-async: under callgrind ({tag}) a request did not answer 200")
+            return None
+        time.sleep(0.5)  # queue items and callouts settle
+    finally:
+        stop(p, grace=60)  # callgrind writes its counts as sluice exits
+    try:
+        with open(out) as f:
+            m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)
+    except OSError:
+        m = None
+    if not m:
+        print(f"bench-wasm-async: no callgrind totals for {tag}:\n{tail(log)}")
+    return int(m.group(1)) if m else None
+
+
+def bench_callgrind(a, d, up_port, auth_port):
+    """{name: instructions per request}: the difference between a run of 2n and one of n
+    requests, over n, so start-up and shutdown cancel."""
+    n = a.callgrind
+    configs = (
+        ("no filter", "", "", ""),
+        ("qlat_send + qlat_recv",
+         wasm_filter("qlat_send", "qlat lat", "qlat_web", a.plugins, a.runtime), "",
+         wasm_service("qlat_recv", "lat", "qlat", a.plugins, a.runtime)),
+        ("callout_auth",
+         wasm_filter("callout_auth", "auth 5000", "callout_auth", a.plugins, a.runtime),
+         cluster("auth", auth_port), ""))
+    out = {}
+    for name, filters, extra, head in configs:
+        tag = "cg-" + re.sub(r"[^a-z]+", "-", name)
+        conf = sluice_conf(d, tag, free_port(), free_port(), up_port, filters=filters,
+                           head=head, extra_clusters=extra)
+        one, two = callgrind_total(a, d, tag, conf, n), callgrind_total(a, d, tag, conf, 2 * n)
+        out[name] = (two - one) / n if one is not None and two is not None else None
     return out
 
 
@@ -501,6 +578,8 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sd-seconds", type=float, default=0.3)
     ap.add_argument("--reps", type=int, default=2, help="alternating callout runs per figure")
+    ap.add_argument("--callgrind", type=int, default=0,
+                    help="also count instructions per request over N requests (0: off)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
 
@@ -532,6 +611,11 @@ def main():
         queue = bench_queue(a, d, up_port)
         sd = bench_shared_data(a)
         callout = bench_callout(a, d, up_port, auth_port)
+        cg = {}
+        if a.callgrind > 0 and not shutil.which("valgrind"):
+            print("bench-wasm-async: valgrind is not installed: no instruction counts")
+        elif a.callgrind > 0:
+            cg = bench_callgrind(a, d, up_port, auth_port)
     except Exception:
         a.keep = True
         raise
@@ -590,6 +674,11 @@ def main():
                   f"{fmt(r['p99'], '8.3f')}  {r['errors'] or '-'}")
             if r["rps"] is None:
                 print("     wrk output:\n     " + r["raw"].replace("\n", "\n     "))
+    if "counts" in callout:
+        calls, reqs = callout["counts"]
+        print(f"   callout_auth's proxy made {fmt(calls, 'd')} callouts for {fmt(reqs, 'd')} "
+              "upstream requests" + ("" if calls is not None and reqs is not None and
+                                     calls >= reqs else "  !! fewer callouts than requests"))
     if "no filter" in callout and "callout_auth" in callout:
         for i, label in ((0, "one at a time (-c1)"), (1, f"under load (-c{a.connections})")):
             base, co = callout["no filter"][i], callout["callout_auth"][i]
@@ -597,6 +686,15 @@ def main():
                 print(f"   {label}: extra latency per request (p50 difference) "
                       f"{(co['p50'] - base['p50']) * 1000:.0f} us; throughput callout/no filter "
                       f"{ratio(co['rps'], base['rps'])}; p99 {ratio(co['p99'], base['p99'])}")
+    if cg:
+        print()
+        print(f"4. instructions per request in sluice, every thread (callgrind, runs of "
+              f"{a.callgrind} and {2 * a.callgrind} sequential requests)")
+        base = cg.get("no filter")
+        for name, v in cg.items():
+            extra = f"  +{v - base:,.0f} over no filter, {ratio(v, base)}" \
+                if v is not None and base and name != "no filter" else ""
+            print(f"   {name:<24} {fmt(v, ',.0f'):>12}{extra}")
     print(f"\nbench-wasm-async: {time.time() - t0:.0f} s")
     return 0
 
