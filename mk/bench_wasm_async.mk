@@ -3,10 +3,11 @@
 # service's proxy_on_queue_ready, shared data ops/s with 1 and all workers' threads against a
 # single-mutex table, the cost of one HTTP callout per request, and (callgrind) instructions
 # per request for the queue and callout plugins against no filter. Run without -j.
-# Knobs: BENCH_ASYNC_SECONDS (each loaded wrk run), BENCH_ASYNC_WORKERS (the proxy's worker
-# threads), BENCH_ASYNC_CONNECTIONS, BENCH_ASYNC_REPS (alternating callout runs), and
-# BENCH_ASYNC_SD_SECONDS (each shared data figure), BENCH_ASYNC_CALLGRIND (requests per
-# callgrind run, 0 = none). The defaults take about a minute.
+# Knobs: BENCH_ASYNC_SECONDS (each loaded wrk run), BENCH_ASYNC_LOW_SECONDS (each one-request-
+# at-a-time run), BENCH_ASYNC_WORKERS (the proxy's worker threads), BENCH_ASYNC_CONNECTIONS,
+# BENCH_ASYNC_REPS (alternating callout runs), BENCH_ASYNC_SD_SECONDS (each shared data
+# figure), BENCH_ASYNC_CALLGRIND (requests per callgrind run, 0 = none). The defaults take
+# about a minute.
 
 .PHONY: bench-wasm-async bench-wasm-filter
 bench: bench-wasm-async
@@ -14,6 +15,7 @@ bench-wasm-filter: bench-wasm-async
 
 BENCH_ASYNC_DIR := $(B)/bench/wasm_async
 BENCH_ASYNC_SECONDS ?= 3
+BENCH_ASYNC_LOW_SECONDS ?= 1
 BENCH_ASYNC_WORKERS ?= 2
 BENCH_ASYNC_CONNECTIONS ?= 32
 BENCH_ASYNC_SD_SECONDS ?= 0.3
@@ -47,6 +49,7 @@ endif
 	python3 bench/wasm_async/bench.py --sluice $(B)/sluice --plugins $(BENCH_ASYNC_PLUGIN_DIR) \
 	    --shared-data-bench $(B)/bench/host/shared_data_bench \
 	    --queue-peer $(BENCH_ASYNC_DIR)/queue_peer --seconds $(BENCH_ASYNC_SECONDS) \
+	    --low-seconds $(BENCH_ASYNC_LOW_SECONDS) \
 	    --workers $(BENCH_ASYNC_WORKERS) --connections $(BENCH_ASYNC_CONNECTIONS) \
 	    --sd-seconds $(BENCH_ASYNC_SD_SECONDS) --reps $(BENCH_ASYNC_REPS) \
 	    --callgrind $(BENCH_ASYNC_CALLGRIND)

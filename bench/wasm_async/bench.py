@@ -572,7 +572,7 @@ def main():
     ap.add_argument("--queue-peer", required=True)
     ap.add_argument("--runtime", default="sluice.wasm.runtime.interp")
     ap.add_argument("--seconds", type=int, default=3, help="each wrk run under load")
-    ap.add_argument("--low-seconds", type=int, default=2, help="each one-at-a-time wrk run")
+    ap.add_argument("--low-seconds", type=int, default=1, help="each one-at-a-time wrk run")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
