@@ -487,7 +487,7 @@ def bench_callout(a, d, up_port, auth_port):
     return out
 
 
-# ---- 4. instructions per request (opt-in) ------------------------------------------------------
+# ---- 4. instructions per request (callgrind) ----------------------------------------------------
 
 def sequential_gets(port, n):
     """n GETs one after another on one keep-alive connection; how many answered 200."""
