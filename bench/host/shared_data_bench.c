@@ -237,14 +237,28 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "--fixed") == 0)
         return fixed(argv[2], argv[3], atol(argv[4]));
     double dur = argc > 1 ? atof(argv[1]) : 0.3;
-    int thread_counts[] = {1, 2, 4};
+    /* argv[2], "1,2" for instance, picks the thread counts (the proxy's worker count). */
+    int thread_counts[MAX_THREADS] = {1, 2, 4};
+    size_t n_counts = 3;
+    if (argc > 2) {
+        n_counts = 0;
+        for (char *p = argv[2]; *p && n_counts < MAX_THREADS; p += *p == ',') {
+            long t = strtol(p, &p, 10);
+            if (t < 1 || t > MAX_THREADS || (*p && *p != ',')) {
+                fprintf(stderr, "shared_data_bench: thread counts are 1..%d, comma-separated\n",
+                        MAX_THREADS);
+                return 2;
+            }
+            thread_counts[n_counts++] = (int)t;
+        }
+    }
     printf("shared data: operations per second (sluice: 64 mutex shards; peer: one mutex, "
            "same table); %.2f s per figure\n", dur);
     printf("%-14s %-8s %7s %14s %14s %7s\n", "op", "keys", "threads", "sluice ops/s",
            "peer ops/s", "ratio");
     for (int op = OP_GET; op <= OP_CAS; op++)
         for (int hot = 0; hot <= (op == OP_CAS); hot++)
-            for (size_t i = 0; i < sizeof thread_counts / sizeof *thread_counts; i++) {
+            for (size_t i = 0; i < n_counts; i++) {
                 int n = thread_counts[i];
                 double s = measure(false, (op_t)op, n, hot, dur);
                 double p = measure(true, (op_t)op, n, hot, dur);
