@@ -295,7 +295,8 @@ int sl_server_run(const sl_server_options_t *opt)
     uv_loop_init(&s->loop);
     s->loop_ready = true;
     /* Services first: they run before any listener accepts traffic. */
-    if (sl_wasm_main_start(&s->loop, err, sizeof err) != SL_OK) {
+    if (sl_wasm_main_start(&s->loop, s->cluster_defs, s->n_cluster_defs, err, sizeof err) !=
+        SL_OK) {
         SL_ERROR("%s", err);
         fprintf(stderr, "error: %s: %s\n", opt->config_path, err);
         goto out;

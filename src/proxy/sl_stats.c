@@ -92,6 +92,11 @@ sl_stats_block_t *sl_stats_block(unsigned worker_index)
     return &store.blocks[worker_index + 1];
 }
 
+sl_stats_block_t *sl_stats_main_block(void)
+{
+    return store.blocks ? &store.blocks[0] : NULL;
+}
+
 static uint32_t define(const char *name, sl_stat_kind_t kind)
 {
     size_t len = name ? strlen(name) : 0;

@@ -36,6 +36,8 @@ void sl_stats_shutdown(void);
 
 /* The block a worker keeps in sl_worker_t.stats (borrowed; lives until sl_stats_shutdown). */
 sl_stats_block_t *sl_stats_block(unsigned worker_index);
+/* The main thread's block (slot 0), for main-thread objects that take a worker view. */
+sl_stats_block_t *sl_stats_main_block(void);
 
 /* Defines (or finds, when the name exists with the same kind) a stat. Names are Envoy's
  * dotted names, e.g. "cluster.backend.upstream_rq_total". Thread-safe (takes a mutex: never

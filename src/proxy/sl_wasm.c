@@ -10,6 +10,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "proxy/sl_cluster.h"
 #include "proxy/sl_http_call.h"
 #include "proxy/sl_log.h"
 
@@ -288,7 +289,8 @@ typedef struct tick {
 /* One event loop's host state: a worker's (owned by sl_worker_t.host) or the main thread's
  * (the singleton services; owned by this file). */
 typedef struct wasm_worker {
-    sl_worker_t *w;       /* borrowed; NULL on the main thread */
+    sl_worker_t *w;       /* borrowed: the worker, or the main thread's view (g_main_view);
+                             NULL only for the start-up check */
     uv_loop_t *loop;      /* borrowed */
     pw_thread_t *thread;  /* owned */
     tick_t *ticks;        /* owned list */
@@ -455,7 +457,7 @@ static pw_result_t http_call_op(void *ud, const pw_http_call_t *req, uint32_t to
 {
     wasm_worker_t *ww = ud;
     if (!ww->w || ww->stopping)
-        return PW_R_INTERNAL_FAILURE; /* the main thread has no connection pools */
+        return PW_R_INTERNAL_FAILURE;
     char cluster[256];
     if (req->cluster.len >= sizeof cluster)
         return PW_R_BAD_ARGUMENT;
@@ -622,13 +624,33 @@ void sl_wasm_worker_start(sl_worker_t *w)
     }
 }
 
-static wasm_worker_t *g_main; /* the main thread's loop state (singleton services) */
+/* The main thread's loop state (singleton services), and the worker view it uses for the
+ * services' HTTP callouts: its own clusters and pools on the main loop, the main stats slot. */
+static wasm_worker_t *g_main;
+static sl_worker_t g_main_view; /* clusters: owned array of owned clusters */
 
-sl_status_t sl_wasm_main_start(uv_loop_t *loop, char *err, size_t err_len)
+sl_status_t sl_wasm_main_start(uv_loop_t *loop, sl_cluster_def_t *const *defs, size_t n_defs,
+                               char *err, size_t err_len)
 {
     if (!g.cfg || g.cfg->n_wasm_services == 0)
         return SL_OK;
-    if (!(g_main = loop_state_new(NULL, loop))) {
+    memset(&g_main_view, 0, sizeof g_main_view);
+    g_main_view.loop = loop;
+    g_main_view.config = g.cfg;
+    g_main_view.stats = sl_stats_main_block();
+    g_main_view.clusters = calloc(n_defs ? n_defs : 1, sizeof *g_main_view.clusters);
+    if (!g_main_view.clusters) {
+        snprintf(err, err_len, "out of memory");
+        return SL_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n_defs; i++) {
+        if (!(g_main_view.clusters[i] = sl_cluster_new(&g_main_view, defs[i]))) {
+            snprintf(err, err_len, "out of memory");
+            return SL_ERR_NOMEM;
+        }
+        g_main_view.n_clusters++;
+    }
+    if (!(g_main = loop_state_new(&g_main_view, loop))) {
         snprintf(err, err_len, "out of memory");
         return SL_ERR_NOMEM;
     }
@@ -651,13 +673,18 @@ sl_status_t sl_wasm_main_start(uv_loop_t *loop, char *err, size_t err_len)
 
 void sl_wasm_main_stop(void)
 {
-    loop_state_stop(g_main);
+    loop_state_stop(g_main); /* cancels callouts first: they hold pool connections */
+    for (size_t i = 0; i < g_main_view.n_clusters; i++)
+        sl_cluster_destroy(g_main_view.clusters[i]);
+    g_main_view.n_clusters = 0;
 }
 
 void sl_wasm_main_free(void)
 {
     loop_state_free(g_main);
     g_main = NULL;
+    free(g_main_view.clusters); /* each cluster freed itself with its last connection */
+    g_main_view.clusters = NULL;
 }
 
 void sl_wasm_defer(sl_worker_t *w, sl_wasm_task_t *t)

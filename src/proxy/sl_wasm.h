@@ -41,10 +41,14 @@ void sl_wasm_worker_stop(sl_worker_t *w);
 void sl_wasm_worker_free(sl_worker_t *w);
 
 /* The main thread's singleton services (bootstrap_extensions, envoy.bootstrap.wasm with
- * singleton: true): started on `loop` before workers accept, with their root contexts' ticks
- * on that loop. sl_wasm_main_stop closes their handles when the server stops;
+ * singleton: true): started on `loop` before workers accept, with their root contexts' ticks,
+ * queues and HTTP callouts on that loop. sl_wasm_main_stop closes their handles when the server stops;
  * sl_wasm_main_free runs their last callbacks after the loop has ended. */
-sl_status_t sl_wasm_main_start(uv_loop_t *loop, char *err, size_t err_len);
+struct sl_cluster_def;
+/* defs: the server's cluster definitions (borrowed, outlive the services): the main thread
+ * gets its own view of each, so services can make HTTP callouts from it. */
+sl_status_t sl_wasm_main_start(uv_loop_t *loop, struct sl_cluster_def *const *defs,
+                               size_t n_defs, char *err, size_t err_len);
 void sl_wasm_main_stop(void);
 void sl_wasm_main_free(void);
 

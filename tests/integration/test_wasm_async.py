@@ -223,6 +223,27 @@ def assemblyscript_plugin_makes_a_callout():
 
 
 @test
+def singleton_service_makes_callouts_from_the_main_thread():
+    with Upstream(echo()) as up, Upstream(fixed(200, b"pong")) as probe:
+        port = free_port()
+        cfg = wasm_service("service_probe", "probe 50", vm_id="probe") + with_cluster(
+            http_config(port, up.port), "probe", probe.port)
+        with Sluice(cfg, concurrency=1) as s:
+            s.wait_stat("wasmcustom.service_probe.ok", lambda v: v >= 3, timeout=10)
+            check_eq(s.stat("wasmcustom.service_probe.failed"), 0)
+            check_eq(s.log_errors(), [])
+    with Upstream(echo()) as up:
+        port, dead = free_port(), free_port()
+        cfg = wasm_service("service_probe", "probe 50", vm_id="probe2") + with_cluster(
+            http_config(port, up.port), "probe", dead)
+        with Sluice(cfg, concurrency=1) as s:
+            # Nothing listens: Envoy's local 503 answer, counted as "bad".
+            s.wait_stat("wasmcustom.service_probe.bad", lambda v: v >= 2, timeout=10)
+            check_eq(s.stat("wasmcustom.service_probe.ok"), 0)
+            check_eq(s.log_errors(), [])
+
+
+@test
 def client_gone_while_callout_in_flight():
     with Upstream(echo()) as up, Upstream(delay(1, fixed(200))) as auth:
         port = free_port()
