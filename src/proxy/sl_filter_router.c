@@ -21,7 +21,7 @@ typedef struct router {
     const sl_route_t *route;      /* borrowed: the worker's route table */
     sl_pool_req_t *preq;          /* pending acquire, NULL otherwise */
     sl_upstream_conn_t *uc;       /* lent by the pool while the request runs */
-    sl_h1_conn_t *codec;          /* owned while uc is held */
+    sl_h1_conn_t *codec;          /* borrowed while uc is held: the connection's attachment */
     uv_timer_t timer;             /* route timeout */
     bool timer_active;
     bool req_chunked;             /* upstream request body is chunk-encoded */
@@ -187,6 +187,51 @@ static const sl_h1_cbs_t upstream_cbs = {
     .on_drained = up_drained,
 };
 
+/* ---- idle upstream connections ------------------------------------------------------------
+ * The codec stays with the pooled connection and keeps reading while it is idle: anything
+ * that arrives then (the peer closing, or stray bytes) discards the connection. */
+
+static void codec_free(void *codec)
+{
+    sl_h1_conn_free(codec);
+}
+
+static void idle_begin(void *ud)
+{
+    sl_pool_idle_failed(ud);
+}
+
+static bool idle_head(void *ud, const sl_h1_head_t *hd)
+{
+    (void)hd;
+    sl_pool_idle_failed(ud);
+    return false;
+}
+
+static void idle_body(void *ud, const char *p, size_t n)
+{
+    (void)ud, (void)p, (void)n;
+}
+
+static void idle_complete(void *ud)
+{
+    (void)ud;
+}
+
+static void idle_error(void *ud, int status, const char *why)
+{
+    (void)status, (void)why;
+    sl_pool_idle_failed(ud);
+}
+
+static const sl_h1_cbs_t idle_cbs = {
+    .on_begin = idle_begin,
+    .on_head = idle_head,
+    .on_body = idle_body,
+    .on_complete = idle_complete,
+    .on_error = idle_error,
+};
+
 static void router_release(router_t *r, bool reusable)
 {
     if (r->preq) {
@@ -199,10 +244,17 @@ static void router_release(router_t *r, bool reusable)
     }
     if (!r->uc)
         return;
-    sl_h1_conn_free(r->codec);
-    r->codec = NULL;
     sl_upstream_conn_t *uc = r->uc;
     r->uc = NULL;
+    if (r->codec && reusable) {
+        sl_h1_conn_set_cbs(r->codec, &idle_cbs, uc);
+        sl_h1_conn_expect_head_response(r->codec, false);
+        if (r->upstream_paused)
+            sl_h1_conn_unpause(r->codec, SL_H1_PAUSE_BACKPRESSURE);
+    }
+    r->upstream_paused = false;
+    r->codec = NULL;
+    /* Not reusable: the pool closes it and frees the codec with it. */
     sl_pool_release(uc, reusable);
 }
 
@@ -237,10 +289,16 @@ static void start_upstream(router_t *r, sl_upstream_conn_t *uc)
         .high_watermark = high,
         .low_watermark = high / 2,
     };
-    r->codec = sl_h1_conn_new((uv_stream_t *)&uc->tcp, SL_H1_CLIENT, &lim, &upstream_cbs, r);
-    if (!r->codec) {
-        fail_upstream(r, 503, "out of memory", "out_of_memory");
-        return;
+    r->codec = sl_pool_conn_attached(uc, codec_free);
+    if (r->codec) {
+        sl_h1_conn_set_cbs(r->codec, &upstream_cbs, r);
+    } else {
+        r->codec = sl_h1_conn_new((uv_stream_t *)&uc->tcp, SL_H1_CLIENT, &lim, &upstream_cbs, r);
+        if (!r->codec) {
+            fail_upstream(r, 503, "out of memory", "out_of_memory");
+            return;
+        }
+        sl_pool_conn_attach(uc, r->codec, codec_free, true);
     }
     sl_h1_conn_expect_head_response(r->codec, r->head_request);
     sl_hmap_t *h = sl_stream_request_headers(s);

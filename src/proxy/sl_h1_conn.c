@@ -11,12 +11,19 @@
 
 #define READ_CHUNK 65536
 
+/* Writes are gathered: while any codec callback runs on this thread (a read being processed,
+ * a write completing), bytes queued on any codec stay in its wbuf and the codec joins the
+ * thread's pending list; the outermost callback flushes the list on its way out. A proxied
+ * response (head, body, end) thus leaves in one write, and a request in one write upstream,
+ * whatever the number of calls that produced them. Outside callbacks (timers, pool
+ * deliveries) writes go out at once. */
+#define FLUSH_NOW_BYTES (256 * 1024)
+
 struct sl_h1_wreq {
     uv_write_t req;
     sl_h1_conn_t *c;          /* borrowed; NULL once the codec is freed (detached) */
     sl_h1_wreq_t *prev, *next; /* in-flight list of the codec */
-    char *data;               /* owned */
-    size_t len;
+    sl_buf_t buf;             /* owned: the bytes being written; kept (cleared) for reuse */
 };
 
 struct sl_h1_conn {
@@ -35,18 +42,29 @@ struct sl_h1_conn {
     bool failed;              /* an error was reported: no more events */
     bool dead;                /* freed while inside a callback: free on unwind */
     bool head_response;
+    bool tunnel;              /* raw bytes both ways: no parsing, on_tunnel_data gets reads */
     int depth;                /* callback nesting */
     size_t queued;            /* bytes handed to uv_write and not completed */
     bool above;
     sl_h1_wreq_t *wreqs;      /* in-flight writes */
+    sl_h1_wreq_t *spare;      /* owned: a completed write request kept for the next write */
     sl_buf_t wbuf;            /* bytes being assembled for the next uv_write */
+    sl_h1_conn_t *pend_prev, *pend_next; /* in the thread's pending-flush list */
+    bool pend;                /* on that list */
     bool begun;               /* on_begin was reported for the message being read */
     sl_h1_parser_t parser;    /* embedded */
 };
 
+/* The thread's codec dispatch state (each worker thread runs one loop). */
+static _Thread_local struct {
+    int depth;               /* codec callbacks running on this thread */
+    sl_h1_conn_t *pending;   /* borrowed: codecs with bytes in wbuf to flush */
+} tl;
+
 static void process(sl_h1_conn_t *c);
 static void update_reading(sl_h1_conn_t *c);
 static void report_error(sl_h1_conn_t *c, int status, const char *why);
+static int flush(sl_h1_conn_t *c);
 
 /* The parser's field lines and ours share one layout, so heads are passed without copying. */
 _Static_assert(sizeof(sl_h1_header_t) == sizeof(sl_header_t), "header layout");
@@ -58,12 +76,54 @@ _Static_assert(offsetof(sl_h1_header_t, value_len) == offsetof(sl_header_t, valu
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
+static void pend_remove(sl_h1_conn_t *c)
+{
+    if (!c->pend)
+        return;
+    if (c->pend_prev)
+        c->pend_prev->pend_next = c->pend_next;
+    else
+        tl.pending = c->pend_next;
+    if (c->pend_next)
+        c->pend_next->pend_prev = c->pend_prev;
+    c->pend_prev = c->pend_next = NULL;
+    c->pend = false;
+}
+
+static void dispatch_enter(void)
+{
+    tl.depth++;
+}
+
+/* Leaves a callback; the outermost one flushes every codec that gathered bytes. Flushing may
+ * run watermark callbacks, which may queue more: the loop ends when the list is empty. */
+static void dispatch_leave(void)
+{
+    if (tl.depth > 1) {
+        tl.depth--;
+        return;
+    }
+    for (unsigned guard = 0; tl.pending && guard < 1000000; guard++) {
+        sl_h1_conn_t *c = tl.pending;
+        pend_remove(c);
+        c->depth++;
+        flush(c);
+        /* Written at once: no completion will say so, so say it here. */
+        if (!c->dead && c->queued == 0 && c->wbuf.len == 0 && c->cbs->on_drained)
+            c->cbs->on_drained(c->ud);
+        c->depth--;
+        if (c->dead && c->depth == 0)
+            sl_h1_conn_free(c);
+    }
+    tl.depth--;
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     sl_h1_wreq_t *w = (sl_h1_wreq_t *)req;
     sl_h1_conn_t *c = w->c;
-    free(w->data);
     if (!c) {
+        sl_buf_dispose(&w->buf);
         free(w);
         return;
     }
@@ -73,40 +133,73 @@ static void on_written(uv_write_t *req, int status)
         c->wreqs = w->next;
     if (w->next)
         w->next->prev = w->prev;
-    c->queued -= w->len;
-    free(w);
+    c->queued -= w->buf.len;
+    sl_buf_clear(&w->buf);
+    if (!c->spare && w->buf.cap <= FLUSH_NOW_BYTES) {
+        c->spare = w;
+    } else {
+        sl_buf_dispose(&w->buf);
+        free(w);
+    }
     (void)status; /* a failed write shows up as a read error / EOF on the same socket */
+    dispatch_enter();
     c->depth++;
     if (c->above && c->queued <= c->lim.low_watermark) {
         c->above = false;
         if (c->cbs->on_watermark && !c->dead)
             c->cbs->on_watermark(c->ud, false);
     }
-    if (c->queued == 0 && c->cbs->on_drained && !c->dead)
+    if (c->queued == 0 && c->wbuf.len == 0 && c->cbs->on_drained && !c->dead)
         c->cbs->on_drained(c->ud);
     c->depth--;
     if (c->dead && c->depth == 0)
         sl_h1_conn_free(c);
+    dispatch_leave();
 }
 
 static int flush(sl_h1_conn_t *c)
 {
+    pend_remove(c);
     if (c->wbuf.len == 0)
         return 0;
-    sl_h1_wreq_t *w = malloc(sizeof(*w));
-    if (!w || !sl_buf_own(&c->wbuf)) {
-        free(w);
-        sl_buf_clear(&c->wbuf);
-        return UV_ENOMEM;
+    if (c->queued == 0) {
+        /* Nothing in flight: write in place. A complete write needs no request, and no
+         * completion, whose POLLOUT bookkeeping would cost libuv an epoll_ctl. */
+        uv_buf_t b0 = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+        int n = uv_try_write(c->stream, &b0, 1);
+        if (n == (int)c->wbuf.len) {
+            sl_buf_clear(&c->wbuf);
+            return 0;
+        }
+        if (n > 0) {
+            sl_buf_drain(&c->wbuf, (size_t)n);
+        } else if (n != UV_EAGAIN) {
+            /* The socket failed: the read side reports it. */
+            sl_buf_clear(&c->wbuf);
+            return n;
+        }
+    }
+    sl_h1_wreq_t *w = c->spare;
+    if (w) {
+        c->spare = NULL;
+    } else {
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+            sl_buf_clear(&c->wbuf);
+            return UV_ENOMEM;
+        }
     }
     w->c = c;
-    w->data = c->wbuf.data;
-    w->len = c->wbuf.len;
-    sl_buf_init(&c->wbuf);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    /* Swap buffers: the request takes the assembled bytes, the codec keeps the request's
+     * empty capacity for the next head. */
+    sl_buf_t t = w->buf;
+    w->buf = c->wbuf;
+    c->wbuf = t;
+    sl_buf_clear(&c->wbuf);
+    uv_buf_t b = uv_buf_init(w->buf.data, (unsigned)w->buf.len);
     int rc = uv_write(&w->req, c->stream, &b, 1, on_written);
     if (rc != 0) {
-        free(w->data);
+        sl_buf_dispose(&w->buf);
         free(w);
         return rc;
     }
@@ -115,16 +208,33 @@ static int flush(sl_h1_conn_t *c)
     if (c->wreqs)
         c->wreqs->prev = w;
     c->wreqs = w;
-    c->queued += w->len;
+    c->queued += w->buf.len;
     if (!c->above && c->queued > c->lim.high_watermark) {
         c->above = true;
-        if (c->cbs->on_watermark) {
+        if (c->cbs->on_watermark && !c->dead) {
             c->depth++;
             c->cbs->on_watermark(c->ud, true);
             c->depth--;
         }
     }
     return 0;
+}
+
+/* The bytes in wbuf are complete: send them now, or at the end of the running callback. */
+static int commit(sl_h1_conn_t *c)
+{
+    if (tl.depth > 0 && c->wbuf.len < FLUSH_NOW_BYTES) {
+        if (!c->pend && c->wbuf.len) {
+            c->pend = true;
+            c->pend_prev = NULL;
+            c->pend_next = tl.pending;
+            if (tl.pending)
+                tl.pending->pend_prev = c;
+            tl.pending = c;
+        }
+        return 0;
+    }
+    return flush(c);
 }
 
 static bool out(sl_h1_conn_t *c, const void *p, size_t n)
@@ -141,7 +251,7 @@ int sl_h1_conn_write(sl_h1_conn_t *c, const void *p, size_t n)
 {
     if (!out(c, p, n))
         return UV_ENOMEM;
-    return flush(c);
+    return commit(c);
 }
 
 bool sl_h1_is_hop_by_hop(const char *name, size_t len)
@@ -194,7 +304,7 @@ int sl_h1_conn_write_head(sl_h1_conn_t *c, const sl_hmap_t *h, bool chunked,
         sl_buf_clear(&c->wbuf);
         return UV_ENOMEM;
     }
-    return flush(c);
+    return commit(c);
 }
 
 int sl_h1_conn_write_body(sl_h1_conn_t *c, const void *p, size_t n, bool chunked)
@@ -211,7 +321,7 @@ int sl_h1_conn_write_body(sl_h1_conn_t *c, const void *p, size_t n, bool chunked
     } else if (!out(c, p, n)) {
         return UV_ENOMEM;
     }
-    return flush(c);
+    return commit(c);
 }
 
 int sl_h1_conn_write_chunked_end(sl_h1_conn_t *c, const sl_hmap_t *trailers)
@@ -229,7 +339,7 @@ int sl_h1_conn_write_chunked_end(sl_h1_conn_t *c, const sl_hmap_t *trailers)
         sl_buf_clear(&c->wbuf);
         return UV_ENOMEM;
     }
-    return flush(c);
+    return commit(c);
 }
 
 size_t sl_h1_conn_queued(const sl_h1_conn_t *c)
@@ -446,14 +556,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     } else {
         c->rlen += (size_t)n;
     }
+    dispatch_enter();
     c->depth++;
     process(c);
     c->depth--;
-    if (c->dead && c->depth == 0) {
+    if (c->dead && c->depth == 0)
         sl_h1_conn_free(c);
-        return;
-    }
-    update_reading(c);
+    else
+        update_reading(c);
+    dispatch_leave();
 }
 
 /* Reading runs when asked, not paused, not failed, and the unparsed backlog is bounded. */
@@ -519,9 +630,17 @@ void sl_h1_conn_free(sl_h1_conn_t *c)
         c->dead = true;
         return;
     }
+    /* Gathered bytes were promised to the peer: they go out before the owner closes (no
+     * callback runs from here: dead). */
+    c->dead = true;
+    flush(c);
     for (sl_h1_wreq_t *w = c->wreqs; w; w = w->next)
         w->c = NULL;
     c->wreqs = NULL;
+    if (c->spare) {
+        sl_buf_dispose(&c->spare->buf);
+        free(c->spare);
+    }
     if (c->stream->data == c)
         c->stream->data = NULL;
     sl_buf_dispose(&c->wbuf);

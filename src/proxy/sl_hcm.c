@@ -19,6 +19,7 @@
 #include "proxy/sl_worker.h"
 
 #define STREAM_ARENA_BYTES 4096
+#define MAX_FREE_STREAMS 256
 
 /* Per worker, per http_connection_manager configuration: what every stream of it shares. */
 typedef struct hcm_cfg {
@@ -50,6 +51,14 @@ typedef struct hcm_worker {
     uint64_t next_stream_id;
     uint64_t rng;      /* xorshift state for request ids */
     bool draining;
+    sl_stream_t *free_streams; /* owned: ended streams kept for reuse (MAX_FREE_STREAMS) */
+    size_t n_free_streams;
+    /* Access-log lines wait here and leave in one write when the loop is about to poll (or
+     * when the next line would not fit): a line per request without a syscall per request.
+     * A batch never exceeds PIPE_BUF, so batches of different workers never interleave. */
+    uv_prepare_t log_flush;
+    size_t log_len;
+    char log_buf[4096];
 } hcm_worker_t;
 
 struct hconn {
@@ -106,6 +115,7 @@ struct sl_stream {
     unsigned dec_pauses;         /* filters asking downstream reading to pause */
     bool held_over[2];
     uint64_t request_deadline_ms; /* 0 = none */
+    sl_stream_t *next_free;       /* in hcm_worker_t.free_streams once ended */
     char arena0[STREAM_ARENA_BYTES];
 };
 
@@ -138,8 +148,27 @@ static hcm_worker_t *worker_state(sl_worker_t *w)
     hw->rng = seed ^ ((uint64_t)w->index << 32) ^ 0x9e3779b97f4a7c15ull;
     if (!hw->rng)
         hw->rng = 1;
+    uv_prepare_init(w->loop, &hw->log_flush);
+    hw->log_flush.data = hw;
+    uv_unref((uv_handle_t *)&hw->log_flush);
     w->http = hw;
     return hw;
+}
+
+static void log_write_out(hcm_worker_t *hw)
+{
+    if (hw->log_len) {
+        ssize_t wr = write(1, hw->log_buf, hw->log_len);
+        (void)wr;
+        hw->log_len = 0;
+    }
+}
+
+static void on_log_flush(uv_prepare_t *p)
+{
+    hcm_worker_t *hw = p->data;
+    log_write_out(hw);
+    uv_prepare_stop(p);
 }
 
 static const char *filter_kind_name(sl_http_filter_kind_t k)
@@ -653,9 +682,13 @@ static void access_log(sl_stream_t *s)
         n = (int)sizeof(line) - 1;
         line[n - 1] = '\n';
     }
-    /* One write per line: lines from workers never interleave. */
-    ssize_t wr = write(1, line, (size_t)n);
-    (void)wr;
+    hcm_worker_t *hw = s->conn->hw;
+    if (hw->log_len + (size_t)n > sizeof(hw->log_buf))
+        log_write_out(hw);
+    memcpy(hw->log_buf + hw->log_len, line, (size_t)n);
+    hw->log_len += (size_t)n;
+    if (!uv_is_active((uv_handle_t *)&hw->log_flush))
+        uv_prepare_start(&hw->log_flush, on_log_flush);
 }
 
 static void stream_free(sl_stream_t *s)
@@ -668,6 +701,14 @@ static void stream_free(sl_stream_t *s)
         sl_buf_dispose(&f->held[ENC]);
     }
     sl_arena_dispose(&s->arena);
+    /* Kept for the next request of this worker: no malloc per stream in steady state. */
+    hcm_worker_t *hw = s->conn->hw;
+    if (hw->n_free_streams < MAX_FREE_STREAMS && !hw->closing_all) {
+        s->next_free = hw->free_streams;
+        hw->free_streams = s;
+        hw->n_free_streams++;
+        return;
+    }
     free(s);
 }
 
@@ -836,9 +877,13 @@ static bool build_request_headers(sl_stream_t *s, const sl_h1_head_t *hd)
 static sl_stream_t *stream_new(hconn_t *c, const sl_h1_head_t *hd)
 {
     hcm_cfg_t *cfg = c->cfg;
-    sl_stream_t *s = malloc(sizeof(*s));
-    if (!s)
+    sl_stream_t *s = c->hw->free_streams;
+    if (s) {
+        c->hw->free_streams = s->next_free;
+        c->hw->n_free_streams--;
+    } else if (!(s = malloc(sizeof(*s)))) {
         return NULL;
+    }
     memset(s, 0, offsetof(sl_stream_t, arena0));
     s->conn = c;
     s->cfg = cfg;
@@ -1117,6 +1162,7 @@ int sl_stream_http_version(const sl_stream_t *s)
 /* ---- connections ------------------------------------------------------------------------ */
 
 static void conn_arm_timer(hconn_t *c);
+static void on_log_closed(uv_handle_t *h);
 
 static void worker_state_free(hcm_worker_t *hw)
 {
@@ -1131,8 +1177,22 @@ static void worker_state_free(hcm_worker_t *hw)
         sl_route_table_free(c->routes);
         free(c);
     }
+    while (hw->free_streams) {
+        sl_stream_t *s = hw->free_streams;
+        hw->free_streams = s->next_free;
+        free(s);
+    }
+    log_write_out(hw);
     hw->w->http = NULL;
-    free(hw);
+    /* The prepare handle's memory is hw's: free it once the loop has let it go. A forced
+     * shutdown may have closed it already (then hw stays until the process ends). */
+    if (!uv_is_closing((uv_handle_t *)&hw->log_flush))
+        uv_close((uv_handle_t *)&hw->log_flush, on_log_closed);
+}
+
+static void on_log_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 static void on_handle_closed(uv_handle_t *h)
