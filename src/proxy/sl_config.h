@@ -219,7 +219,14 @@ typedef struct sl_route_config {
     sl_route_action_kind_t action;
     const char *cluster;                       /* ROUTE: route.cluster ("" otherwise) */
     const sl_cluster_config_t *cluster_config; /* ROUTE: arena, the cluster it names */
-    const char *prefix_rewrite;       /* ROUTE: NULL when absent ("" is a valid rewrite) */
+    const char *prefix_rewrite;       /* ROUTE: NULL when absent ("" is a valid rewrite). On a
+                                         safe_regex route it replaces the whole path (before
+                                         '?'), as Envoy does. */
+    const char *regex_rewrite_pattern;      /* ROUTE: regex_rewrite.pattern.regex (POSIX
+                                               extended, checked like safe_regex), NULL when
+                                               absent; never set with prefix_rewrite */
+    const char *regex_rewrite_substitution; /* ROUTE: regex_rewrite.substitution (\0-\9
+                                               name groups, \\ is a backslash) */
     const char *host_rewrite_literal; /* ROUTE: NULL when absent */
     uint64_t timeout_ms;              /* ROUTE: route.timeout, default 15000, 0 = none */
     uint64_t idle_timeout_ms;         /* ROUTE: route.idle_timeout, 0 = none */
