@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -314,6 +315,38 @@ static sl_status_t regex_rewrite(sl__ctx_t *c, const sl__node_t *n, sl_route_con
     return sl__map_end(c, n, what, NULL);
 }
 
+sl_status_t sl__upgrade_configs(sl__ctx_t *c, const sl__node_t *seq, const char *what,
+                                const sl_upgrade_config_t **out, size_t *n_out)
+{
+    sl_status_t st = sl__want_seq(c, seq, "upgrade_configs", what);
+    if (st != SL_OK)
+        return st;
+    sl_upgrade_config_t *arr = seq->n ? sl__arena_alloc(c->arena, seq->n * sizeof(*arr)) : NULL;
+    if (seq->n && !arr)
+        return sl__nomem(c);
+    static const char *const keys[] = {"upgrade_type", "enabled", "filters", "connect_config",
+                                       NULL};
+    for (size_t i = 0; i < seq->n; i++) {
+        const sl__node_t *e = seq->items[i];
+        const char *ew = "upgrade_configs entry";
+        arr[i].enabled = true;
+        arr[i].line = e->line;
+        if ((st = sl__map_open(c, e, ew, keys, NULL)) ||
+            (st = sl__reject(c, e, "filters", ew, "upgraded streams use the listener's filters")) ||
+            (st = sl__reject(c, e, "connect_config", ew, "CONNECT is not proxied")) ||
+            (st = sl__str_req(c, e, "upgrade_type", ew, &arr[i].type)) ||
+            (st = sl__bool(c, e, "enabled", ew, &arr[i].enabled)) ||
+            (st = sl__map_end(c, e, ew, NULL)))
+            return st;
+        if (strcasecmp(arr[i].type, "CONNECT") == 0)
+            return sl__fail(c, e, "upgrade_type CONNECT is not supported (CONNECT is not "
+                                  "proxied)");
+    }
+    *out = arr;
+    *n_out = seq->n;
+    return SL_OK;
+}
+
 static sl_status_t route_match(sl__ctx_t *c, const sl__node_t *n, sl_route_config_t *out)
 {
     static const char *const keys[] = {"query_parameters",
@@ -489,7 +522,6 @@ static sl_status_t route_action(sl__ctx_t *c, const sl__node_t *n, sl_route_conf
                                         "include_vh_rate_limits",
                                         "cors",
                                         "max_stream_duration",
-                                        "upgrade_configs",
                                         "internal_redirect_policy",
                                         "max_internal_redirects",
                                         "request_mirror_policies",
@@ -516,6 +548,7 @@ static sl_status_t route_action(sl__ctx_t *c, const sl__node_t *n, sl_route_conf
                                        "idle_timeout",
                                        "host_rewrite_literal",
                                        "prefix_rewrite",
+                                       "upgrade_configs",
                                        NULL};
     const char *what = "route action";
     sl_status_t st = sl__map_open(c, n, what, keys, unsup);
@@ -552,6 +585,9 @@ static sl_status_t route_action(sl__ctx_t *c, const sl__node_t *n, sl_route_conf
             return st;
         out->prefix_rewrite = sl__is_null(pv) ? "" : pv->str;
     }
+    const sl__node_t *uc = sl__get(n, "upgrade_configs");
+    if (uc && (st = sl__upgrade_configs(c, uc, what, &out->upgrades, &out->n_upgrades)))
+        return st;
     const sl__node_t *rr = sl__get(n, "regex_rewrite");
     if (rr) {
         /* Envoy refuses both: each one rewrites the whole path its own way. */

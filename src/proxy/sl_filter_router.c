@@ -33,6 +33,8 @@ typedef struct router {
     bool upstream_keepalive;
     bool head_request;
     bool upstream_paused;         /* reading upstream paused (downstream queue high) */
+    bool upgrade;                 /* the request asks for a protocol switch */
+    bool tunnel;                  /* the upstream switched (101): raw bytes both ways */
     bool decode_paused;           /* we asked the HCM to pause downstream reading */
     bool destroyed;               /* on_destroy ran; only the timer close remains */
     bool stream_over;
@@ -79,7 +81,7 @@ static void start_timer(router_t *r)
 static bool up_head(void *ud, const sl_h1_head_t *hd)
 {
     router_t *r = ud;
-    if (hd->status >= 100 && hd->status < 200)
+    if (hd->status >= 100 && hd->status < 200 && !hd->tunnel)
         return true; /* interim responses (100 Continue was answered downstream already) */
     sl_stream_t *s = r->f->stream;
     sl_hmap_t *h = sl_stream_response_headers(s);
@@ -89,9 +91,18 @@ static bool up_head(void *ud, const sl_h1_head_t *hd)
     sl_hmap_setz(h, ":status", num);
     for (size_t i = 0; i < hd->n_headers; i++) {
         const sl_header_t *x = &hd->headers[i];
-        if (sl_h1_is_hop_by_hop(x->name, x->name_len))
+        if (sl_h1_is_hop_by_hop(x->name, x->name_len) &&
+            !(hd->tunnel && x->name_len == 7 && strncasecmp(x->name, "upgrade", 7) == 0))
             continue;
         sl_hmap_add(h, x->name, x->name_len, x->value, x->value_len);
+    }
+    if (hd->tunnel) {
+        /* The route timeout bounds the wait for the answer, not the tunnel's life. */
+        r->tunnel = true;
+        if (r->timer_active) {
+            uv_timer_stop(&r->timer);
+            r->timer_active = false;
+        }
     }
     r->upstream_keepalive = hd->keep_alive;
     r->resp_started = true;
@@ -249,6 +260,7 @@ static void router_release(router_t *r, bool reusable)
     if (r->codec && reusable) {
         sl_h1_conn_set_cbs(r->codec, &idle_cbs, uc);
         sl_h1_conn_expect_head_response(r->codec, false);
+        sl_h1_conn_allow_tunnel(r->codec, false);
         if (r->upstream_paused)
             sl_h1_conn_unpause(r->codec, SL_H1_PAUSE_BACKPRESSURE);
     }
@@ -301,9 +313,15 @@ static void start_upstream(router_t *r, sl_upstream_conn_t *uc)
         sl_pool_conn_attach(uc, r->codec, codec_free, true);
     }
     sl_h1_conn_expect_head_response(r->codec, r->head_request);
+    sl_h1_conn_allow_tunnel(r->codec, r->upgrade);
     sl_hmap_t *h = sl_stream_request_headers(s);
-    r->req_chunked = r->req_body_expected && !sl_hmap_getz(h, "content-length");
-    sl_h1_conn_write_head(r->codec, h, r->req_chunked, NULL);
+    r->req_chunked = r->req_body_expected && !r->upgrade && !sl_hmap_getz(h, "content-length");
+    sl_h1_conn_write_head(r->codec, h, r->req_chunked, r->upgrade ? "upgrade" : NULL);
+    if (r->upgrade) {
+        /* The request on the wire ends with its head; later bytes belong to the tunnel. */
+        r->req_end_sent = true;
+        start_timer(r);
+    }
     if (sl_h1_conn_start_reading(r->codec) != 0) {
         fail_upstream(r, 503,
                       "upstream connect error or disconnect/reset before headers. reset "
@@ -368,6 +386,9 @@ static sl_filter_status_t decode_headers(sl_http_filter_t *f, sl_hmap_t *h, bool
     }
     const char *m = sl_hmap_getz(h, ":method");
     r->head_request = m && strcmp(m, "HEAD") == 0;
+    /* The connection manager keeps Upgrade only on a request that asks for a switch. */
+    const char *cn = sl_hmap_getz(h, "connection");
+    r->upgrade = !end && sl_hmap_getz(h, "upgrade") && cn && strcasecmp(cn, "upgrade") == 0;
     r->req_body_expected = !end;
     r->req_end_seen = end;
     sl_worker_t *w = sl_stream_worker(s);

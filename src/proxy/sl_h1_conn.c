@@ -42,7 +42,7 @@ struct sl_h1_conn {
     bool failed;              /* an error was reported: no more events */
     bool dead;                /* freed while inside a callback: free on unwind */
     bool head_response;
-    bool tunnel;              /* raw bytes both ways: no parsing, on_tunnel_data gets reads */
+    bool allow_tunnel;        /* client: a 101 to the request sent is expected */
     int depth;                /* callback nesting */
     size_t queued;            /* bytes handed to uv_write and not completed */
     bool above;
@@ -281,11 +281,13 @@ int sl_h1_conn_write_head(sl_h1_conn_t *c, const sl_hmap_t *h, bool chunked,
         if (a && a[0])
             ok = ok && outz(c, "host: ") && outz(c, a) && outz(c, "\r\n");
     }
+    bool upgrade = connection && strcasecmp(connection, "upgrade") == 0;
     for (uint32_t i = 0; ok && i < sl_hmap_size(h); i++) {
         const sl_header_t *x = sl_hmap_at(h, i);
         if (x->name_len == 0 || x->name[0] == ':')
             continue;
-        if (sl_h1_is_hop_by_hop(x->name, x->name_len))
+        if (sl_h1_is_hop_by_hop(x->name, x->name_len) &&
+            !(upgrade && x->name_len == 7 && strncasecmp(x->name, "upgrade", 7) == 0))
             continue;
         if (c->role == SL_H1_CLIENT && x->name_len == 4 && strncasecmp(x->name, "host", 4) == 0)
             continue;
@@ -408,10 +410,13 @@ static bool deliver(sl_h1_conn_t *c, const sl_h1_event_t *ev)
             .keep_alive = ev->keep_alive,
             .expect_continue = ev->expect_continue,
             .has_body = ev->framing != SL_H1_BODY_NONE,
+            .upgrade = ev->upgrade,
+            .is_connect = ev->is_connect,
+            .tunnel = ev->framing == SL_H1_BODY_TUNNEL,
         };
-        if (ev->framing == SL_H1_BODY_TUNNEL) {
-            /* Upgrades and CONNECT are not proxied: refuse rather than mis-frame. */
-            report_error(c, c->role == SL_H1_SERVER ? 501 : 502, "upgrade not supported");
+        if (hd.tunnel && !(c->role == SL_H1_CLIENT && c->allow_tunnel)) {
+            /* A switch nobody asked for cannot be framed: refuse rather than mis-frame. */
+            report_error(c, c->role == SL_H1_SERVER ? 501 : 502, "unrequested protocol switch");
             return false;
         }
         if (!c->cbs->on_head(c->ud, &hd)) {
@@ -689,6 +694,17 @@ void sl_h1_conn_expect_head_response(sl_h1_conn_t *c, bool head)
         sl_h1_parser_set_request_method(&c->parser, "HEAD", 4);
     else
         sl_h1_parser_set_request_method(&c->parser, "GET", 3);
+}
+
+void sl_h1_conn_allow_tunnel(sl_h1_conn_t *c, bool allow)
+{
+    c->allow_tunnel = allow;
+}
+
+void sl_h1_conn_start_tunnel(sl_h1_conn_t *c)
+{
+    sl_h1_parser_tunnel(&c->parser);
+    sl_h1_conn_unpause(c, SL_H1_PAUSE_PIPELINE);
 }
 
 void sl_h1_conn_resume_parsing(sl_h1_conn_t *c)

@@ -32,7 +32,7 @@ typedef struct hcm_cfg {
     bool broken;                                   /* a filter config failed: 500 */
     struct {
         sl_counter_t cx_total, rq_total, rq_xx[6], rq_timeout, rq_too_large, rq_headers_large,
-            rx_bad, no_route;
+            rx_bad, no_route, ws_on_non_ws_route;
         sl_gauge_t cx_active, rq_active;
     } st;
 } hcm_cfg_t;
@@ -104,6 +104,9 @@ struct sl_stream {
     bool resp_started;          /* response head written downstream */
     bool resp_complete;         /* response end written downstream */
     bool resp_chunked, resp_no_body, resp_close;
+    bool upgrade;               /* a bodiless request asking for a protocol switch */
+    bool tunnel;                /* the upstream agreed (101): raw bytes both ways */
+    bool tunnel_pending;        /* the 101 was written; the downstream switches when unwound */
     bool decode_aborted;        /* a local reply ended the request side */
     bool done;                  /* completion callbacks have run */
     bool freed_pending;
@@ -235,6 +238,7 @@ static hcm_cfg_t *cfg_state(hcm_worker_t *hw, const sl_hcm_config_t *hc)
     c->st.rq_headers_large = sl_stats_counterf("http.%s.downstream_rq_header_too_large", p);
     c->st.rx_bad = sl_stats_counterf("http.%s.downstream_rq_rx_reset", p);
     c->st.no_route = sl_stats_counterf("http.%s.no_route", p);
+    c->st.ws_on_non_ws_route = sl_stats_counterf("http.%s.downstream_rq_ws_on_non_ws_route", p);
     c->st.cx_active = sl_stats_gaugef("http.%s.downstream_cx_active", p);
     c->st.rq_active = sl_stats_gaugef("http.%s.downstream_rq_active", p);
     c->next = hw->cfgs;
@@ -514,6 +518,17 @@ static void sink_headers(sl_stream_t *s, int dir, bool end)
     }
     s->info.status = status;
     s->resp_started = true;
+    if (status == 101 && s->upgrade && !end) {
+        /* The switch: no framing from here, and the connection ends with the tunnel. */
+        s->tunnel = true;
+        s->resp_close = true;
+        sl_hmap_removez(&s->resp_h, "content-length");
+        sl_hmap_removez(&s->resp_h, "transfer-encoding");
+        sl_h1_conn_write_head(c->codec, &s->resp_h, false, "upgrade");
+        c->last_activity_ms = now_ms(c);
+        s->tunnel_pending = true;
+        return;
+    }
     s->resp_no_body = response_has_no_body(s, status);
     sl_hmap_removez(&s->resp_h, "transfer-encoding");
     bool has_cl = sl_hmap_getz(&s->resp_h, "content-length") != NULL;
@@ -788,11 +803,13 @@ static bool build_request_headers(sl_stream_t *s, const sl_h1_head_t *hd)
         const sl_header_t *h = &hd->headers[i];
         if (h->name_len == 4 && strncasecmp(h->name, "host", 4) == 0)
             continue;
-        if (sl_h1_is_hop_by_hop(h->name, h->name_len))
+        bool keep_upgrade =
+            s->upgrade && h->name_len == 7 && strncasecmp(h->name, "upgrade", 7) == 0;
+        if (sl_h1_is_hop_by_hop(h->name, h->name_len) && !keep_upgrade)
             continue;
         if (h->name_len == 6 && strncasecmp(h->name, "expect", 6) == 0 && hd->expect_continue)
             continue;
-        if (conn_list) {
+        if (conn_list && !keep_upgrade) {
             bool listed = false;
             const char *p = conn_list, *e = conn_list + conn_len;
             while (p < e && !listed) {
@@ -845,6 +862,9 @@ static bool build_request_headers(sl_stream_t *s, const sl_h1_head_t *hd)
     }
     if (!sl_hmap_getz(m, "x-forwarded-proto") && !sl_hmap_addz(m, "x-forwarded-proto", "http"))
         return false;
+    /* Kept as Envoy keeps them for an upgrade, so that filters see what is asked. */
+    if (s->upgrade && !sl_hmap_setz(m, "connection", "upgrade"))
+        return false;
     if (s->cfg->hc->generate_request_id && !sl_hmap_getz(m, "x-request-id")) {
         hcm_worker_t *hw = s->conn->hw;
         uint8_t r[16];
@@ -893,7 +913,10 @@ static sl_stream_t *stream_new(hconn_t *c, const sl_h1_head_t *hd)
     sl_hmap_init(&s->resp_h, &s->arena);
     s->version = hd->version;
     s->keep_alive = hd->keep_alive;
-    s->body_expected = hd->has_body;
+    /* An upgrade request's stream goes on after its head (Envoy: no end_stream) with the
+     * tunnelled bytes once the upstream agrees; one with a body is proxied as a plain one. */
+    s->upgrade = hd->upgrade && !hd->has_body && !hd->is_connect;
+    s->body_expected = hd->has_body || s->upgrade;
     s->req_complete = !hd->has_body; /* a bodiless request is whole once its head is parsed */
     s->head_request = hd->method_len == 4 && memcmp(hd->method, "HEAD", 4) == 0;
     s->info.start_ms = now_ms(c);
@@ -1242,6 +1265,13 @@ static void conn_close(hconn_t *c)
  * pipelined request. */
 static void conn_after_stream(hconn_t *c)
 {
+    if (!c->closing && !c->in_process && c->stream && c->stream->tunnel_pending) {
+        /* Switch once no stream callback is on the stack: bytes the client sent after its
+         * request head are delivered from inside this call. */
+        c->stream->tunnel_pending = false;
+        sl_h1_conn_start_tunnel(c->codec);
+        return;
+    }
     if (c->closing || c->stream || c->in_process)
         return;
     if (c->close_after_write) {
@@ -1358,6 +1388,33 @@ static void cb_begin(void *ud)
         conn_arm_timer(c);
 }
 
+/* Is the switch the request asks for configured? A route's upgrade_configs entry decides for
+ * its type; otherwise the connection manager's. Without a route the request goes on as a
+ * plain one (and finds no route). */
+static bool upgrade_allowed(sl_stream_t *s)
+{
+    const char *type = sl_hmap_getz(&s->req_h, "upgrade");
+    const sl_route_t *rt = sl_stream_route(s);
+    if (!type || !rt) {
+        s->upgrade = false;
+        sl_hmap_removez(&s->req_h, "upgrade");
+        sl_hmap_removez(&s->req_h, "connection");
+        return true;
+    }
+    bool route_enabled = false;
+    for (size_t i = 0; i < rt->cfg->n_upgrades; i++)
+        if (strcasecmp(rt->cfg->upgrades[i].type, type) == 0) {
+            if (!rt->cfg->upgrades[i].enabled)
+                return false;
+            route_enabled = true;
+        }
+    const sl_hcm_config_t *hc = s->cfg->hc;
+    for (size_t i = 0; i < hc->n_upgrades; i++)
+        if (strcasecmp(hc->upgrades[i].type, type) == 0)
+            return hc->upgrades[i].enabled || route_enabled;
+    return route_enabled;
+}
+
 static bool cb_head(void *ud, const sl_h1_head_t *hd)
 {
     hconn_t *c = ud;
@@ -1373,10 +1430,22 @@ static bool cb_head(void *ud, const sl_h1_head_t *hd)
     conn_arm_timer(c);
     if (!build_request_headers(s, hd) || c->cfg->broken || !stream_create_filters(s)) {
         local_reply(s, NULL, DEC, 500, "internal error", 14, NULL, "filter_chain_not_ready");
+    } else if (hd->is_connect) {
+        /* CONNECT tunnels are not proxied (routes have no connect_matcher): refuse, and close
+         * so that tunnel bytes the client may send next are never read as a request. */
+        c->close_after_write = true;
+        local_reply(s, NULL, DEC, 501, "CONNECT is not supported", 24, NULL,
+                    "connect_not_supported");
+    } else if (s->upgrade && !upgrade_allowed(s)) {
+        /* As Envoy: 403, and no further request on this connection, since bytes after an
+         * unaccepted switch could smuggle one. */
+        sl_stats_inc(c->hw->w, c->cfg->st.ws_on_non_ws_route, 1);
+        c->close_after_write = true;
+        local_reply(s, NULL, DEC, 403, NULL, 0, NULL, "upgrade_failed");
     } else {
         if (hd->expect_continue && hd->version >= 11 && hd->has_body)
             sl_h1_conn_write(c->codec, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        run_headers(s, DEC, 0, !hd->has_body);
+        run_headers(s, DEC, 0, !s->body_expected);
     }
     c->in_process = false;
     bool alive = !c->closing;
@@ -1428,7 +1497,7 @@ static void cb_complete(void *ud)
     /* Parsing stops here until the response is done (pipelined requests wait their turn). */
     if (s) {
         s->req_complete = true;
-        if (!s->done && !s->decode_aborted && s->body_expected) {
+        if (!s->done && !s->decode_aborted && s->body_expected && !s->upgrade) {
             stream_ref(s);
             c->in_process = true;
             conn_arm_timer(c);
