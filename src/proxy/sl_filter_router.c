@@ -86,9 +86,10 @@ static bool up_head(void *ud, const sl_h1_head_t *hd)
     sl_stream_t *s = r->f->stream;
     sl_hmap_t *h = sl_stream_response_headers(s);
     sl_hmap_clear(h);
-    char num[16];
-    snprintf(num, sizeof(num), "%d", hd->status);
-    sl_hmap_setz(h, ":status", num);
+    /* The parser gives 100..999: three digits. */
+    char num[3] = {(char)('0' + hd->status / 100 % 10), (char)('0' + hd->status / 10 % 10),
+                   (char)('0' + hd->status % 10)};
+    sl_hmap_set(h, ":status", 7, num, 3);
     for (size_t i = 0; i < hd->n_headers; i++) {
         const sl_header_t *x = &hd->headers[i];
         if (sl_h1_is_hop_by_hop(x->name, x->name_len) &&

@@ -242,11 +242,6 @@ static bool out(sl_h1_conn_t *c, const void *p, size_t n)
     return sl_buf_append(&c->wbuf, p, n);
 }
 
-static bool outz(sl_h1_conn_t *c, const char *s)
-{
-    return out(c, s, strlen(s));
-}
-
 int sl_h1_conn_write(sl_h1_conn_t *c, const void *p, size_t n)
 {
     if (!out(c, p, n))
@@ -262,27 +257,91 @@ bool sl_h1_is_hop_by_hop(const char *name, size_t len)
            (len == 18 && strncasecmp(name, "proxy-authenticate", 18) == 0);
 }
 
+/* A head is assembled on the stack and appended to wbuf in one piece (spilling when large):
+ * one capacity check per head rather than one per field. On failure wbuf goes back to what
+ * it held before, since it may also hold earlier messages gathered for the same write. */
+typedef struct head_out {
+    sl_h1_conn_t *c;
+    size_t mark; /* wbuf.len before the head */
+    bool ok;
+    size_t n;
+    char tmp[2048];
+} head_out_t;
+
+static void hput(head_out_t *o, const void *p, size_t n)
+{
+    if (!o->ok)
+        return;
+    if (n > sizeof(o->tmp) - o->n) {
+        if (!sl_buf_append(&o->c->wbuf, o->tmp, o->n)) {
+            o->ok = false;
+            return;
+        }
+        o->n = 0;
+        if (n > sizeof(o->tmp)) {
+            o->ok = sl_buf_append(&o->c->wbuf, p, n);
+            return;
+        }
+    }
+    memcpy(o->tmp + o->n, p, n);
+    o->n += n;
+}
+
+static void hputz(head_out_t *o, const char *s)
+{
+    hput(o, s, strlen(s));
+}
+
+static int hdone(head_out_t *o)
+{
+    if (o->ok && !sl_buf_append(&o->c->wbuf, o->tmp, o->n))
+        o->ok = false;
+    if (!o->ok) {
+        o->c->wbuf.len = o->mark;
+        return UV_ENOMEM;
+    }
+    return commit(o->c);
+}
+
 int sl_h1_conn_write_head(sl_h1_conn_t *c, const sl_hmap_t *h, bool chunked,
                           const char *connection)
 {
-    bool ok = true;
+    head_out_t o;
+    o.c = c;
+    o.mark = c->wbuf.len;
+    o.ok = true;
+    o.n = 0;
     if (c->role == SL_H1_SERVER) {
-        const char *st = sl_hmap_getz(h, ":status");
-        int status = st ? atoi(st) : 500;
-        char line[64];
-        snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, sl_h1_reason(status));
-        ok = outz(c, line);
+        size_t sl = 0;
+        const char *st = sl_hmap_get(h, ":status", 7, &sl);
+        int status = 500;
+        if (st && sl == 3 && st[0] >= '1' && st[0] <= '9' && st[1] >= '0' && st[1] <= '9' &&
+            st[2] >= '0' && st[2] <= '9')
+            status = (st[0] - '0') * 100 + (st[1] - '0') * 10 + (st[2] - '0');
+        char line[16] = "HTTP/1.1 ";
+        line[9] = (char)('0' + status / 100);
+        line[10] = (char)('0' + status / 10 % 10);
+        line[11] = (char)('0' + status % 10);
+        line[12] = ' ';
+        hput(&o, line, 13);
+        hputz(&o, sl_h1_reason(status));
+        hput(&o, "\r\n", 2);
     } else {
         const char *m = sl_hmap_getz(h, ":method");
         const char *p = sl_hmap_getz(h, ":path");
         const char *a = sl_hmap_getz(h, ":authority");
-        ok = outz(c, m ? m : "GET") && outz(c, " ") && outz(c, p && p[0] ? p : "/") &&
-             outz(c, " HTTP/1.1\r\n");
-        if (a && a[0])
-            ok = ok && outz(c, "host: ") && outz(c, a) && outz(c, "\r\n");
+        hputz(&o, m ? m : "GET");
+        hput(&o, " ", 1);
+        hputz(&o, p && p[0] ? p : "/");
+        hput(&o, " HTTP/1.1\r\n", 11);
+        if (a && a[0]) {
+            hput(&o, "host: ", 6);
+            hputz(&o, a);
+            hput(&o, "\r\n", 2);
+        }
     }
     bool upgrade = connection && strcasecmp(connection, "upgrade") == 0;
-    for (uint32_t i = 0; ok && i < sl_hmap_size(h); i++) {
+    for (uint32_t i = 0; o.ok && i < sl_hmap_size(h); i++) {
         const sl_header_t *x = sl_hmap_at(h, i);
         if (x->name_len == 0 || x->name[0] == ':')
             continue;
@@ -293,31 +352,32 @@ int sl_h1_conn_write_head(sl_h1_conn_t *c, const sl_hmap_t *h, bool chunked,
             continue;
         if (chunked && x->name_len == 14 && strncasecmp(x->name, "content-length", 14) == 0)
             continue;
-        ok = out(c, x->name, x->name_len) && out(c, ": ", 2) &&
-             out(c, x->value, x->value_len) && out(c, "\r\n", 2);
+        hput(&o, x->name, x->name_len);
+        hput(&o, ": ", 2);
+        hput(&o, x->value, x->value_len);
+        hput(&o, "\r\n", 2);
     }
-    if (ok && chunked)
-        ok = outz(c, "transfer-encoding: chunked\r\n");
-    if (ok && connection)
-        ok = outz(c, "connection: ") && outz(c, connection) && outz(c, "\r\n");
-    if (ok)
-        ok = out(c, "\r\n", 2);
-    if (!ok) {
-        sl_buf_clear(&c->wbuf);
-        return UV_ENOMEM;
+    if (chunked)
+        hput(&o, "transfer-encoding: chunked\r\n", 28);
+    if (connection) {
+        hput(&o, "connection: ", 12);
+        hputz(&o, connection);
+        hput(&o, "\r\n", 2);
     }
-    return commit(c);
+    hput(&o, "\r\n", 2);
+    return hdone(&o);
 }
 
 int sl_h1_conn_write_body(sl_h1_conn_t *c, const void *p, size_t n, bool chunked)
 {
     if (n == 0)
         return 0;
+    size_t mark = c->wbuf.len;
     if (chunked) {
         char hdr[24];
         int k = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
         if (!out(c, hdr, (size_t)k) || !out(c, p, n) || !out(c, "\r\n", 2)) {
-            sl_buf_clear(&c->wbuf);
+            c->wbuf.len = mark;
             return UV_ENOMEM;
         }
     } else if (!out(c, p, n)) {
@@ -328,6 +388,7 @@ int sl_h1_conn_write_body(sl_h1_conn_t *c, const void *p, size_t n, bool chunked
 
 int sl_h1_conn_write_chunked_end(sl_h1_conn_t *c, const sl_hmap_t *trailers)
 {
+    size_t mark = c->wbuf.len;
     bool ok = out(c, "0\r\n", 3);
     for (uint32_t i = 0; ok && trailers && i < sl_hmap_size(trailers); i++) {
         const sl_header_t *x = sl_hmap_at(trailers, i);
@@ -338,7 +399,7 @@ int sl_h1_conn_write_chunked_end(sl_h1_conn_t *c, const sl_hmap_t *trailers)
     }
     ok = ok && out(c, "\r\n", 2);
     if (!ok) {
-        sl_buf_clear(&c->wbuf);
+        c->wbuf.len = mark;
         return UV_ENOMEM;
     }
     return commit(c);

@@ -2,7 +2,6 @@
  * through the filter chain (decode in order, encode in reverse), local replies, timeouts. */
 #include "proxy/sl_hcm.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 
 #define STREAM_ARENA_BYTES 4096
 #define MAX_FREE_STREAMS 256
+#define MAX_LOG_LINE 2048 /* longer access-log lines are cut */
 
 /* Per worker, per http_connection_manager configuration: what every stream of it shares. */
 typedef struct hcm_cfg {
@@ -59,6 +59,8 @@ typedef struct hcm_worker {
     uv_prepare_t log_flush;
     size_t log_len;
     char log_buf[4096];
+    time_t log_secs;   /* the second log_date shows */
+    char log_date[24]; /* "YYYY-MM-DDTHH:MM:SS" */
 } hcm_worker_t;
 
 struct hconn {
@@ -665,43 +667,115 @@ static void stream_ref(sl_stream_t *s)
     s->refs++;
 }
 
+/* The access log line is assembled by hand: it is written for every request, and the printf
+ * family cost more than the rest of the request's user-space work. */
+typedef struct line_out {
+    char *p;
+    size_t n, cap; /* cap keeps one byte for the final newline */
+} line_out_t;
+
+static void put(line_out_t *o, const char *s, size_t len)
+{
+    if (len > o->cap - o->n)
+        len = o->cap - o->n;
+    memcpy(o->p + o->n, s, len);
+    o->n += len;
+}
+
+static void putz(line_out_t *o, const char *s)
+{
+    put(o, s ? s : "-", s ? strlen(s) : 1);
+}
+
+static void put_u64(line_out_t *o, uint64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(o, d + i, sizeof(d) - i);
+}
+
+/* Fixed-width decimal with leading zeros. */
+static void put_dec(line_out_t *o, unsigned v, int width)
+{
+    char d[8];
+    for (int i = width - 1; i >= 0; i--) {
+        d[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    put(o, d, (size_t)width);
+}
+
 static void access_log(sl_stream_t *s)
 {
-    char line[2048];
+    hcm_worker_t *hw = s->conn->hw;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t dur = s->info.end_ms - s->info.start_ms;
     int64_t start_wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)dur;
     time_t secs = (time_t)(start_wall_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
+    if (secs != hw->log_secs || !hw->log_date[0]) {
+        /* The date part changes once a second: format it then. */
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        line_out_t d = {hw->log_date, 0, sizeof(hw->log_date) - 1};
+        put_dec(&d, (unsigned)(tm.tm_year + 1900), 4);
+        put(&d, "-", 1);
+        put_dec(&d, (unsigned)tm.tm_mon + 1, 2);
+        put(&d, "-", 1);
+        put_dec(&d, (unsigned)tm.tm_mday, 2);
+        put(&d, "T", 1);
+        put_dec(&d, (unsigned)tm.tm_hour, 2);
+        put(&d, ":", 1);
+        put_dec(&d, (unsigned)tm.tm_min, 2);
+        put(&d, ":", 1);
+        put_dec(&d, (unsigned)tm.tm_sec, 2);
+        hw->log_date[d.n] = '\0';
+        hw->log_secs = secs;
+    }
     const char *method = sl_hmap_getz(&s->req_h, ":method");
     const char *path = sl_hmap_getz(&s->req_h, "x-envoy-original-path");
     if (!path)
         path = sl_hmap_getz(&s->req_h, ":path");
     const char *rid = sl_hmap_getz(&s->req_h, "x-request-id");
     const char *auth = sl_hmap_getz(&s->req_h, ":authority");
-    int n = snprintf(line, sizeof(line),
-                     "[%04d-%02d-%02dT%02d:%02d:%02d.%03dZ] \"%s %s HTTP/1.%d\" %d %s %" PRIu64
-                     " %" PRIu64 " %" PRIu64 " \"%s\" \"%s\" \"%s\" \"%s\"\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(start_wall_ms % 1000), method ? method : "-",
-                     path ? path : "-", s->version == 10 ? 0 : 1, s->info.status,
-                     s->info.response_details ? s->info.response_details : "-",
-                     s->info.bytes_received, s->info.bytes_sent, dur,
-                     s->info.upstream_host ? s->info.upstream_host : "-", rid ? rid : "-",
-                     auth ? auth : "-", s->conn->peer);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(line)) {
-        n = (int)sizeof(line) - 1;
-        line[n - 1] = '\n';
-    }
-    hcm_worker_t *hw = s->conn->hw;
-    if (hw->log_len + (size_t)n > sizeof(hw->log_buf))
+    if (hw->log_len + MAX_LOG_LINE > sizeof(hw->log_buf))
         log_write_out(hw);
-    memcpy(hw->log_buf + hw->log_len, line, (size_t)n);
-    hw->log_len += (size_t)n;
+    line_out_t o = {hw->log_buf + hw->log_len, 0, MAX_LOG_LINE - 1};
+    /* [start] "METHOD PATH PROTO" status details rx tx duration_ms "upstream" "request id"
+     * "authority" "client" */
+    put(&o, "[", 1);
+    putz(&o, hw->log_date);
+    put(&o, ".", 1);
+    put_dec(&o, (unsigned)(start_wall_ms % 1000), 3);
+    put(&o, "Z] \"", 4);
+    putz(&o, method);
+    put(&o, " ", 1);
+    putz(&o, path);
+    put(&o, s->version == 10 ? " HTTP/1.0\" " : " HTTP/1.1\" ", 11);
+    put_u64(&o, (uint64_t)(s->info.status > 0 ? s->info.status : 0));
+    put(&o, " ", 1);
+    putz(&o, s->info.response_details);
+    put(&o, " ", 1);
+    put_u64(&o, s->info.bytes_received);
+    put(&o, " ", 1);
+    put_u64(&o, s->info.bytes_sent);
+    put(&o, " ", 1);
+    put_u64(&o, dur);
+    put(&o, " \"", 2);
+    putz(&o, s->info.upstream_host);
+    put(&o, "\" \"", 3);
+    putz(&o, rid);
+    put(&o, "\" \"", 3);
+    putz(&o, auth);
+    put(&o, "\" \"", 3);
+    putz(&o, s->conn->peer);
+    put(&o, "\"", 1);
+    o.p[o.n++] = '\n';
+    hw->log_len += o.n;
     if (!uv_is_active((uv_handle_t *)&hw->log_flush))
         uv_prepare_start(&hw->log_flush, on_log_flush);
 }
