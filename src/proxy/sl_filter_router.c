@@ -14,16 +14,24 @@
 #include "proxy/sl_route.h"
 #include "proxy/sl_worker.h"
 
-/* Per-stream router state; allocated with malloc because the route timer's close completes
- * after the stream may be gone (freed in the timer's close callback). */
+/* What stays with a pooled upstream connection from one request to the next: its codec
+ * (reading while the connection is idle) and the route timer of the request holding it, so
+ * that a request costs no handle set-up or close. Freed when the pool closes the
+ * connection. */
+typedef struct upconn {
+    sl_h1_conn_t *codec; /* owned */
+    uv_timer_t timer;    /* data: the router holding the connection, NULL while idle */
+} upconn_t;
+
+/* Per-stream router state, in the stream's arena: nothing of it outlives on_destroy. */
 typedef struct router {
     sl_http_filter_t *f;          /* borrowed: our filter slot (valid until on_destroy) */
     const sl_route_t *route;      /* borrowed: the worker's route table */
     sl_pool_req_t *preq;          /* pending acquire, NULL otherwise */
     sl_upstream_conn_t *uc;       /* lent by the pool while the request runs */
-    sl_h1_conn_t *codec;          /* borrowed while uc is held: the connection's attachment */
-    uv_timer_t timer;             /* route timeout */
-    bool timer_active;
+    upconn_t *up;                 /* borrowed while uc is held: the connection's attachment */
+    sl_h1_conn_t *codec;          /* borrowed while uc is held: up->codec */
+    bool timer_active;            /* up->timer runs the route timeout for us */
     bool req_chunked;             /* upstream request body is chunk-encoded */
     bool req_end_seen;            /* the downstream request has ended (maybe held) */
     bool req_end_sent;            /* the upstream request is complete */
@@ -36,15 +44,17 @@ typedef struct router {
     bool upgrade;                 /* the request asks for a protocol switch */
     bool tunnel;                  /* the upstream switched (101): raw bytes both ways */
     bool decode_paused;           /* we asked the HCM to pause downstream reading */
-    bool destroyed;               /* on_destroy ran; only the timer close remains */
+    bool destroyed;               /* on_destroy ran */
     bool stream_over;
 } router_t;
 
 static void router_release(router_t *r, bool reusable);
 
-static void on_timer_closed(uv_handle_t *h)
+static void stop_timer(router_t *r)
 {
-    free(h->data);
+    if (r->timer_active && r->up)
+        uv_timer_stop(&r->up->timer);
+    r->timer_active = false;
 }
 
 static void fail_upstream(router_t *r, int status, const char *body, const char *details)
@@ -59,6 +69,8 @@ static void fail_upstream(router_t *r, int status, const char *body, const char 
 static void on_route_timeout(uv_timer_t *t)
 {
     router_t *r = t->data;
+    if (!r)
+        return;
     r->timer_active = false;
     if (r->destroyed || r->stream_over)
         return;
@@ -67,13 +79,13 @@ static void on_route_timeout(uv_timer_t *t)
 
 static void start_timer(router_t *r)
 {
-    if (!r->route || r->timer_active || r->resp_done)
+    if (!r->route || r->timer_active || r->resp_done || !r->up)
         return;
     uint64_t ms = r->route->cfg->timeout_ms;
     if (!ms)
         return;
     r->timer_active = true;
-    uv_timer_start(&r->timer, on_route_timeout, ms, 0);
+    uv_timer_start(&r->up->timer, on_route_timeout, ms, 0);
 }
 
 /* ---- upstream codec callbacks ----------------------------------------------------------- */
@@ -100,10 +112,7 @@ static bool up_head(void *ud, const sl_h1_head_t *hd)
     if (hd->tunnel) {
         /* The route timeout bounds the wait for the answer, not the tunnel's life. */
         r->tunnel = true;
-        if (r->timer_active) {
-            uv_timer_stop(&r->timer);
-            r->timer_active = false;
-        }
+        stop_timer(r);
     }
     r->upstream_keepalive = hd->keep_alive;
     r->resp_started = true;
@@ -137,10 +146,7 @@ static void up_complete(void *ud)
     if (!r->resp_started)
         return;
     r->resp_done = true;
-    if (r->timer_active) {
-        uv_timer_stop(&r->timer);
-        r->timer_active = false;
-    }
+    stop_timer(r);
     sl_stream_t *s = r->f->stream;
     bool reusable = r->upstream_keepalive && r->req_end_sent && r->codec &&
                     sl_h1_conn_queued(r->codec) == 0 && !sl_h1_conn_has_buffered_input(r->codec);
@@ -203,9 +209,18 @@ static const sl_h1_cbs_t upstream_cbs = {
  * The codec stays with the pooled connection and keeps reading while it is idle: anything
  * that arrives then (the peer closing, or stray bytes) discards the connection. */
 
-static void codec_free(void *codec)
+static void upconn_closed(uv_handle_t *h)
 {
-    sl_h1_conn_free(codec);
+    free(h->data);
+}
+
+static void upconn_free(void *p)
+{
+    upconn_t *u = p;
+    sl_h1_conn_free(u->codec);
+    uv_timer_stop(&u->timer);
+    u->timer.data = u;
+    uv_close((uv_handle_t *)&u->timer, upconn_closed);
 }
 
 static void idle_begin(void *ud)
@@ -258,6 +273,10 @@ static void router_release(router_t *r, bool reusable)
         return;
     sl_upstream_conn_t *uc = r->uc;
     r->uc = NULL;
+    stop_timer(r);
+    if (r->up)
+        r->up->timer.data = NULL;
+    r->up = NULL;
     if (r->codec && reusable) {
         sl_h1_conn_set_cbs(r->codec, &idle_cbs, uc);
         sl_h1_conn_expect_head_response(r->codec, false);
@@ -302,17 +321,26 @@ static void start_upstream(router_t *r, sl_upstream_conn_t *uc)
         .high_watermark = high,
         .low_watermark = high / 2,
     };
-    r->codec = sl_pool_conn_attached(uc, codec_free);
-    if (r->codec) {
-        sl_h1_conn_set_cbs(r->codec, &upstream_cbs, r);
+    r->up = sl_pool_conn_attached(uc, upconn_free);
+    if (r->up) {
+        sl_h1_conn_set_cbs(r->up->codec, &upstream_cbs, r);
     } else {
-        r->codec = sl_h1_conn_new((uv_stream_t *)&uc->tcp, SL_H1_CLIENT, &lim, &upstream_cbs, r);
-        if (!r->codec) {
+        upconn_t *u = calloc(1, sizeof(*u));
+        if (u && !(u->codec = sl_h1_conn_new((uv_stream_t *)&uc->tcp, SL_H1_CLIENT, &lim,
+                                             &upstream_cbs, r))) {
+            free(u);
+            u = NULL;
+        }
+        if (!u) {
             fail_upstream(r, 503, "out of memory", "out_of_memory");
             return;
         }
-        sl_pool_conn_attach(uc, r->codec, codec_free, true);
+        uv_timer_init(sl_stream_loop(s), &u->timer);
+        sl_pool_conn_attach(uc, u, upconn_free, true);
+        r->up = u;
     }
+    r->up->timer.data = r;
+    r->codec = r->up->codec;
     sl_h1_conn_expect_head_response(r->codec, r->head_request);
     sl_h1_conn_allow_tunnel(r->codec, r->upgrade);
     sl_hmap_t *h = sl_stream_request_headers(s);
@@ -463,10 +491,7 @@ static void on_stream_complete(sl_http_filter_t *f, const sl_stream_info_t *info
     (void)info;
     router_t *r = f->ctx;
     r->stream_over = true;
-    if (r->timer_active) {
-        uv_timer_stop(&r->timer);
-        r->timer_active = false;
-    }
+    stop_timer(r);
     /* Anything still open upstream is unfinished: never reuse it. */
     router_release(r, false);
 }
@@ -476,7 +501,6 @@ static void on_destroy(sl_http_filter_t *f)
     router_t *r = f->ctx;
     r->destroyed = true;
     router_release(r, false);
-    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
 }
 
 static const sl_http_filter_ops_t router_ops = {
@@ -491,12 +515,11 @@ static const sl_http_filter_ops_t router_ops = {
 static bool router_create(const void *config, sl_http_filter_t *f)
 {
     (void)config;
-    router_t *r = calloc(1, sizeof(*r));
+    router_t *r = sl_arena_alloc(sl_stream_arena(f->stream), sizeof(*r));
     if (!r)
         return false;
+    memset(r, 0, sizeof(*r));
     r->f = f;
-    uv_timer_init(sl_stream_loop(f->stream), &r->timer);
-    r->timer.data = r;
     f->ctx = r;
     f->ops = &router_ops;
     return true;
