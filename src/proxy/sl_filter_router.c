@@ -214,6 +214,11 @@ static void upconn_closed(uv_handle_t *h)
     free(h->data);
 }
 
+static void upconn_trim(void *p)
+{
+    sl_h1_conn_trim(((upconn_t *)p)->codec);
+}
+
 static void upconn_free(void *p)
 {
     upconn_t *u = p;
@@ -337,6 +342,7 @@ static void start_upstream(router_t *r, sl_upstream_conn_t *uc)
         }
         uv_timer_init(sl_stream_loop(s), &u->timer);
         sl_pool_conn_attach(uc, u, upconn_free, true);
+        uc->attach_trim = upconn_trim;
         r->up = u;
     }
     r->up->timer.data = r;

@@ -773,6 +773,24 @@ void sl_h1_conn_resume_parsing(sl_h1_conn_t *c)
     sl_h1_conn_unpause(c, SL_H1_PAUSE_PIPELINE);
 }
 
+void sl_h1_conn_trim(sl_h1_conn_t *c)
+{
+    if (c->depth > 0)
+        return;
+    if (c->rlen == 0) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+    if (c->wbuf.len == 0)
+        sl_buf_dispose(&c->wbuf);
+    if (c->spare) {
+        sl_buf_dispose(&c->spare->buf);
+        free(c->spare);
+        c->spare = NULL;
+    }
+}
+
 bool sl_h1_conn_has_buffered_input(const sl_h1_conn_t *c)
 {
     return c->rlen > c->roff;

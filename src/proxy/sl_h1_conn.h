@@ -91,6 +91,9 @@ void sl_h1_conn_start_tunnel(sl_h1_conn_t *c);
 /* Server side: parse the next pipelined request (bytes already read are parsed first;
  * callbacks may run before this returns). */
 void sl_h1_conn_resume_parsing(sl_h1_conn_t *c);
+/* Gives back the read and write buffers while nothing is buffered (an idle keep-alive
+ * connection); they are allocated again on the next use. */
+void sl_h1_conn_trim(sl_h1_conn_t *c);
 /* True when bytes of a following message have been read but not parsed. */
 bool sl_h1_conn_has_buffered_input(const sl_h1_conn_t *c);
 

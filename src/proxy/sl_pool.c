@@ -22,6 +22,7 @@ struct sl_pconn {
     int handles_open;          /* tcp + timer, freed at 0 */
     bool fresh;                /* not pooled: closed on release */
     bool timed_out;
+    unsigned idle_sweeps;      /* sweeps seen since it became idle */
     sl_pool_req_t *for_req;    /* fresh connects: the request it was opened for */
 };
 
@@ -203,6 +204,7 @@ static void conn_make_idle(sl_pconn_t *p)
 {
     sl_cluster_t *c = p->pub.cluster;
     p->state = PC_IDLE;
+    p->idle_sweeps = 0;
     set_tcp_data(p, p);
     p->pub.user = NULL;
     cl_push(&p->pub.endpoint->idle, p);
@@ -219,6 +221,8 @@ void sl__pool_sweep(sl_cluster_t *c)
             sl_pconn_t *next = p->next;
             if (!idle_alive(p))
                 idle_discard(p);
+            else if (++p->idle_sweeps == 2 && p->pub.attach && p->pub.attach_trim)
+                p->pub.attach_trim(p->pub.attach);
             p = next;
         }
     }
@@ -695,6 +699,7 @@ void sl_pool_conn_attach(sl_upstream_conn_t *conn, void *state, void (*free_fn)(
         conn->attach_free(conn->attach);
     conn->attach = state;
     conn->attach_free = free_fn;
+    conn->attach_trim = NULL;
     conn->attach_watch = watch;
 }
 
@@ -706,6 +711,7 @@ void *sl_pool_conn_attached(sl_upstream_conn_t *conn, void (*free_fn)(void *))
         return conn->attach;
     void *a = conn->attach;
     conn->attach = NULL;
+    conn->attach_trim = NULL;
     conn->attach_watch = false;
     conn->attach_free(a);
     uv_read_stop((uv_stream_t *)&conn->tcp);

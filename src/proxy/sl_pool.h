@@ -29,6 +29,9 @@ typedef struct sl_upstream_conn {
     void *user;               /* free for the user while lent; reset on release */
     void *attach;             /* owned through attach_free: state kept across lends */
     void (*attach_free)(void *attach);
+    void (*attach_trim)(void *attach); /* may be set after attaching: called once when the
+                                          connection has been idle for a whole sweep period,
+                                          to give back buffers it holds for the next use */
     bool attach_watch;        /* the attachment reads the connection while it is idle */
 } sl_upstream_conn_t;
 

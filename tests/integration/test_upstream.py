@@ -262,5 +262,24 @@ def idle_upstream_close_is_noticed_before_reuse():
             up.close()
 
 
+@test
+def connection_idle_across_sweeps_is_reused():
+    # An idle pooled connection gives back its buffers after a sweep period; it must still
+    # serve the next request (and more than a buffer's worth of body) unharmed.
+    up = Upstream()
+    up.on("/big", huge(300000))
+    port = free_port()
+    with Sluice(http_config(port, up.port), concurrency=1) as s:
+        check_eq(http_request(port, "GET", "/a").status, 200)
+        time.sleep(2.5)
+        r = http_request(port, "GET", "/big")
+        check_eq(r.status, 200)
+        check_eq(r.body, huge_pattern(0, 300000))
+        time.sleep(2.5)
+        check_eq(http_request(port, "GET", "/c").status, 200)
+        check_eq(up.connections_total, 1)
+        check_eq(s.stat("cluster.backend.upstream_cx_reused"), 2)
+
+
 if __name__ == "__main__":
     run()
