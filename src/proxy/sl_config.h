@@ -201,6 +201,14 @@ typedef struct sl_header_matcher_config {
     uint32_t line;
 } sl_header_matcher_config_t;
 
+/* One upgrade_configs entry (of the connection manager or of a route): an Upgrade token,
+ * compared case-insensitively ("websocket"), and whether that switch is proxied. */
+typedef struct sl_upgrade_config {
+    const char *type; /* arena */
+    bool enabled;     /* default true */
+    uint32_t line;
+} sl_upgrade_config_t;
+
 typedef enum {
     SL_ROUTE_ACTION_ROUTE = 0,        /* forward to a cluster */
     SL_ROUTE_ACTION_DIRECT_RESPONSE,  /* answer locally */
@@ -221,10 +229,20 @@ typedef struct sl_route_config {
     sl_route_action_kind_t action;
     const char *cluster;                       /* ROUTE: route.cluster ("" otherwise) */
     const sl_cluster_config_t *cluster_config; /* ROUTE: arena, the cluster it names */
-    const char *prefix_rewrite;       /* ROUTE: NULL when absent ("" is a valid rewrite) */
+    const char *prefix_rewrite;       /* ROUTE: NULL when absent ("" is a valid rewrite). On a
+                                         safe_regex route it replaces the whole path (before
+                                         '?'), as Envoy does. */
+    const char *regex_rewrite_pattern;      /* ROUTE: regex_rewrite.pattern.regex (POSIX
+                                               extended, checked like safe_regex), NULL when
+                                               absent; never set with prefix_rewrite */
+    const char *regex_rewrite_substitution; /* ROUTE: regex_rewrite.substitution (\0-\9
+                                               name groups, \\ is a backslash) */
     const char *host_rewrite_literal; /* ROUTE: NULL when absent */
     uint64_t timeout_ms;              /* ROUTE: route.timeout, default 15000, 0 = none */
     uint64_t idle_timeout_ms;         /* ROUTE: route.idle_timeout, 0 = none */
+    const sl_upgrade_config_t *upgrades; /* ROUTE: arena; overrides the connection manager's
+                                            entry of the same type */
+    size_t n_upgrades;
     uint32_t status;                  /* DIRECT_RESPONSE: 100..599 */
     sl_config_bytes_t body;           /* DIRECT_RESPONSE: body (inline_string/inline_bytes/
                                          filename read at load); len 0 when absent */
@@ -320,6 +338,9 @@ typedef struct sl_hcm_config {
     bool generate_request_id;        /* default true */
     bool use_remote_address;         /* default false */
     uint32_t xff_num_trusted_hops;   /* default 0 */
+    const sl_upgrade_config_t *upgrades; /* upgrade_configs, arena: the protocol switches
+                                            proxied (none by default, as Envoy: 403) */
+    size_t n_upgrades;
     uint32_t line;
 } sl_hcm_config_t;
 

@@ -191,7 +191,6 @@ sl_status_t sl__hcm(sl__ctx_t *c, const sl__node_t *m, uint64_t buffer_limit, sl
                                         "merge_slashes",
                                         "strip_matching_host_port",
                                         "strip_any_host_port",
-                                        "upgrade_configs",
                                         "internal_address_config",
                                         "skip_xff_append",
                                         "via",
@@ -241,6 +240,7 @@ sl_status_t sl__hcm(sl__ctx_t *c, const sl__node_t *m, uint64_t buffer_limit, sl
                                        "common_http_protocol_options",
                                        "route_config",
                                        "http_filters",
+                                       "upgrade_configs",
                                        NULL};
     const char *what = "http_connection_manager";
     out->line = m->line;
@@ -275,6 +275,9 @@ sl_status_t sl__hcm(sl__ctx_t *c, const sl__node_t *m, uint64_t buffer_limit, sl
     out->codec_type = (sl_codec_type_t)codec;
     const sl__node_t *x;
     if ((x = sl__get(m, "common_http_protocol_options")) && (st = common_options(c, x, out)))
+        return st;
+    if ((x = sl__get(m, "upgrade_configs")) &&
+        (st = sl__upgrade_configs(c, x, what, &out->upgrades, &out->n_upgrades)))
         return st;
     if (!(x = sl__get(m, "route_config")))
         return sl__fail(c, m, "http_connection_manager needs 'route_config'");

@@ -172,6 +172,10 @@ char *sl__lower_dup(sl__ctx_t *c, const char *s);
 sl_status_t sl__clusters(sl__ctx_t *c, const sl__node_t *seq);
 sl_status_t sl__listeners(sl__ctx_t *c, const sl__node_t *seq);
 sl_status_t sl__route_table(sl__ctx_t *c, const sl__node_t *n, sl_route_table_config_t *out);
+/* An upgrade_configs list (connection manager or route): entries {upgrade_type, enabled};
+ * per-upgrade `filters` and `connect_config` are rejected. */
+sl_status_t sl__upgrade_configs(sl__ctx_t *c, const sl__node_t *seq, const char *what,
+                                const sl_upgrade_config_t **out, size_t *n_out);
 sl_status_t sl__wasm_plugin(sl__ctx_t *c, const sl__node_t *n, const char *what,
                             sl_wasm_plugin_config_t *out);
 sl_status_t sl__hcm(sl__ctx_t *c, const sl__node_t *msg, uint64_t buffer_limit,

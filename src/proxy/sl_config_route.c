@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -235,6 +236,117 @@ static sl_status_t regex_bounded(sl__ctx_t *c, const sl__node_t *rx)
     return SL_OK;
 }
 
+/* A RegexMatcher map ({regex, google_re2}) named `what`: the regex must be bounded (see
+ * regex_bounded) and compile as POSIX extended; *groups gets its number of groups. */
+static sl_status_t safe_regex(sl__ctx_t *c, const sl__node_t *re, const char *what,
+                              const char **out, size_t *groups)
+{
+    static const char *const re_keys[] = {"google_re2", "regex", NULL};
+    static const char *const re_unsup[] = {NULL};
+    const sl__node_t *rx;
+    sl_status_t st;
+    if ((st = sl__map_open(c, re, what, re_keys, NULL)) != SL_OK)
+        return st;
+    /* google_re2 only names the engine (sluice has one); its one field is deprecated. */
+    const sl__node_t *g = sl__get(re, "google_re2");
+    static const char *const g_unsup[] = {"max_program_size", NULL};
+    if (g && ((st = sl__map_open(c, g, "google_re2", NULL, g_unsup)) ||
+              (st = sl__map_end(c, g, "google_re2", NULL))))
+        return st;
+    if (!(rx = sl__get(re, "regex")))
+        return sl__fail(c, re, "%s needs 'regex'", what);
+    if ((st = sl__want_scalar(c, rx, "regex", what)) != SL_OK)
+        return st;
+    if ((st = regex_bounded(c, rx)) != SL_OK)
+        return st;
+    regex_t compiled;
+    int rc = regcomp(&compiled, rx->str, REG_EXTENDED);
+    if (rc != 0) {
+        char why[128];
+        regerror(rc, &compiled, why, sizeof(why));
+        return sl__fail(c, rx, "'regex' in %s does not compile: %s", what, why);
+    }
+    *groups = compiled.re_nsub;
+    regfree(&compiled);
+    *out = rx->str;
+    return sl__map_end(c, re, what, re_unsup);
+}
+
+/* route.regex_rewrite: {pattern: RegexMatcher, substitution}. The substitution is checked as
+ * RE2 checks it: a backslash is followed by a digit naming an existing group, or by a
+ * backslash. */
+static sl_status_t regex_rewrite(sl__ctx_t *c, const sl__node_t *n, sl_route_config_t *out)
+{
+    static const char *const keys[] = {"pattern", "substitution", NULL};
+    const char *what = "regex_rewrite";
+    sl_status_t st = sl__map_open(c, n, what, keys, NULL);
+    if (st != SL_OK)
+        return st;
+    const sl__node_t *pat = sl__get(n, "pattern"), *sub = sl__get(n, "substitution");
+    if (!pat)
+        return sl__fail(c, n, "regex_rewrite needs 'pattern'");
+    size_t groups = 0;
+    if ((st = safe_regex(c, pat, "regex_rewrite pattern", &out->regex_rewrite_pattern,
+                         &groups)) != SL_OK)
+        return st;
+    out->regex_rewrite_substitution = "";
+    if (sub && !sl__is_null(sub)) {
+        if ((st = sl__want_scalar(c, sub, "substitution", what)) != SL_OK)
+            return st;
+        for (const char *p = sub->str; *p; p++) {
+            if (*p != '\\')
+                continue;
+            p++;
+            if (*p == '\\')
+                continue;
+            if (*p < '0' || *p > '9')
+                return sl__fail(c, sub,
+                                "'substitution' in regex_rewrite: a backslash must be followed "
+                                "by a digit or a backslash (byte %zu)",
+                                (size_t)(p - 1 - sub->str));
+            if ((size_t)(*p - '0') > groups)
+                return sl__fail(c, sub,
+                                "'substitution' in regex_rewrite names group \\%c but the "
+                                "pattern has %zu",
+                                *p, groups);
+        }
+        out->regex_rewrite_substitution = sub->str;
+    }
+    return sl__map_end(c, n, what, NULL);
+}
+
+sl_status_t sl__upgrade_configs(sl__ctx_t *c, const sl__node_t *seq, const char *what,
+                                const sl_upgrade_config_t **out, size_t *n_out)
+{
+    sl_status_t st = sl__want_seq(c, seq, "upgrade_configs", what);
+    if (st != SL_OK)
+        return st;
+    sl_upgrade_config_t *arr = seq->n ? sl__arena_alloc(c->arena, seq->n * sizeof(*arr)) : NULL;
+    if (seq->n && !arr)
+        return sl__nomem(c);
+    static const char *const keys[] = {"upgrade_type", "enabled", "filters", "connect_config",
+                                       NULL};
+    for (size_t i = 0; i < seq->n; i++) {
+        const sl__node_t *e = seq->items[i];
+        const char *ew = "upgrade_configs entry";
+        arr[i].enabled = true;
+        arr[i].line = e->line;
+        if ((st = sl__map_open(c, e, ew, keys, NULL)) ||
+            (st = sl__reject(c, e, "filters", ew, "upgraded streams use the listener's filters")) ||
+            (st = sl__reject(c, e, "connect_config", ew, "CONNECT is not proxied")) ||
+            (st = sl__str_req(c, e, "upgrade_type", ew, &arr[i].type)) ||
+            (st = sl__bool(c, e, "enabled", ew, &arr[i].enabled)) ||
+            (st = sl__map_end(c, e, ew, NULL)))
+            return st;
+        if (strcasecmp(arr[i].type, "CONNECT") == 0)
+            return sl__fail(c, e, "upgrade_type CONNECT is not supported (CONNECT is not "
+                                  "proxied)");
+    }
+    *out = arr;
+    *n_out = seq->n;
+    return SL_OK;
+}
+
 static sl_status_t route_match(sl__ctx_t *c, const sl__node_t *n, sl_route_config_t *out)
 {
     static const char *const keys[] = {"query_parameters",
@@ -296,35 +408,10 @@ static sl_status_t route_match(sl__ctx_t *c, const sl__node_t *n, sl_route_confi
         out->match_kind = SL_PATH_MATCH_PATH;
         out->match_value = path->str;
     } else {
-        static const char *const re_keys[] = {"google_re2", "regex", NULL};
-        static const char *const re_unsup[] = {NULL};
-        const sl__node_t *rx;
-        if ((st = sl__map_open(c, re, "safe_regex", re_keys, NULL)) != SL_OK)
+        size_t groups;
+        if ((st = safe_regex(c, re, "safe_regex", &out->match_value, &groups)) != SL_OK)
             return st;
-        /* google_re2 only names the engine (sluice has one); its one field is deprecated. */
-        const sl__node_t *g = sl__get(re, "google_re2");
-        static const char *const g_unsup[] = {"max_program_size", NULL};
-        if (g && ((st = sl__map_open(c, g, "google_re2", NULL, g_unsup)) ||
-                  (st = sl__map_end(c, g, "google_re2", NULL))))
-            return st;
-        if (!(rx = sl__get(re, "regex")))
-            return sl__fail(c, re, "safe_regex needs 'regex'");
-        if ((st = sl__want_scalar(c, rx, "regex", "safe_regex")) != SL_OK)
-            return st;
-        if ((st = regex_bounded(c, rx)) != SL_OK)
-            return st;
-        regex_t compiled;
-        int rc = regcomp(&compiled, rx->str, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char why[128];
-            regerror(rc, &compiled, why, sizeof(why));
-            return sl__fail(c, rx, "'regex' in safe_regex does not compile: %s", why);
-        }
-        regfree(&compiled);
         out->match_kind = SL_PATH_MATCH_REGEX;
-        out->match_value = rx->str;
-        if ((st = sl__map_end(c, re, "safe_regex", re_unsup)) != SL_OK)
-            return st;
     }
     const sl__node_t *hs = sl__get(n, "headers");
     if (hs) {
@@ -435,7 +522,6 @@ static sl_status_t route_action(sl__ctx_t *c, const sl__node_t *n, sl_route_conf
                                         "include_vh_rate_limits",
                                         "cors",
                                         "max_stream_duration",
-                                        "upgrade_configs",
                                         "internal_redirect_policy",
                                         "max_internal_redirects",
                                         "request_mirror_policies",
@@ -462,6 +548,7 @@ static sl_status_t route_action(sl__ctx_t *c, const sl__node_t *n, sl_route_conf
                                        "idle_timeout",
                                        "host_rewrite_literal",
                                        "prefix_rewrite",
+                                       "upgrade_configs",
                                        NULL};
     const char *what = "route action";
     sl_status_t st = sl__map_open(c, n, what, keys, unsup);
@@ -472,8 +559,7 @@ static sl_status_t route_action(sl__ctx_t *c, const sl__node_t *n, sl_route_conf
         {"weighted_clusters", "name one 'cluster'"},
         {"cluster_specifier_plugin", "name one 'cluster'"},
         {"inline_cluster_specifier_plugin", "name one 'cluster'"},
-        {"regex_rewrite", "use prefix_rewrite"},
-        {"path_rewrite_policy", "use prefix_rewrite"},
+        {"path_rewrite_policy", "use prefix_rewrite or regex_rewrite"},
         {"host_rewrite_header", "use host_rewrite_literal"},
         {"host_rewrite_path_regex", "use host_rewrite_literal"},
     };
@@ -498,6 +584,19 @@ static sl_status_t route_action(sl__ctx_t *c, const sl__node_t *n, sl_route_conf
         if (!sl__is_null(pv) && (st = sl__want_scalar(c, pv, "prefix_rewrite", what)))
             return st;
         out->prefix_rewrite = sl__is_null(pv) ? "" : pv->str;
+    }
+    const sl__node_t *uc = sl__get(n, "upgrade_configs");
+    if (uc && (st = sl__upgrade_configs(c, uc, what, &out->upgrades, &out->n_upgrades)))
+        return st;
+    const sl__node_t *rr = sl__get(n, "regex_rewrite");
+    if (rr) {
+        /* Envoy refuses both: each one rewrites the whole path its own way. */
+        if (pk)
+            return sl__fail(c, rr,
+                            "route action: specify only one of prefix_rewrite and "
+                            "regex_rewrite");
+        if ((st = regex_rewrite(c, rr, out)) != SL_OK)
+            return st;
     }
     out->cluster_config = sl_config_find_cluster(c->cfg, out->cluster);
     if (!out->cluster_config)

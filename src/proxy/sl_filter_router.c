@@ -14,16 +14,24 @@
 #include "proxy/sl_route.h"
 #include "proxy/sl_worker.h"
 
-/* Per-stream router state; allocated with malloc because the route timer's close completes
- * after the stream may be gone (freed in the timer's close callback). */
+/* What stays with a pooled upstream connection from one request to the next: its codec
+ * (reading while the connection is idle) and the route timer of the request holding it, so
+ * that a request costs no handle set-up or close. Freed when the pool closes the
+ * connection. */
+typedef struct upconn {
+    sl_h1_conn_t *codec; /* owned */
+    uv_timer_t timer;    /* data: the router holding the connection, NULL while idle */
+} upconn_t;
+
+/* Per-stream router state, in the stream's arena: nothing of it outlives on_destroy. */
 typedef struct router {
     sl_http_filter_t *f;          /* borrowed: our filter slot (valid until on_destroy) */
     const sl_route_t *route;      /* borrowed: the worker's route table */
     sl_pool_req_t *preq;          /* pending acquire, NULL otherwise */
     sl_upstream_conn_t *uc;       /* lent by the pool while the request runs */
-    sl_h1_conn_t *codec;          /* owned while uc is held */
-    uv_timer_t timer;             /* route timeout */
-    bool timer_active;
+    upconn_t *up;                 /* borrowed while uc is held: the connection's attachment */
+    sl_h1_conn_t *codec;          /* borrowed while uc is held: up->codec */
+    bool timer_active;            /* up->timer runs the route timeout for us */
     bool req_chunked;             /* upstream request body is chunk-encoded */
     bool req_end_seen;            /* the downstream request has ended (maybe held) */
     bool req_end_sent;            /* the upstream request is complete */
@@ -33,16 +41,20 @@ typedef struct router {
     bool upstream_keepalive;
     bool head_request;
     bool upstream_paused;         /* reading upstream paused (downstream queue high) */
+    bool upgrade;                 /* the request asks for a protocol switch */
+    bool tunnel;                  /* the upstream switched (101): raw bytes both ways */
     bool decode_paused;           /* we asked the HCM to pause downstream reading */
-    bool destroyed;               /* on_destroy ran; only the timer close remains */
+    bool destroyed;               /* on_destroy ran */
     bool stream_over;
 } router_t;
 
 static void router_release(router_t *r, bool reusable);
 
-static void on_timer_closed(uv_handle_t *h)
+static void stop_timer(router_t *r)
 {
-    free(h->data);
+    if (r->timer_active && r->up)
+        uv_timer_stop(&r->up->timer);
+    r->timer_active = false;
 }
 
 static void fail_upstream(router_t *r, int status, const char *body, const char *details)
@@ -57,6 +69,8 @@ static void fail_upstream(router_t *r, int status, const char *body, const char 
 static void on_route_timeout(uv_timer_t *t)
 {
     router_t *r = t->data;
+    if (!r)
+        return;
     r->timer_active = false;
     if (r->destroyed || r->stream_over)
         return;
@@ -65,13 +79,13 @@ static void on_route_timeout(uv_timer_t *t)
 
 static void start_timer(router_t *r)
 {
-    if (!r->route || r->timer_active || r->resp_done)
+    if (!r->route || r->timer_active || r->resp_done || !r->up)
         return;
     uint64_t ms = r->route->cfg->timeout_ms;
     if (!ms)
         return;
     r->timer_active = true;
-    uv_timer_start(&r->timer, on_route_timeout, ms, 0);
+    uv_timer_start(&r->up->timer, on_route_timeout, ms, 0);
 }
 
 /* ---- upstream codec callbacks ----------------------------------------------------------- */
@@ -79,19 +93,26 @@ static void start_timer(router_t *r)
 static bool up_head(void *ud, const sl_h1_head_t *hd)
 {
     router_t *r = ud;
-    if (hd->status >= 100 && hd->status < 200)
+    if (hd->status >= 100 && hd->status < 200 && !hd->tunnel)
         return true; /* interim responses (100 Continue was answered downstream already) */
     sl_stream_t *s = r->f->stream;
     sl_hmap_t *h = sl_stream_response_headers(s);
     sl_hmap_clear(h);
-    char num[16];
-    snprintf(num, sizeof(num), "%d", hd->status);
-    sl_hmap_setz(h, ":status", num);
+    /* The parser gives 100..999: three digits. */
+    char num[3] = {(char)('0' + hd->status / 100 % 10), (char)('0' + hd->status / 10 % 10),
+                   (char)('0' + hd->status % 10)};
+    sl_hmap_set(h, ":status", 7, num, 3);
     for (size_t i = 0; i < hd->n_headers; i++) {
         const sl_header_t *x = &hd->headers[i];
-        if (sl_h1_is_hop_by_hop(x->name, x->name_len))
+        if (sl_h1_is_hop_by_hop(x->name, x->name_len) &&
+            !(hd->tunnel && x->name_len == 7 && strncasecmp(x->name, "upgrade", 7) == 0))
             continue;
         sl_hmap_add(h, x->name, x->name_len, x->value, x->value_len);
+    }
+    if (hd->tunnel) {
+        /* The route timeout bounds the wait for the answer, not the tunnel's life. */
+        r->tunnel = true;
+        stop_timer(r);
     }
     r->upstream_keepalive = hd->keep_alive;
     r->resp_started = true;
@@ -125,10 +146,7 @@ static void up_complete(void *ud)
     if (!r->resp_started)
         return;
     r->resp_done = true;
-    if (r->timer_active) {
-        uv_timer_stop(&r->timer);
-        r->timer_active = false;
-    }
+    stop_timer(r);
     sl_stream_t *s = r->f->stream;
     bool reusable = r->upstream_keepalive && r->req_end_sent && r->codec &&
                     sl_h1_conn_queued(r->codec) == 0 && !sl_h1_conn_has_buffered_input(r->codec);
@@ -187,6 +205,65 @@ static const sl_h1_cbs_t upstream_cbs = {
     .on_drained = up_drained,
 };
 
+/* ---- idle upstream connections ------------------------------------------------------------
+ * The codec stays with the pooled connection and keeps reading while it is idle: anything
+ * that arrives then (the peer closing, or stray bytes) discards the connection. */
+
+static void upconn_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void upconn_trim(void *p)
+{
+    sl_h1_conn_trim(((upconn_t *)p)->codec);
+}
+
+static void upconn_free(void *p)
+{
+    upconn_t *u = p;
+    sl_h1_conn_free(u->codec);
+    uv_timer_stop(&u->timer);
+    u->timer.data = u;
+    uv_close((uv_handle_t *)&u->timer, upconn_closed);
+}
+
+static void idle_begin(void *ud)
+{
+    sl_pool_idle_failed(ud);
+}
+
+static bool idle_head(void *ud, const sl_h1_head_t *hd)
+{
+    (void)hd;
+    sl_pool_idle_failed(ud);
+    return false;
+}
+
+static void idle_body(void *ud, const char *p, size_t n)
+{
+    (void)ud, (void)p, (void)n;
+}
+
+static void idle_complete(void *ud)
+{
+    (void)ud;
+}
+
+static void idle_error(void *ud, int status, const char *why)
+{
+    (void)status, (void)why;
+    sl_pool_idle_failed(ud);
+}
+
+static const sl_h1_cbs_t idle_cbs = {
+    .on_begin = idle_begin,
+    .on_head = idle_head,
+    .on_body = idle_body,
+    .on_complete = idle_complete,
+    .on_error = idle_error,
+};
+
 static void router_release(router_t *r, bool reusable)
 {
     if (r->preq) {
@@ -199,10 +276,22 @@ static void router_release(router_t *r, bool reusable)
     }
     if (!r->uc)
         return;
-    sl_h1_conn_free(r->codec);
-    r->codec = NULL;
     sl_upstream_conn_t *uc = r->uc;
     r->uc = NULL;
+    stop_timer(r);
+    if (r->up)
+        r->up->timer.data = NULL;
+    r->up = NULL;
+    if (r->codec && reusable) {
+        sl_h1_conn_set_cbs(r->codec, &idle_cbs, uc);
+        sl_h1_conn_expect_head_response(r->codec, false);
+        sl_h1_conn_allow_tunnel(r->codec, false);
+        if (r->upstream_paused)
+            sl_h1_conn_unpause(r->codec, SL_H1_PAUSE_BACKPRESSURE);
+    }
+    r->upstream_paused = false;
+    r->codec = NULL;
+    /* Not reusable: the pool closes it and frees the codec with it. */
     sl_pool_release(uc, reusable);
 }
 
@@ -237,15 +326,37 @@ static void start_upstream(router_t *r, sl_upstream_conn_t *uc)
         .high_watermark = high,
         .low_watermark = high / 2,
     };
-    r->codec = sl_h1_conn_new((uv_stream_t *)&uc->tcp, SL_H1_CLIENT, &lim, &upstream_cbs, r);
-    if (!r->codec) {
-        fail_upstream(r, 503, "out of memory", "out_of_memory");
-        return;
+    r->up = sl_pool_conn_attached(uc, upconn_free);
+    if (r->up) {
+        sl_h1_conn_set_cbs(r->up->codec, &upstream_cbs, r);
+    } else {
+        upconn_t *u = calloc(1, sizeof(*u));
+        if (u && !(u->codec = sl_h1_conn_new((uv_stream_t *)&uc->tcp, SL_H1_CLIENT, &lim,
+                                             &upstream_cbs, r))) {
+            free(u);
+            u = NULL;
+        }
+        if (!u) {
+            fail_upstream(r, 503, "out of memory", "out_of_memory");
+            return;
+        }
+        uv_timer_init(sl_stream_loop(s), &u->timer);
+        sl_pool_conn_attach(uc, u, upconn_free, true);
+        uc->attach_trim = upconn_trim;
+        r->up = u;
     }
+    r->up->timer.data = r;
+    r->codec = r->up->codec;
     sl_h1_conn_expect_head_response(r->codec, r->head_request);
+    sl_h1_conn_allow_tunnel(r->codec, r->upgrade);
     sl_hmap_t *h = sl_stream_request_headers(s);
-    r->req_chunked = r->req_body_expected && !sl_hmap_getz(h, "content-length");
-    sl_h1_conn_write_head(r->codec, h, r->req_chunked, NULL);
+    r->req_chunked = r->req_body_expected && !r->upgrade && !sl_hmap_getz(h, "content-length");
+    sl_h1_conn_write_head(r->codec, h, r->req_chunked, r->upgrade ? "upgrade" : NULL);
+    if (r->upgrade) {
+        /* The request on the wire ends with its head; later bytes belong to the tunnel. */
+        r->req_end_sent = true;
+        start_timer(r);
+    }
     if (sl_h1_conn_start_reading(r->codec) != 0) {
         fail_upstream(r, 503,
                       "upstream connect error or disconnect/reset before headers. reset "
@@ -310,6 +421,9 @@ static sl_filter_status_t decode_headers(sl_http_filter_t *f, sl_hmap_t *h, bool
     }
     const char *m = sl_hmap_getz(h, ":method");
     r->head_request = m && strcmp(m, "HEAD") == 0;
+    /* The connection manager keeps Upgrade only on a request that asks for a switch. */
+    const char *cn = sl_hmap_getz(h, "connection");
+    r->upgrade = !end && sl_hmap_getz(h, "upgrade") && cn && strcasecmp(cn, "upgrade") == 0;
     r->req_body_expected = !end;
     r->req_end_seen = end;
     sl_worker_t *w = sl_stream_worker(s);
@@ -383,10 +497,7 @@ static void on_stream_complete(sl_http_filter_t *f, const sl_stream_info_t *info
     (void)info;
     router_t *r = f->ctx;
     r->stream_over = true;
-    if (r->timer_active) {
-        uv_timer_stop(&r->timer);
-        r->timer_active = false;
-    }
+    stop_timer(r);
     /* Anything still open upstream is unfinished: never reuse it. */
     router_release(r, false);
 }
@@ -396,7 +507,6 @@ static void on_destroy(sl_http_filter_t *f)
     router_t *r = f->ctx;
     r->destroyed = true;
     router_release(r, false);
-    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
 }
 
 static const sl_http_filter_ops_t router_ops = {
@@ -411,12 +521,11 @@ static const sl_http_filter_ops_t router_ops = {
 static bool router_create(const void *config, sl_http_filter_t *f)
 {
     (void)config;
-    router_t *r = calloc(1, sizeof(*r));
+    router_t *r = sl_arena_alloc(sl_stream_arena(f->stream), sizeof(*r));
     if (!r)
         return false;
+    memset(r, 0, sizeof(*r));
     r->f = f;
-    uv_timer_init(sl_stream_loop(f->stream), &r->timer);
-    r->timer.data = r;
     f->ctx = r;
     f->ops = &router_ops;
     return true;

@@ -11,12 +11,19 @@
 
 #define READ_CHUNK 65536
 
+/* Writes are gathered: while any codec callback runs on this thread (a read being processed,
+ * a write completing), bytes queued on any codec stay in its wbuf and the codec joins the
+ * thread's pending list; the outermost callback flushes the list on its way out. A proxied
+ * response (head, body, end) thus leaves in one write, and a request in one write upstream,
+ * whatever the number of calls that produced them. Outside callbacks (timers, pool
+ * deliveries) writes go out at once. */
+#define FLUSH_NOW_BYTES (256 * 1024)
+
 struct sl_h1_wreq {
     uv_write_t req;
     sl_h1_conn_t *c;          /* borrowed; NULL once the codec is freed (detached) */
     sl_h1_wreq_t *prev, *next; /* in-flight list of the codec */
-    char *data;               /* owned */
-    size_t len;
+    sl_buf_t buf;             /* owned: the bytes being written; kept (cleared) for reuse */
 };
 
 struct sl_h1_conn {
@@ -35,18 +42,29 @@ struct sl_h1_conn {
     bool failed;              /* an error was reported: no more events */
     bool dead;                /* freed while inside a callback: free on unwind */
     bool head_response;
+    bool allow_tunnel;        /* client: a 101 to the request sent is expected */
     int depth;                /* callback nesting */
     size_t queued;            /* bytes handed to uv_write and not completed */
     bool above;
     sl_h1_wreq_t *wreqs;      /* in-flight writes */
+    sl_h1_wreq_t *spare;      /* owned: a completed write request kept for the next write */
     sl_buf_t wbuf;            /* bytes being assembled for the next uv_write */
+    sl_h1_conn_t *pend_prev, *pend_next; /* in the thread's pending-flush list */
+    bool pend;                /* on that list */
     bool begun;               /* on_begin was reported for the message being read */
     sl_h1_parser_t parser;    /* embedded */
 };
 
+/* The thread's codec dispatch state (each worker thread runs one loop). */
+static _Thread_local struct {
+    int depth;               /* codec callbacks running on this thread */
+    sl_h1_conn_t *pending;   /* borrowed: codecs with bytes in wbuf to flush */
+} tl;
+
 static void process(sl_h1_conn_t *c);
 static void update_reading(sl_h1_conn_t *c);
 static void report_error(sl_h1_conn_t *c, int status, const char *why);
+static int flush(sl_h1_conn_t *c);
 
 /* The parser's field lines and ours share one layout, so heads are passed without copying. */
 _Static_assert(sizeof(sl_h1_header_t) == sizeof(sl_header_t), "header layout");
@@ -58,12 +76,54 @@ _Static_assert(offsetof(sl_h1_header_t, value_len) == offsetof(sl_header_t, valu
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
+static void pend_remove(sl_h1_conn_t *c)
+{
+    if (!c->pend)
+        return;
+    if (c->pend_prev)
+        c->pend_prev->pend_next = c->pend_next;
+    else
+        tl.pending = c->pend_next;
+    if (c->pend_next)
+        c->pend_next->pend_prev = c->pend_prev;
+    c->pend_prev = c->pend_next = NULL;
+    c->pend = false;
+}
+
+static void dispatch_enter(void)
+{
+    tl.depth++;
+}
+
+/* Leaves a callback; the outermost one flushes every codec that gathered bytes. Flushing may
+ * run watermark callbacks, which may queue more: the loop ends when the list is empty. */
+static void dispatch_leave(void)
+{
+    if (tl.depth > 1) {
+        tl.depth--;
+        return;
+    }
+    for (unsigned guard = 0; tl.pending && guard < 1000000; guard++) {
+        sl_h1_conn_t *c = tl.pending;
+        pend_remove(c);
+        c->depth++;
+        flush(c);
+        /* Written at once: no completion will say so, so say it here. */
+        if (!c->dead && c->queued == 0 && c->wbuf.len == 0 && c->cbs->on_drained)
+            c->cbs->on_drained(c->ud);
+        c->depth--;
+        if (c->dead && c->depth == 0)
+            sl_h1_conn_free(c);
+    }
+    tl.depth--;
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     sl_h1_wreq_t *w = (sl_h1_wreq_t *)req;
     sl_h1_conn_t *c = w->c;
-    free(w->data);
     if (!c) {
+        sl_buf_dispose(&w->buf);
         free(w);
         return;
     }
@@ -73,40 +133,73 @@ static void on_written(uv_write_t *req, int status)
         c->wreqs = w->next;
     if (w->next)
         w->next->prev = w->prev;
-    c->queued -= w->len;
-    free(w);
+    c->queued -= w->buf.len;
+    sl_buf_clear(&w->buf);
+    if (!c->spare && w->buf.cap <= FLUSH_NOW_BYTES) {
+        c->spare = w;
+    } else {
+        sl_buf_dispose(&w->buf);
+        free(w);
+    }
     (void)status; /* a failed write shows up as a read error / EOF on the same socket */
+    dispatch_enter();
     c->depth++;
     if (c->above && c->queued <= c->lim.low_watermark) {
         c->above = false;
         if (c->cbs->on_watermark && !c->dead)
             c->cbs->on_watermark(c->ud, false);
     }
-    if (c->queued == 0 && c->cbs->on_drained && !c->dead)
+    if (c->queued == 0 && c->wbuf.len == 0 && c->cbs->on_drained && !c->dead)
         c->cbs->on_drained(c->ud);
     c->depth--;
     if (c->dead && c->depth == 0)
         sl_h1_conn_free(c);
+    dispatch_leave();
 }
 
 static int flush(sl_h1_conn_t *c)
 {
+    pend_remove(c);
     if (c->wbuf.len == 0)
         return 0;
-    sl_h1_wreq_t *w = malloc(sizeof(*w));
-    if (!w || !sl_buf_own(&c->wbuf)) {
-        free(w);
-        sl_buf_clear(&c->wbuf);
-        return UV_ENOMEM;
+    if (c->queued == 0) {
+        /* Nothing in flight: write in place. A complete write needs no request, and no
+         * completion, whose POLLOUT bookkeeping would cost libuv an epoll_ctl. */
+        uv_buf_t b0 = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+        int n = uv_try_write(c->stream, &b0, 1);
+        if (n == (int)c->wbuf.len) {
+            sl_buf_clear(&c->wbuf);
+            return 0;
+        }
+        if (n > 0) {
+            sl_buf_drain(&c->wbuf, (size_t)n);
+        } else if (n != UV_EAGAIN) {
+            /* The socket failed: the read side reports it. */
+            sl_buf_clear(&c->wbuf);
+            return n;
+        }
+    }
+    sl_h1_wreq_t *w = c->spare;
+    if (w) {
+        c->spare = NULL;
+    } else {
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+            sl_buf_clear(&c->wbuf);
+            return UV_ENOMEM;
+        }
     }
     w->c = c;
-    w->data = c->wbuf.data;
-    w->len = c->wbuf.len;
-    sl_buf_init(&c->wbuf);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    /* Swap buffers: the request takes the assembled bytes, the codec keeps the request's
+     * empty capacity for the next head. */
+    sl_buf_t t = w->buf;
+    w->buf = c->wbuf;
+    c->wbuf = t;
+    sl_buf_clear(&c->wbuf);
+    uv_buf_t b = uv_buf_init(w->buf.data, (unsigned)w->buf.len);
     int rc = uv_write(&w->req, c->stream, &b, 1, on_written);
     if (rc != 0) {
-        free(w->data);
+        sl_buf_dispose(&w->buf);
         free(w);
         return rc;
     }
@@ -115,10 +208,10 @@ static int flush(sl_h1_conn_t *c)
     if (c->wreqs)
         c->wreqs->prev = w;
     c->wreqs = w;
-    c->queued += w->len;
+    c->queued += w->buf.len;
     if (!c->above && c->queued > c->lim.high_watermark) {
         c->above = true;
-        if (c->cbs->on_watermark) {
+        if (c->cbs->on_watermark && !c->dead) {
             c->depth++;
             c->cbs->on_watermark(c->ud, true);
             c->depth--;
@@ -127,21 +220,33 @@ static int flush(sl_h1_conn_t *c)
     return 0;
 }
 
+/* The bytes in wbuf are complete: send them now, or at the end of the running callback. */
+static int commit(sl_h1_conn_t *c)
+{
+    if (tl.depth > 0 && c->wbuf.len < FLUSH_NOW_BYTES) {
+        if (!c->pend && c->wbuf.len) {
+            c->pend = true;
+            c->pend_prev = NULL;
+            c->pend_next = tl.pending;
+            if (tl.pending)
+                tl.pending->pend_prev = c;
+            tl.pending = c;
+        }
+        return 0;
+    }
+    return flush(c);
+}
+
 static bool out(sl_h1_conn_t *c, const void *p, size_t n)
 {
     return sl_buf_append(&c->wbuf, p, n);
-}
-
-static bool outz(sl_h1_conn_t *c, const char *s)
-{
-    return out(c, s, strlen(s));
 }
 
 int sl_h1_conn_write(sl_h1_conn_t *c, const void *p, size_t n)
 {
     if (!out(c, p, n))
         return UV_ENOMEM;
-    return flush(c);
+    return commit(c);
 }
 
 bool sl_h1_is_hop_by_hop(const char *name, size_t len)
@@ -152,70 +257,138 @@ bool sl_h1_is_hop_by_hop(const char *name, size_t len)
            (len == 18 && strncasecmp(name, "proxy-authenticate", 18) == 0);
 }
 
+/* A head is assembled on the stack and appended to wbuf in one piece (spilling when large):
+ * one capacity check per head rather than one per field. On failure wbuf goes back to what
+ * it held before, since it may also hold earlier messages gathered for the same write. */
+typedef struct head_out {
+    sl_h1_conn_t *c;
+    size_t mark; /* wbuf.len before the head */
+    bool ok;
+    size_t n;
+    char tmp[2048];
+} head_out_t;
+
+static void hput(head_out_t *o, const void *p, size_t n)
+{
+    if (!o->ok)
+        return;
+    if (n > sizeof(o->tmp) - o->n) {
+        if (!sl_buf_append(&o->c->wbuf, o->tmp, o->n)) {
+            o->ok = false;
+            return;
+        }
+        o->n = 0;
+        if (n > sizeof(o->tmp)) {
+            o->ok = sl_buf_append(&o->c->wbuf, p, n);
+            return;
+        }
+    }
+    memcpy(o->tmp + o->n, p, n);
+    o->n += n;
+}
+
+static void hputz(head_out_t *o, const char *s)
+{
+    hput(o, s, strlen(s));
+}
+
+static int hdone(head_out_t *o)
+{
+    if (o->ok && !sl_buf_append(&o->c->wbuf, o->tmp, o->n))
+        o->ok = false;
+    if (!o->ok) {
+        o->c->wbuf.len = o->mark;
+        return UV_ENOMEM;
+    }
+    return commit(o->c);
+}
+
 int sl_h1_conn_write_head(sl_h1_conn_t *c, const sl_hmap_t *h, bool chunked,
                           const char *connection)
 {
-    bool ok = true;
+    head_out_t o;
+    o.c = c;
+    o.mark = c->wbuf.len;
+    o.ok = true;
+    o.n = 0;
     if (c->role == SL_H1_SERVER) {
-        const char *st = sl_hmap_getz(h, ":status");
-        int status = st ? atoi(st) : 500;
-        char line[64];
-        snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, sl_h1_reason(status));
-        ok = outz(c, line);
+        size_t sl = 0;
+        const char *st = sl_hmap_get(h, ":status", 7, &sl);
+        int status = 500;
+        if (st && sl == 3 && st[0] >= '1' && st[0] <= '9' && st[1] >= '0' && st[1] <= '9' &&
+            st[2] >= '0' && st[2] <= '9')
+            status = (st[0] - '0') * 100 + (st[1] - '0') * 10 + (st[2] - '0');
+        char line[16] = "HTTP/1.1 ";
+        line[9] = (char)('0' + status / 100);
+        line[10] = (char)('0' + status / 10 % 10);
+        line[11] = (char)('0' + status % 10);
+        line[12] = ' ';
+        hput(&o, line, 13);
+        hputz(&o, sl_h1_reason(status));
+        hput(&o, "\r\n", 2);
     } else {
         const char *m = sl_hmap_getz(h, ":method");
         const char *p = sl_hmap_getz(h, ":path");
         const char *a = sl_hmap_getz(h, ":authority");
-        ok = outz(c, m ? m : "GET") && outz(c, " ") && outz(c, p && p[0] ? p : "/") &&
-             outz(c, " HTTP/1.1\r\n");
-        if (a && a[0])
-            ok = ok && outz(c, "host: ") && outz(c, a) && outz(c, "\r\n");
+        hputz(&o, m ? m : "GET");
+        hput(&o, " ", 1);
+        hputz(&o, p && p[0] ? p : "/");
+        hput(&o, " HTTP/1.1\r\n", 11);
+        if (a && a[0]) {
+            hput(&o, "host: ", 6);
+            hputz(&o, a);
+            hput(&o, "\r\n", 2);
+        }
     }
-    for (uint32_t i = 0; ok && i < sl_hmap_size(h); i++) {
+    bool upgrade = connection && strcasecmp(connection, "upgrade") == 0;
+    for (uint32_t i = 0; o.ok && i < sl_hmap_size(h); i++) {
         const sl_header_t *x = sl_hmap_at(h, i);
         if (x->name_len == 0 || x->name[0] == ':')
             continue;
-        if (sl_h1_is_hop_by_hop(x->name, x->name_len))
+        if (sl_h1_is_hop_by_hop(x->name, x->name_len) &&
+            !(upgrade && x->name_len == 7 && strncasecmp(x->name, "upgrade", 7) == 0))
             continue;
         if (c->role == SL_H1_CLIENT && x->name_len == 4 && strncasecmp(x->name, "host", 4) == 0)
             continue;
         if (chunked && x->name_len == 14 && strncasecmp(x->name, "content-length", 14) == 0)
             continue;
-        ok = out(c, x->name, x->name_len) && out(c, ": ", 2) &&
-             out(c, x->value, x->value_len) && out(c, "\r\n", 2);
+        hput(&o, x->name, x->name_len);
+        hput(&o, ": ", 2);
+        hput(&o, x->value, x->value_len);
+        hput(&o, "\r\n", 2);
     }
-    if (ok && chunked)
-        ok = outz(c, "transfer-encoding: chunked\r\n");
-    if (ok && connection)
-        ok = outz(c, "connection: ") && outz(c, connection) && outz(c, "\r\n");
-    if (ok)
-        ok = out(c, "\r\n", 2);
-    if (!ok) {
-        sl_buf_clear(&c->wbuf);
-        return UV_ENOMEM;
+    if (chunked)
+        hput(&o, "transfer-encoding: chunked\r\n", 28);
+    if (connection) {
+        hput(&o, "connection: ", 12);
+        hputz(&o, connection);
+        hput(&o, "\r\n", 2);
     }
-    return flush(c);
+    hput(&o, "\r\n", 2);
+    return hdone(&o);
 }
 
 int sl_h1_conn_write_body(sl_h1_conn_t *c, const void *p, size_t n, bool chunked)
 {
     if (n == 0)
         return 0;
+    size_t mark = c->wbuf.len;
     if (chunked) {
         char hdr[24];
         int k = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
         if (!out(c, hdr, (size_t)k) || !out(c, p, n) || !out(c, "\r\n", 2)) {
-            sl_buf_clear(&c->wbuf);
+            c->wbuf.len = mark;
             return UV_ENOMEM;
         }
     } else if (!out(c, p, n)) {
         return UV_ENOMEM;
     }
-    return flush(c);
+    return commit(c);
 }
 
 int sl_h1_conn_write_chunked_end(sl_h1_conn_t *c, const sl_hmap_t *trailers)
 {
+    size_t mark = c->wbuf.len;
     bool ok = out(c, "0\r\n", 3);
     for (uint32_t i = 0; ok && trailers && i < sl_hmap_size(trailers); i++) {
         const sl_header_t *x = sl_hmap_at(trailers, i);
@@ -226,10 +399,10 @@ int sl_h1_conn_write_chunked_end(sl_h1_conn_t *c, const sl_hmap_t *trailers)
     }
     ok = ok && out(c, "\r\n", 2);
     if (!ok) {
-        sl_buf_clear(&c->wbuf);
+        c->wbuf.len = mark;
         return UV_ENOMEM;
     }
-    return flush(c);
+    return commit(c);
 }
 
 size_t sl_h1_conn_queued(const sl_h1_conn_t *c)
@@ -298,10 +471,13 @@ static bool deliver(sl_h1_conn_t *c, const sl_h1_event_t *ev)
             .keep_alive = ev->keep_alive,
             .expect_continue = ev->expect_continue,
             .has_body = ev->framing != SL_H1_BODY_NONE,
+            .upgrade = ev->upgrade,
+            .is_connect = ev->is_connect,
+            .tunnel = ev->framing == SL_H1_BODY_TUNNEL,
         };
-        if (ev->framing == SL_H1_BODY_TUNNEL) {
-            /* Upgrades and CONNECT are not proxied: refuse rather than mis-frame. */
-            report_error(c, c->role == SL_H1_SERVER ? 501 : 502, "upgrade not supported");
+        if (hd.tunnel && !(c->role == SL_H1_CLIENT && c->allow_tunnel)) {
+            /* A switch nobody asked for cannot be framed: refuse rather than mis-frame. */
+            report_error(c, c->role == SL_H1_SERVER ? 501 : 502, "unrequested protocol switch");
             return false;
         }
         if (!c->cbs->on_head(c->ud, &hd)) {
@@ -446,14 +622,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     } else {
         c->rlen += (size_t)n;
     }
+    dispatch_enter();
     c->depth++;
     process(c);
     c->depth--;
-    if (c->dead && c->depth == 0) {
+    if (c->dead && c->depth == 0)
         sl_h1_conn_free(c);
-        return;
-    }
-    update_reading(c);
+    else
+        update_reading(c);
+    dispatch_leave();
 }
 
 /* Reading runs when asked, not paused, not failed, and the unparsed backlog is bounded. */
@@ -519,9 +696,17 @@ void sl_h1_conn_free(sl_h1_conn_t *c)
         c->dead = true;
         return;
     }
+    /* Gathered bytes were promised to the peer: they go out before the owner closes (no
+     * callback runs from here: dead). */
+    c->dead = true;
+    flush(c);
     for (sl_h1_wreq_t *w = c->wreqs; w; w = w->next)
         w->c = NULL;
     c->wreqs = NULL;
+    if (c->spare) {
+        sl_buf_dispose(&c->spare->buf);
+        free(c->spare);
+    }
     if (c->stream->data == c)
         c->stream->data = NULL;
     sl_buf_dispose(&c->wbuf);
@@ -572,9 +757,38 @@ void sl_h1_conn_expect_head_response(sl_h1_conn_t *c, bool head)
         sl_h1_parser_set_request_method(&c->parser, "GET", 3);
 }
 
+void sl_h1_conn_allow_tunnel(sl_h1_conn_t *c, bool allow)
+{
+    c->allow_tunnel = allow;
+}
+
+void sl_h1_conn_start_tunnel(sl_h1_conn_t *c)
+{
+    sl_h1_parser_tunnel(&c->parser);
+    sl_h1_conn_unpause(c, SL_H1_PAUSE_PIPELINE);
+}
+
 void sl_h1_conn_resume_parsing(sl_h1_conn_t *c)
 {
     sl_h1_conn_unpause(c, SL_H1_PAUSE_PIPELINE);
+}
+
+void sl_h1_conn_trim(sl_h1_conn_t *c)
+{
+    if (c->depth > 0)
+        return;
+    if (c->rlen == 0) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+    if (c->wbuf.len == 0)
+        sl_buf_dispose(&c->wbuf);
+    if (c->spare) {
+        sl_buf_dispose(&c->spare->buf);
+        free(c->spare);
+        c->spare = NULL;
+    }
 }
 
 bool sl_h1_conn_has_buffered_input(const sl_h1_conn_t *c)

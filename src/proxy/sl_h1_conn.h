@@ -29,6 +29,10 @@ typedef struct sl_h1_head {
     bool keep_alive;            /* by version and Connection header */
     bool expect_continue;       /* request has "Expect: 100-continue" */
     bool has_body;              /* a body follows (length > 0, chunked, or read-until-close) */
+    bool upgrade;               /* an Upgrade field with "upgrade" among the Connection tokens */
+    bool is_connect;            /* request method CONNECT */
+    bool tunnel;                /* response: 101 (or 2xx to CONNECT) accepted by a codec told
+                                   sl_h1_conn_allow_tunnel; every later byte comes as body */
 } sl_h1_head_t;
 
 typedef struct sl_h1_cbs {
@@ -77,18 +81,30 @@ void sl_h1_conn_unpause(sl_h1_conn_t *c, unsigned reason);
 enum { SL_H1_PAUSE_BACKPRESSURE = 1, SL_H1_PAUSE_PIPELINE = 2, SL_H1_PAUSE_USER = 4 };
 /* Client side: the next response answers a HEAD request (no body) */
 void sl_h1_conn_expect_head_response(sl_h1_conn_t *c, bool head);
+/* Client side: the request sent asked for a protocol switch, so a 101 answer is reported
+ * (head->tunnel) and what follows it comes as body bytes until the peer closes. Without it a
+ * 101 is an error (502). */
+void sl_h1_conn_allow_tunnel(sl_h1_conn_t *c, bool allow);
+/* Server side, after the request that asked for it was answered with 101: every byte from
+ * now on (those already read first) is passed to on_body, unparsed, until the peer closes. */
+void sl_h1_conn_start_tunnel(sl_h1_conn_t *c);
 /* Server side: parse the next pipelined request (bytes already read are parsed first;
  * callbacks may run before this returns). */
 void sl_h1_conn_resume_parsing(sl_h1_conn_t *c);
+/* Gives back the read and write buffers while nothing is buffered (an idle keep-alive
+ * connection); they are allocated again on the next use. */
+void sl_h1_conn_trim(sl_h1_conn_t *c);
 /* True when bytes of a following message have been read but not parsed. */
 bool sl_h1_conn_has_buffered_input(const sl_h1_conn_t *c);
 
-/* ---- writing: bytes are copied; each call queues one uv_write ---- */
+/* ---- writing: bytes are copied; those written while a codec callback runs on the thread
+ * leave together when it returns, others at once ---- */
 int sl_h1_conn_write(sl_h1_conn_t *c, const void *p, size_t n);
 /* Serializes a message head from a header map: requests take :method, :path, :authority
  * (sent as Host); responses take :status. Pseudo-headers and hop-by-hop headers are not
  * written; content-length is written as found in the map. `chunked` adds
- * "transfer-encoding: chunked"; `connection` (NULL for none) adds "connection: <value>". */
+ * "transfer-encoding: chunked"; `connection` (NULL for none) adds "connection: <value>".
+ * With connection "upgrade" the map's Upgrade field is written too (a protocol switch). */
 int sl_h1_conn_write_head(sl_h1_conn_t *c, const sl_hmap_t *h, bool chunked,
                           const char *connection);
 /* Body bytes; chunked frames them. */

@@ -2,7 +2,6 @@
  * through the filter chain (decode in order, encode in reverse), local replies, timeouts. */
 #include "proxy/sl_hcm.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,8 @@
 #include "proxy/sl_worker.h"
 
 #define STREAM_ARENA_BYTES 4096
+#define MAX_FREE_STREAMS 256
+#define MAX_LOG_LINE 2048 /* longer access-log lines are cut */
 
 /* Per worker, per http_connection_manager configuration: what every stream of it shares. */
 typedef struct hcm_cfg {
@@ -31,7 +32,7 @@ typedef struct hcm_cfg {
     bool broken;                                   /* a filter config failed: 500 */
     struct {
         sl_counter_t cx_total, rq_total, rq_xx[6], rq_timeout, rq_too_large, rq_headers_large,
-            rx_bad, no_route;
+            rx_bad, no_route, ws_on_non_ws_route;
         sl_gauge_t cx_active, rq_active;
     } st;
 } hcm_cfg_t;
@@ -50,6 +51,16 @@ typedef struct hcm_worker {
     uint64_t next_stream_id;
     uint64_t rng;      /* xorshift state for request ids */
     bool draining;
+    sl_stream_t *free_streams; /* owned: ended streams kept for reuse (MAX_FREE_STREAMS) */
+    size_t n_free_streams;
+    /* Access-log lines wait here and leave in one write when the loop is about to poll (or
+     * when the next line would not fit): a line per request without a syscall per request.
+     * A batch never exceeds PIPE_BUF, so batches of different workers never interleave. */
+    uv_prepare_t log_flush;
+    size_t log_len;
+    char log_buf[4096];
+    time_t log_secs;   /* the second log_date shows */
+    char log_date[24]; /* "YYYY-MM-DDTHH:MM:SS" */
 } hcm_worker_t;
 
 struct hconn {
@@ -96,6 +107,9 @@ struct sl_stream {
     bool resp_started;          /* response head written downstream */
     bool resp_complete;         /* response end written downstream */
     bool resp_chunked, resp_no_body, resp_close;
+    bool upgrade;               /* a bodiless request asking for a protocol switch */
+    bool tunnel;                /* the upstream agreed (101): raw bytes both ways */
+    bool tunnel_pending;        /* the 101 was written; the downstream switches when unwound */
     bool decode_aborted;        /* a local reply ended the request side */
     bool done;                  /* completion callbacks have run */
     bool freed_pending;
@@ -107,6 +121,7 @@ struct sl_stream {
     unsigned dec_pauses;         /* filters asking downstream reading to pause */
     bool held_over[2];
     uint64_t request_deadline_ms; /* 0 = none */
+    sl_stream_t *next_free;       /* in hcm_worker_t.free_streams once ended */
     char arena0[STREAM_ARENA_BYTES];
 };
 
@@ -139,8 +154,27 @@ static hcm_worker_t *worker_state(sl_worker_t *w)
     hw->rng = seed ^ ((uint64_t)w->index << 32) ^ 0x9e3779b97f4a7c15ull;
     if (!hw->rng)
         hw->rng = 1;
+    uv_prepare_init(w->loop, &hw->log_flush);
+    hw->log_flush.data = hw;
+    uv_unref((uv_handle_t *)&hw->log_flush);
     w->http = hw;
     return hw;
+}
+
+static void log_write_out(hcm_worker_t *hw)
+{
+    if (hw->log_len) {
+        ssize_t wr = write(1, hw->log_buf, hw->log_len);
+        (void)wr;
+        hw->log_len = 0;
+    }
+}
+
+static void on_log_flush(uv_prepare_t *p)
+{
+    hcm_worker_t *hw = p->data;
+    log_write_out(hw);
+    uv_prepare_stop(p);
 }
 
 static const char *filter_kind_name(sl_http_filter_kind_t k)
@@ -207,6 +241,7 @@ static hcm_cfg_t *cfg_state(hcm_worker_t *hw, const sl_hcm_config_t *hc)
     c->st.rq_headers_large = sl_stats_counterf("http.%s.downstream_rq_header_too_large", p);
     c->st.rx_bad = sl_stats_counterf("http.%s.downstream_rq_rx_reset", p);
     c->st.no_route = sl_stats_counterf("http.%s.no_route", p);
+    c->st.ws_on_non_ws_route = sl_stats_counterf("http.%s.downstream_rq_ws_on_non_ws_route", p);
     c->st.cx_active = sl_stats_gaugef("http.%s.downstream_cx_active", p);
     c->st.rq_active = sl_stats_gaugef("http.%s.downstream_rq_active", p);
     c->next = hw->cfgs;
@@ -486,6 +521,17 @@ static void sink_headers(sl_stream_t *s, int dir, bool end)
     }
     s->info.status = status;
     s->resp_started = true;
+    if (status == 101 && s->upgrade && !end) {
+        /* The switch: no framing from here, and the connection ends with the tunnel. */
+        s->tunnel = true;
+        s->resp_close = true;
+        sl_hmap_removez(&s->resp_h, "content-length");
+        sl_hmap_removez(&s->resp_h, "transfer-encoding");
+        sl_h1_conn_write_head(c->codec, &s->resp_h, false, "upgrade");
+        c->last_activity_ms = now_ms(c);
+        s->tunnel_pending = true;
+        return;
+    }
     s->resp_no_body = response_has_no_body(s, status);
     sl_hmap_removez(&s->resp_h, "transfer-encoding");
     bool has_cl = sl_hmap_getz(&s->resp_h, "content-length") != NULL;
@@ -622,41 +668,117 @@ static void stream_ref(sl_stream_t *s)
     s->refs++;
 }
 
+/* The access log line is assembled by hand: it is written for every request, and the printf
+ * family cost more than the rest of the request's user-space work. */
+typedef struct line_out {
+    char *p;
+    size_t n, cap; /* cap keeps one byte for the final newline */
+} line_out_t;
+
+static void put(line_out_t *o, const char *s, size_t len)
+{
+    if (len > o->cap - o->n)
+        len = o->cap - o->n;
+    memcpy(o->p + o->n, s, len);
+    o->n += len;
+}
+
+static void putz(line_out_t *o, const char *s)
+{
+    put(o, s ? s : "-", s ? strlen(s) : 1);
+}
+
+static void put_u64(line_out_t *o, uint64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(o, d + i, sizeof(d) - i);
+}
+
+/* Fixed-width decimal with leading zeros. */
+static void put_dec(line_out_t *o, unsigned v, int width)
+{
+    char d[8];
+    for (int i = width - 1; i >= 0; i--) {
+        d[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    put(o, d, (size_t)width);
+}
+
 static void access_log(sl_stream_t *s)
 {
-    char line[2048];
+    hcm_worker_t *hw = s->conn->hw;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t dur = s->info.end_ms - s->info.start_ms;
     int64_t start_wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)dur;
     time_t secs = (time_t)(start_wall_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
+    if (secs != hw->log_secs || !hw->log_date[0]) {
+        /* The date part changes once a second: format it then. */
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        line_out_t d = {hw->log_date, 0, sizeof(hw->log_date) - 1};
+        put_dec(&d, (unsigned)(tm.tm_year + 1900), 4);
+        put(&d, "-", 1);
+        put_dec(&d, (unsigned)tm.tm_mon + 1, 2);
+        put(&d, "-", 1);
+        put_dec(&d, (unsigned)tm.tm_mday, 2);
+        put(&d, "T", 1);
+        put_dec(&d, (unsigned)tm.tm_hour, 2);
+        put(&d, ":", 1);
+        put_dec(&d, (unsigned)tm.tm_min, 2);
+        put(&d, ":", 1);
+        put_dec(&d, (unsigned)tm.tm_sec, 2);
+        hw->log_date[d.n] = '\0';
+        hw->log_secs = secs;
+    }
     const char *method = sl_hmap_getz(&s->req_h, ":method");
     const char *path = sl_hmap_getz(&s->req_h, "x-envoy-original-path");
     if (!path)
         path = sl_hmap_getz(&s->req_h, ":path");
     const char *rid = sl_hmap_getz(&s->req_h, "x-request-id");
     const char *auth = sl_hmap_getz(&s->req_h, ":authority");
-    int n = snprintf(line, sizeof(line),
-                     "[%04d-%02d-%02dT%02d:%02d:%02d.%03dZ] \"%s %s HTTP/1.%d\" %d %s %" PRIu64
-                     " %" PRIu64 " %" PRIu64 " \"%s\" \"%s\" \"%s\" \"%s\"\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(start_wall_ms % 1000), method ? method : "-",
-                     path ? path : "-", s->version == 10 ? 0 : 1, s->info.status,
-                     s->info.response_details ? s->info.response_details : "-",
-                     s->info.bytes_received, s->info.bytes_sent, dur,
-                     s->info.upstream_host ? s->info.upstream_host : "-", rid ? rid : "-",
-                     auth ? auth : "-", s->conn->peer);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(line)) {
-        n = (int)sizeof(line) - 1;
-        line[n - 1] = '\n';
-    }
-    /* One write per line: lines from workers never interleave. */
-    ssize_t wr = write(1, line, (size_t)n);
-    (void)wr;
+    if (hw->log_len + MAX_LOG_LINE > sizeof(hw->log_buf))
+        log_write_out(hw);
+    line_out_t o = {hw->log_buf + hw->log_len, 0, MAX_LOG_LINE - 1};
+    /* [start] "METHOD PATH PROTO" status details rx tx duration_ms "upstream" "request id"
+     * "authority" "client" */
+    put(&o, "[", 1);
+    putz(&o, hw->log_date);
+    put(&o, ".", 1);
+    put_dec(&o, (unsigned)(start_wall_ms % 1000), 3);
+    put(&o, "Z] \"", 4);
+    putz(&o, method);
+    put(&o, " ", 1);
+    putz(&o, path);
+    put(&o, s->version == 10 ? " HTTP/1.0\" " : " HTTP/1.1\" ", 11);
+    put_u64(&o, (uint64_t)(s->info.status > 0 ? s->info.status : 0));
+    put(&o, " ", 1);
+    putz(&o, s->info.response_details);
+    put(&o, " ", 1);
+    put_u64(&o, s->info.bytes_received);
+    put(&o, " ", 1);
+    put_u64(&o, s->info.bytes_sent);
+    put(&o, " ", 1);
+    put_u64(&o, dur);
+    put(&o, " \"", 2);
+    putz(&o, s->info.upstream_host);
+    put(&o, "\" \"", 3);
+    putz(&o, rid);
+    put(&o, "\" \"", 3);
+    putz(&o, auth);
+    put(&o, "\" \"", 3);
+    putz(&o, s->conn->peer);
+    put(&o, "\"", 1);
+    o.p[o.n++] = '\n';
+    hw->log_len += o.n;
+    if (!uv_is_active((uv_handle_t *)&hw->log_flush))
+        uv_prepare_start(&hw->log_flush, on_log_flush);
 }
 
 static void stream_free(sl_stream_t *s)
@@ -669,6 +791,14 @@ static void stream_free(sl_stream_t *s)
         sl_buf_dispose(&f->held[ENC]);
     }
     sl_arena_dispose(&s->arena);
+    /* Kept for the next request of this worker: no malloc per stream in steady state. */
+    hcm_worker_t *hw = s->conn->hw;
+    if (hw->n_free_streams < MAX_FREE_STREAMS && !hw->closing_all) {
+        s->next_free = hw->free_streams;
+        hw->free_streams = s;
+        hw->n_free_streams++;
+        return;
+    }
     free(s);
 }
 
@@ -748,11 +878,13 @@ static bool build_request_headers(sl_stream_t *s, const sl_h1_head_t *hd)
         const sl_header_t *h = &hd->headers[i];
         if (h->name_len == 4 && strncasecmp(h->name, "host", 4) == 0)
             continue;
-        if (sl_h1_is_hop_by_hop(h->name, h->name_len))
+        bool keep_upgrade =
+            s->upgrade && h->name_len == 7 && strncasecmp(h->name, "upgrade", 7) == 0;
+        if (sl_h1_is_hop_by_hop(h->name, h->name_len) && !keep_upgrade)
             continue;
         if (h->name_len == 6 && strncasecmp(h->name, "expect", 6) == 0 && hd->expect_continue)
             continue;
-        if (conn_list) {
+        if (conn_list && !keep_upgrade) {
             bool listed = false;
             const char *p = conn_list, *e = conn_list + conn_len;
             while (p < e && !listed) {
@@ -805,6 +937,9 @@ static bool build_request_headers(sl_stream_t *s, const sl_h1_head_t *hd)
     }
     if (!sl_hmap_getz(m, "x-forwarded-proto") && !sl_hmap_addz(m, "x-forwarded-proto", "http"))
         return false;
+    /* Kept as Envoy keeps them for an upgrade, so that filters see what is asked. */
+    if (s->upgrade && !sl_hmap_setz(m, "connection", "upgrade"))
+        return false;
     if (s->cfg->hc->generate_request_id && !sl_hmap_getz(m, "x-request-id")) {
         hcm_worker_t *hw = s->conn->hw;
         uint8_t r[16];
@@ -837,9 +972,13 @@ static bool build_request_headers(sl_stream_t *s, const sl_h1_head_t *hd)
 static sl_stream_t *stream_new(hconn_t *c, const sl_h1_head_t *hd)
 {
     hcm_cfg_t *cfg = c->cfg;
-    sl_stream_t *s = malloc(sizeof(*s));
-    if (!s)
+    sl_stream_t *s = c->hw->free_streams;
+    if (s) {
+        c->hw->free_streams = s->next_free;
+        c->hw->n_free_streams--;
+    } else if (!(s = malloc(sizeof(*s)))) {
         return NULL;
+    }
     memset(s, 0, offsetof(sl_stream_t, arena0));
     s->conn = c;
     s->cfg = cfg;
@@ -849,7 +988,10 @@ static sl_stream_t *stream_new(hconn_t *c, const sl_h1_head_t *hd)
     sl_hmap_init(&s->resp_h, &s->arena);
     s->version = hd->version;
     s->keep_alive = hd->keep_alive;
-    s->body_expected = hd->has_body;
+    /* An upgrade request's stream goes on after its head (Envoy: no end_stream) with the
+     * tunnelled bytes once the upstream agrees; one with a body is proxied as a plain one. */
+    s->upgrade = hd->upgrade && !hd->has_body && !hd->is_connect;
+    s->body_expected = hd->has_body || s->upgrade;
     s->req_complete = !hd->has_body; /* a bodiless request is whole once its head is parsed */
     s->head_request = hd->method_len == 4 && memcmp(hd->method, "HEAD", 4) == 0;
     s->info.start_ms = now_ms(c);
@@ -1133,6 +1275,7 @@ void sl_filter_reset_stream(sl_http_filter_t *f, const char *details)
 /* ---- connections ------------------------------------------------------------------------ */
 
 static void conn_arm_timer(hconn_t *c);
+static void on_log_closed(uv_handle_t *h);
 
 static void worker_state_free(hcm_worker_t *hw)
 {
@@ -1147,8 +1290,22 @@ static void worker_state_free(hcm_worker_t *hw)
         sl_route_table_free(c->routes);
         free(c);
     }
+    while (hw->free_streams) {
+        sl_stream_t *s = hw->free_streams;
+        hw->free_streams = s->next_free;
+        free(s);
+    }
+    log_write_out(hw);
     hw->w->http = NULL;
-    free(hw);
+    /* The prepare handle's memory is hw's: free it once the loop has let it go. A forced
+     * shutdown may have closed it already (then hw stays until the process ends). */
+    if (!uv_is_closing((uv_handle_t *)&hw->log_flush))
+        uv_close((uv_handle_t *)&hw->log_flush, on_log_closed);
+}
+
+static void on_log_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -1198,6 +1355,13 @@ static void conn_close(hconn_t *c)
  * pipelined request. */
 static void conn_after_stream(hconn_t *c)
 {
+    if (!c->closing && !c->in_process && c->stream && c->stream->tunnel_pending) {
+        /* Switch once no stream callback is on the stack: bytes the client sent after its
+         * request head are delivered from inside this call. */
+        c->stream->tunnel_pending = false;
+        sl_h1_conn_start_tunnel(c->codec);
+        return;
+    }
     if (c->closing || c->stream || c->in_process)
         return;
     if (c->close_after_write) {
@@ -1314,6 +1478,33 @@ static void cb_begin(void *ud)
         conn_arm_timer(c);
 }
 
+/* Is the switch the request asks for configured? A route's upgrade_configs entry decides for
+ * its type; otherwise the connection manager's. Without a route the request goes on as a
+ * plain one (and finds no route). */
+static bool upgrade_allowed(sl_stream_t *s)
+{
+    const char *type = sl_hmap_getz(&s->req_h, "upgrade");
+    const sl_route_t *rt = sl_stream_route(s);
+    if (!type || !rt) {
+        s->upgrade = false;
+        sl_hmap_removez(&s->req_h, "upgrade");
+        sl_hmap_removez(&s->req_h, "connection");
+        return true;
+    }
+    bool route_enabled = false;
+    for (size_t i = 0; i < rt->cfg->n_upgrades; i++)
+        if (strcasecmp(rt->cfg->upgrades[i].type, type) == 0) {
+            if (!rt->cfg->upgrades[i].enabled)
+                return false;
+            route_enabled = true;
+        }
+    const sl_hcm_config_t *hc = s->cfg->hc;
+    for (size_t i = 0; i < hc->n_upgrades; i++)
+        if (strcasecmp(hc->upgrades[i].type, type) == 0)
+            return hc->upgrades[i].enabled || route_enabled;
+    return route_enabled;
+}
+
 static bool cb_head(void *ud, const sl_h1_head_t *hd)
 {
     hconn_t *c = ud;
@@ -1329,10 +1520,22 @@ static bool cb_head(void *ud, const sl_h1_head_t *hd)
     conn_arm_timer(c);
     if (!build_request_headers(s, hd) || c->cfg->broken || !stream_create_filters(s)) {
         local_reply(s, NULL, DEC, 500, "internal error", 14, NULL, "filter_chain_not_ready");
+    } else if (hd->is_connect) {
+        /* CONNECT tunnels are not proxied (routes have no connect_matcher): refuse, and close
+         * so that tunnel bytes the client may send next are never read as a request. */
+        c->close_after_write = true;
+        local_reply(s, NULL, DEC, 501, "CONNECT is not supported", 24, NULL,
+                    "connect_not_supported");
+    } else if (s->upgrade && !upgrade_allowed(s)) {
+        /* As Envoy: 403, and no further request on this connection, since bytes after an
+         * unaccepted switch could smuggle one. */
+        sl_stats_inc(c->hw->w, c->cfg->st.ws_on_non_ws_route, 1);
+        c->close_after_write = true;
+        local_reply(s, NULL, DEC, 403, NULL, 0, NULL, "upgrade_failed");
     } else {
         if (hd->expect_continue && hd->version >= 11 && hd->has_body)
             sl_h1_conn_write(c->codec, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        run_headers(s, DEC, 0, !hd->has_body);
+        run_headers(s, DEC, 0, !s->body_expected);
     }
     c->in_process = false;
     bool alive = !c->closing;
@@ -1384,7 +1587,7 @@ static void cb_complete(void *ud)
     /* Parsing stops here until the response is done (pipelined requests wait their turn). */
     if (s) {
         s->req_complete = true;
-        if (!s->done && !s->decode_aborted && s->body_expected) {
+        if (!s->done && !s->decode_aborted && s->body_expected && !s->upgrade) {
             stream_ref(s);
             c->in_process = true;
             conn_arm_timer(c);

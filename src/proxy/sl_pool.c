@@ -22,6 +22,7 @@ struct sl_pconn {
     int handles_open;          /* tcp + timer, freed at 0 */
     bool fresh;                /* not pooled: closed on release */
     bool timed_out;
+    unsigned idle_sweeps;      /* sweeps seen since it became idle */
     sl_pool_req_t *for_req;    /* fresh connects: the request it was opened for */
 };
 
@@ -130,6 +131,13 @@ static bool can_create_conn(sl_cluster_t *c)
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
+/* tcp.data belongs to the pool unless an attachment (which set it) is reading. */
+static void set_tcp_data(sl_pconn_t *p, void *v)
+{
+    if (!p->pub.attach)
+        p->pub.tcp.data = v;
+}
+
 static void conn_handle_closed(uv_handle_t *h)
 {
     sl_pconn_t *p = h->data;
@@ -150,6 +158,12 @@ static void conn_close(sl_pconn_t *p)
         c->idle_total--;
     cl_remove(p);
     p->state = PC_CLOSING;
+    if (p->pub.attach) {
+        void *a = p->pub.attach;
+        p->pub.attach = NULL;
+        p->pub.attach_watch = false;
+        p->pub.attach_free(a);
+    }
     p->pub.tcp.data = p;
     atomic_fetch_sub_explicit(&c->def->cx_active, 1, memory_order_relaxed);
     sl_stats_gauge_add(c->worker, c->def->st.cx_active, -1);
@@ -166,6 +180,8 @@ static void conn_close(sl_pconn_t *p)
  * and from the periodic sweep, tells whether the upstream closed it or sent anything. */
 static bool idle_alive(sl_pconn_t *p)
 {
+    if (p->pub.attach_watch)
+        return true; /* its watcher reports failures as they happen */
     uv_os_fd_t fd;
     char b;
     if (uv_fileno((uv_handle_t *)&p->pub.tcp, &fd) != 0)
@@ -188,7 +204,8 @@ static void conn_make_idle(sl_pconn_t *p)
 {
     sl_cluster_t *c = p->pub.cluster;
     p->state = PC_IDLE;
-    p->pub.tcp.data = p;
+    p->idle_sweeps = 0;
+    set_tcp_data(p, p);
     p->pub.user = NULL;
     cl_push(&p->pub.endpoint->idle, p);
     c->idle_total++;
@@ -204,6 +221,8 @@ void sl__pool_sweep(sl_cluster_t *c)
             sl_pconn_t *next = p->next;
             if (!idle_alive(p))
                 idle_discard(p);
+            else if (++p->idle_sweeps == 2 && p->pub.attach && p->pub.attach_trim)
+                p->pub.attach_trim(p->pub.attach);
             p = next;
         }
     }
@@ -218,7 +237,7 @@ static void conn_lend(sl_pconn_t *p)
     cl_remove(p);
     p->state = PC_BUSY;
     cl_push(&c->busy, p);
-    p->pub.tcp.data = NULL;
+    set_tcp_data(p, NULL);
     p->pub.user = NULL;
     p->pub.requests++;
     p->pub.endpoint->active_requests++;
@@ -457,7 +476,7 @@ static void conn_offer(sl_cluster_t *c, sl_pconn_t *p)
     r->state = RQ_READY;
     r->conn = p;
     p->state = PC_RESERVED;
-    p->pub.tcp.data = p;
+    set_tcp_data(p, p);
     rl_push(&c->ready, r);
     uv_idle_start(&c->deliver, on_deliver);
 }
@@ -614,8 +633,9 @@ void sl_pool_release(sl_upstream_conn_t *conn, bool reusable)
         p->pub.endpoint->active_requests--;
     atomic_fetch_sub_explicit(&d->rq_active, 1, memory_order_relaxed);
     sl_stats_gauge_add(c->worker, d->st.rq_active, -1);
-    uv_read_stop((uv_stream_t *)&p->pub.tcp);
-    p->pub.tcp.data = p;
+    if (!p->pub.attach_watch)
+        uv_read_stop((uv_stream_t *)&p->pub.tcp);
+    set_tcp_data(p, p);
     p->pub.user = NULL;
     bool keep = reusable && !p->fresh && !c->destroyed && !p->pub.endpoint->removed &&
                 (d->max_requests_per_connection == 0 ||
@@ -670,4 +690,54 @@ void sl__pool_destroy_conns(sl_cluster_t *c)
     for (size_t i = 0; i < c->n_eps; i++)
         while (c->eps[i]->idle.head)
             conn_close(c->eps[i]->idle.head);
+}
+
+void sl_pool_conn_attach(sl_upstream_conn_t *conn, void *state, void (*free_fn)(void *),
+                         bool watch)
+{
+    if (conn->attach && conn->attach != state)
+        conn->attach_free(conn->attach);
+    conn->attach = state;
+    conn->attach_free = free_fn;
+    conn->attach_trim = NULL;
+    conn->attach_watch = watch;
+}
+
+void *sl_pool_conn_attached(sl_upstream_conn_t *conn, void (*free_fn)(void *))
+{
+    if (!conn->attach)
+        return NULL;
+    if (conn->attach_free == free_fn)
+        return conn->attach;
+    void *a = conn->attach;
+    conn->attach = NULL;
+    conn->attach_trim = NULL;
+    conn->attach_watch = false;
+    conn->attach_free(a);
+    uv_read_stop((uv_stream_t *)&conn->tcp);
+    conn->tcp.data = NULL;
+    return NULL;
+}
+
+void sl_pool_idle_failed(sl_upstream_conn_t *conn)
+{
+    sl_pconn_t *p = (sl_pconn_t *)conn;
+    sl_cluster_t *c = p->pub.cluster;
+    if (p->state == PC_RESERVED) {
+        /* Promised to a waiting request on the next loop turn: it waits again instead. */
+        for (sl_pool_req_t *r = c->ready.head; r; r = r->next) {
+            if (r->conn != p)
+                continue;
+            rl_remove(r);
+            r->conn = NULL;
+            r->state = RQ_PENDING;
+            rl_push(&c->pending, r);
+            pending_add(c, 1);
+            break;
+        }
+    } else if (p->state != PC_IDLE) {
+        return; /* lent: its user sees the failure itself */
+    }
+    idle_discard(p);
+    maybe_serve_pending(c);
 }

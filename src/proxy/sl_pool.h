@@ -15,9 +15,10 @@ typedef struct sl_pool_req sl_pool_req_t;
 
 /* A connected upstream connection, lent to one user (one HTTP request at a time) between
  * acquire and release. While lent, the user owns reading and writing on `tcp` (and may set
- * tcp.data); it must not uv_close it: sl_pool_release does. While idle nobody reads it; the
- * pool checks it (a non-blocking peek) before lending it again and once a second, and
- * discards it if the peer closed it or sent anything. */
+ * tcp.data); it must not uv_close it: sl_pool_release does. While idle nobody reads it
+ * unless an attachment watches it (see sl_pool_conn_attach); otherwise the pool checks it (a
+ * non-blocking peek) before lending it again and once a second, and discards it if the peer
+ * closed it or sent anything. */
 typedef struct sl_upstream_conn {
     uv_tcp_t tcp;             /* embedded; valid from delivery until release */
     const char *address;      /* borrowed "ip:port" of the endpoint, for logs (lives as long
@@ -26,7 +27,28 @@ typedef struct sl_upstream_conn {
     sl_endpoint_t *endpoint;  /* borrowed: the endpoint it is connected to */
     unsigned requests;        /* requests served on it so far (1 on first use) */
     void *user;               /* free for the user while lent; reset on release */
+    void *attach;             /* owned through attach_free: state kept across lends */
+    void (*attach_free)(void *attach);
+    void (*attach_trim)(void *attach); /* may be set after attaching: called once when the
+                                          connection has been idle for a whole sweep period,
+                                          to give back buffers it holds for the next use */
+    bool attach_watch;        /* the attachment reads the connection while it is idle */
 } sl_upstream_conn_t;
+
+/* Keeps protocol state (an HTTP/1 codec and its buffers) with the connection across lends,
+ * so that a keep-alive connection costs no set-up per request; the pool calls free_fn(state)
+ * when the connection closes. With watch = true the attachment keeps reading while the
+ * connection is idle (no read stop/start, so no epoll_ctl per request) and must call
+ * sl_pool_idle_failed when the peer closes it or sends anything; the pool then skips its
+ * peek. Call while the connection is lent. */
+void sl_pool_conn_attach(sl_upstream_conn_t *conn, void *state, void (*free_fn)(void *),
+                         bool watch);
+/* The attachment made with free_fn, or NULL. An attachment of another kind (made with
+ * another free_fn) is freed first, so a user that finds NULL has the bare socket, not read. */
+void *sl_pool_conn_attached(sl_upstream_conn_t *conn, void (*free_fn)(void *));
+/* An idle (or reserved, not yet delivered) connection's watcher saw the peer close or send
+ * bytes: the connection is discarded; a request it was reserved for waits for another. */
+void sl_pool_idle_failed(sl_upstream_conn_t *conn);
 
 /* Delivery of a pending acquire. status SL_OK: `conn` is connected and now lent to the
  * caller. Otherwise conn is NULL and status says why (connect failure or timeout, no healthy

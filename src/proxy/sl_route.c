@@ -48,6 +48,18 @@ sl_status_t sl_route_table_new(const sl_route_table_config_t *cfg, sl_route_tabl
                 }
                 rt->has_re = true;
             }
+            if (rt->cfg->regex_rewrite_pattern) {
+                if (regcomp(&rt->rw_re, rt->cfg->regex_rewrite_pattern, REG_EXTENDED) != 0) {
+                    st = SL_ERR_CONFIG;
+                    if (err)
+                        snprintf(err, err_len,
+                                 "route at line %u: regex_rewrite pattern '%s' does not compile",
+                                 rt->cfg->line, rt->cfg->regex_rewrite_pattern);
+                    t->n_routes++; /* so that the free below sees has_re */
+                    goto fail;
+                }
+                rt->has_rw_re = true;
+            }
             t->n_routes++;
         }
     }
@@ -66,8 +78,12 @@ void sl_route_table_free(sl_route_table_t *t)
     if (!t)
         return;
     for (size_t i = 0; i < t->n_routes; i++)
+    {
         if (t->routes[i].has_re)
             regfree(&t->routes[i].re);
+        if (t->routes[i].has_rw_re)
+            regfree(&t->routes[i].rw_re);
+    }
     free(t->routes);
     free(t->vhost_first);
     free(t);
@@ -219,34 +235,143 @@ const sl_route_t *sl_route_match(const sl_route_table_t *t, const sl_hmap_t *hea
     return NULL;
 }
 
+/* Appends the substitution for one match: \N is group N (empty when it did not take part),
+ * \\ a backslash; the configuration was checked at load. */
+static bool substitute(sl_buf_t *out, const char *sub, const char *subject,
+                       const regmatch_t *m, size_t nm)
+{
+    for (const char *p = sub; *p; p++) {
+        if (*p == '\\' && p[1] >= '0' && p[1] <= '9') {
+            size_t g = (size_t)(p[1] - '0');
+            p++;
+            if (g < nm && m[g].rm_so >= 0 &&
+                !sl_buf_append(out, subject + m[g].rm_so, (size_t)(m[g].rm_eo - m[g].rm_so)))
+                return false;
+            continue;
+        }
+        if (*p == '\\' && p[1] == '\\')
+            p++;
+        if (!sl_buf_append(out, p, 1))
+            return false;
+    }
+    return true;
+}
+
+/* Every non-overlapping match of the route's rewrite pattern in path[0, plen) replaced (an
+ * empty match moves on by one byte, as RE2's global replace does). NULL with *nlen 0 when
+ * nothing matched or the result is empty; NULL with *oom set when out of memory. */
+static char *regex_replace_all(const sl_route_t *r, const char *path, size_t plen,
+                               sl_arena_t *arena, size_t *nlen, bool *oom)
+{
+    *nlen = 0;
+    *oom = false;
+    char stack[512];
+    char *subj = plen < sizeof(stack) ? stack : malloc(plen + 1);
+    if (!subj) {
+        *oom = true;
+        return NULL;
+    }
+    memcpy(subj, path, plen);
+    subj[plen] = '\0';
+    sl_buf_t out;
+    sl_buf_init(&out);
+    bool any = false, ok = true;
+    size_t off = 0, lastend = (size_t)-1;
+    regmatch_t m[10];
+    /* Bounded: each turn consumes at least one byte or ends. */
+    while (ok && off <= plen) {
+        if (regexec(&r->rw_re, subj + off, 10, m, off ? REG_NOTBOL : 0) != 0)
+            break;
+        if (m[0].rm_so == m[0].rm_eo && (size_t)m[0].rm_so + off == lastend) {
+            /* An empty match right where the last one ended does not count (RE2). */
+            if (off < plen)
+                ok = sl_buf_append(&out, subj + off, 1);
+            off++;
+            continue;
+        }
+        any = true;
+        /* Offsets are relative to subj + off: make them absolute for substitute(). */
+        for (size_t i = 0; i < 10; i++)
+            if (m[i].rm_so >= 0) {
+                m[i].rm_so += (regoff_t)off;
+                m[i].rm_eo += (regoff_t)off;
+            }
+        size_t so = (size_t)m[0].rm_so, eo = (size_t)m[0].rm_eo;
+        ok = sl_buf_append(&out, subj + off, so - off) &&
+             substitute(&out, r->cfg->regex_rewrite_substitution, subj, m, 10);
+        lastend = eo;
+        if (eo == so) {
+            if (so < plen)
+                ok = ok && sl_buf_append(&out, subj + so, 1);
+            off = so + 1;
+        } else {
+            off = eo;
+        }
+    }
+    if (ok && any && off < plen)
+        ok = sl_buf_append(&out, subj + off, plen - off);
+    if (subj != stack)
+        free(subj);
+    char *res = NULL;
+    if (!ok) {
+        *oom = true;
+    } else if (any && out.len) {
+        res = sl_arena_dup(arena, out.data, out.len);
+        if (!res)
+            *oom = true;
+        else
+            *nlen = out.len;
+    }
+    sl_buf_dispose(&out);
+    return res;
+}
+
+/* Sets :path to head (hlen bytes) followed by path[cut, len), keeping the original. */
+static bool set_path(sl_hmap_t *headers, const char *path, size_t len, size_t cut,
+                     const char *head, size_t hlen)
+{
+    char *np = sl_arena_alloc(headers->arena, hlen + len - cut + 1);
+    if (!np)
+        return false;
+    memcpy(np, head, hlen);
+    memcpy(np + hlen, path + cut, len - cut);
+    size_t nlen = hlen + len - cut;
+    if (nlen == 0) {
+        /* A rewrite to "" leaves an empty path: HTTP needs at least "/". */
+        np[0] = '/';
+        nlen = 1;
+    }
+    return sl_hmap_set(headers, "x-envoy-original-path", 21, path, len) &&
+           sl_hmap_set(headers, ":path", 5, np, nlen);
+}
+
 bool sl_route_rewrite(const sl_route_t *r, sl_hmap_t *headers)
 {
     const sl_route_config_t *c = r->cfg;
     if (c->action != SL_ROUTE_ACTION_ROUTE)
         return true;
-    if (c->prefix_rewrite && c->match_kind != SL_PATH_MATCH_REGEX) {
-        size_t len = 0;
-        const char *path = sl_hmap_get(headers, ":path", 5, &len);
+    size_t len = 0;
+    const char *path = sl_hmap_get(headers, ":path", 5, &len);
+    /* The path without its query (and fragment), which path and regex routes matched. */
+    size_t plen = 0;
+    while (path && plen < len && path[plen] != '?' && path[plen] != '#')
+        plen++;
+    if (path && c->prefix_rewrite && c->match_kind != SL_PATH_MATCH_PREFIX) {
+        if (!set_path(headers, path, len, plen, c->prefix_rewrite, strlen(c->prefix_rewrite)))
+            return false;
+    } else if (path && r->has_rw_re) {
+        size_t nlen;
+        bool oom;
+        char *np = regex_replace_all(r, path, plen, headers->arena, &nlen, &oom);
+        if (oom)
+            return false;
+        if (np && !set_path(headers, path, len, plen, np, nlen))
+            return false;
+    } else if (c->prefix_rewrite) {
         size_t mlen = strlen(c->match_value);
-        if (path && len >= mlen) {
-            size_t rlen = strlen(c->prefix_rewrite);
-            char *np = sl_arena_alloc(headers->arena, rlen + len - mlen + 1);
-            if (!np)
-                return false;
-            memcpy(np, c->prefix_rewrite, rlen);
-            memcpy(np + rlen, path + mlen, len - mlen);
-            size_t nlen = rlen + len - mlen;
-            if (nlen == 0 || np[0] != '/') {
-                /* A rewrite to "" leaves an empty path: HTTP needs at least "/". */
-                if (nlen == 0) {
-                    np[0] = '/';
-                    nlen = 1;
-                }
-            }
-            if (!sl_hmap_set(headers, "x-envoy-original-path", 21, path, len) ||
-                !sl_hmap_set(headers, ":path", 5, np, nlen))
-                return false;
-        }
+        if (path && len >= mlen &&
+            !set_path(headers, path, len, mlen, c->prefix_rewrite, strlen(c->prefix_rewrite)))
+            return false;
     }
     if (c->host_rewrite_literal && c->host_rewrite_literal[0]) {
         if (!sl_hmap_setz(headers, ":authority", c->host_rewrite_literal))

@@ -17,6 +17,8 @@ typedef struct sl_route {
     const sl_vhost_config_t *vhost; /* borrowed */
     regex_t re;                     /* owned: compiled when cfg->match_kind is REGEX */
     bool has_re;
+    regex_t rw_re;                  /* owned: cfg->regex_rewrite_pattern compiled */
+    bool has_rw_re;
 } sl_route_t;
 
 /* A route table for one thread (regex_t is not shared across threads). */
@@ -41,9 +43,12 @@ long sl_route_find_vhost(const sl_route_table_t *t, const char *host, size_t hos
  * ":path" and the header matchers). NULL when no vhost or no route matches (404). */
 const sl_route_t *sl_route_match(const sl_route_table_t *t, const sl_hmap_t *headers);
 
-/* Applies the route's prefix_rewrite to ":path" (keeping the original in
- * x-envoy-original-path) and host_rewrite_literal to ":authority". False when out of
- * memory. */
+/* Applies the route's path rewrite to ":path" (keeping the original in
+ * x-envoy-original-path) and host_rewrite_literal to ":authority". The path rewrite is, as in
+ * Envoy: prefix_rewrite replaces the matched prefix (prefix routes), or the whole path
+ * before '?' (path and safe_regex routes); regex_rewrite replaces every match of its pattern
+ * in the path before '?' with the substitution, and leaves the path alone when the result
+ * would be empty. The query string is kept. False when out of memory. */
 bool sl_route_rewrite(const sl_route_t *r, sl_hmap_t *headers);
 
 #endif

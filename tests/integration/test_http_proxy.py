@@ -463,6 +463,32 @@ def route_timeout_gives_504():
 
 
 @test
+def route_timeout_on_a_reused_upstream_connection():
+    # The route timer lives with the pooled connection: a finished request's timer must not
+    # fire into the next one, and each request on the connection gets its own.
+    up = Upstream()
+    up.on("/slow", delay(1.5))
+    port = free_port()
+    cfg = hcm_config(port, {"backend": [up.port]}, one_route(extra_route=", timeout: 0.5s"))
+    with Sluice(cfg, concurrency=1) as s:
+        with RawConn(port) as c:
+            for i in range(3):
+                c.send("GET /fast%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+                check_eq(c.read_response().status, 200)
+                time.sleep(0.3)
+            time.sleep(0.4)  # longer than the timeout since the last request began
+            c.send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            check_eq(c.read_response().status, 200)
+            t0 = time.monotonic()
+            c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+            check_eq(r.status, 504)
+            check(time.monotonic() - t0 < 1.3, "took %.2fs" % (time.monotonic() - t0))
+        check_eq(s.stat("cluster.backend.upstream_cx_total"), 1)
+        check_eq(s.stat("cluster.backend.upstream_cx_reused"), 4)
+
+
+@test
 def interim_1xx_from_upstream_is_absorbed():
     up = Upstream(informational(103, headers={"link": "</a>"}))
     port = free_port()

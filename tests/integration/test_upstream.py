@@ -190,5 +190,96 @@ def strict_dns_cluster_resolves_localhost():
         check_eq(r.json()["path"], "/dns")
 
 
+class OneShotUpstream:
+    """Answers one keep-alive request per connection, then (after `after` seconds) either
+    closes the connection or, with stray=True, writes unsolicited bytes on it. Counts the
+    connections it accepted."""
+
+    def __init__(self, after=0.2, stray=False):
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.srv.settimeout(0.2)
+        self.port = self.srv.getsockname()[1]
+        self.after, self.stray = after, stray
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(5 * timeout_scale())
+        try:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+            c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            time.sleep(self.after)
+            if self.stray:
+                c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstray")
+                time.sleep(1.0)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stop.set()
+        self.srv.close()
+
+
+@test
+def idle_upstream_close_is_noticed_before_reuse():
+    for stray in (False, True):
+        up = OneShotUpstream(after=0.1, stray=stray)
+        port = free_port()
+        try:
+            with Sluice(http_config(port, up.port), concurrency=1) as s:
+                check_eq(http_request(port, "GET", "/one").status, 200)
+                # The idle connection is dropped as soon as the upstream closes it or
+                # speaks out of turn, not when the next request would have used it.
+                s.wait_stat("cluster.backend.upstream_cx_close_notify", lambda v: v == 1)
+                r = http_request(port, "GET", "/two")
+                check_eq(r.status, 200)
+                check_eq(r.body, b"ok")
+                check_eq(up.connections, 2)
+                check_eq(s.stat("cluster.backend.upstream_cx_reused"), 0)
+        finally:
+            up.close()
+
+
+@test
+def connection_idle_across_sweeps_is_reused():
+    # An idle pooled connection gives back its buffers after a sweep period; it must still
+    # serve the next request (and more than a buffer's worth of body) unharmed.
+    up = Upstream()
+    up.on("/big", huge(300000))
+    port = free_port()
+    with Sluice(http_config(port, up.port), concurrency=1) as s:
+        check_eq(http_request(port, "GET", "/a").status, 200)
+        time.sleep(2.5)
+        r = http_request(port, "GET", "/big")
+        check_eq(r.status, 200)
+        check_eq(r.body, huge_pattern(0, 300000))
+        time.sleep(2.5)
+        check_eq(http_request(port, "GET", "/c").status, 200)
+        check_eq(up.connections_total, 1)
+        check_eq(s.stat("cluster.backend.upstream_cx_reused"), 2)
+
+
 if __name__ == "__main__":
     run()

@@ -1179,6 +1179,80 @@ TEST(header_matchers_all_forms)
     sl_config_free(cfg);
 }
 
+TEST(regex_rewrite_loads_and_is_checked)
+{
+    const char *ok =
+        "              - match: { safe_regex: { regex: \"/svc/([^/]+)(/.*)\" } }\n"
+        "                route:\n"
+        "                  cluster: backend\n"
+        "                  regex_rewrite:\n"
+        "                    pattern: { google_re2: {}, regex: \"^/svc/([^/]+)(/.*)$\" }\n"
+        "                    substitution: \"\\\\2/instance/\\\\1\"\n";
+    sl_config_t *cfg = load_ok(base(NULL, NULL, NULL, ok, NULL, NULL));
+    const sl_route_config_t *r = &first_hcm(cfg)->route_config.vhosts[0].routes[0];
+    T_EQ_STR(r->regex_rewrite_pattern, "^/svc/([^/]+)(/.*)$");
+    T_EQ_STR(r->regex_rewrite_substitution, "\\2/instance/\\1");
+    T_ASSERT(r->prefix_rewrite == NULL);
+    sl_config_free(cfg);
+
+    const char *both = "              - match: { safe_regex: { regex: \"/a.*\" } }\n"
+                       "                route: { cluster: backend, prefix_rewrite: /b,\n"
+                       "                         regex_rewrite: { pattern: { regex: a },\n"
+                       "                                          substitution: b } }\n";
+    load_err(base(NULL, NULL, NULL, both, NULL, NULL),
+             "specify only one of prefix_rewrite and regex_rewrite", "regex_rewrite");
+    const char *group = "              - match: { prefix: / }\n"
+                        "                route: { cluster: backend, regex_rewrite:\n"
+                        "                         { pattern: { regex: \"(a)\" },\n"
+                        "                           substitution: \"x\\\\2\" } }\n";
+    load_err(base(NULL, NULL, NULL, group, NULL, NULL), "names group \\2 but the pattern has 1",
+             "substitution");
+    const char *esc = "              - match: { prefix: / }\n"
+                      "                route: { cluster: backend, regex_rewrite:\n"
+                      "                         { pattern: { regex: \"a\" },\n"
+                      "                           substitution: \"\\\\x\" } }\n";
+    load_err(base(NULL, NULL, NULL, esc, NULL, NULL), "must be followed by a digit", "\\\\x");
+    const char *bad = "              - match: { prefix: / }\n"
+                      "                route: { cluster: backend, regex_rewrite:\n"
+                      "                         { pattern: { regex: \"(a\" }, substitution: b } }\n";
+    load_err(base(NULL, NULL, NULL, bad, NULL, NULL), "regex_rewrite pattern", "(a");
+}
+
+TEST(upgrade_configs_load_on_the_manager_and_routes)
+{
+    const char *hcm = "          upgrade_configs:\n"
+                      "          - upgrade_type: websocket\n"
+                      "          - { upgrade_type: h2c, enabled: false }\n";
+    const char *routes = "              - match: { prefix: /ws }\n"
+                         "                route: { cluster: backend, upgrade_configs:\n"
+                         "                         [{ upgrade_type: WebSocket, enabled: false }] }\n";
+    sl_config_t *cfg = load_ok(base(NULL, NULL, hcm, routes, NULL, NULL));
+    const sl_hcm_config_t *h = first_hcm(cfg);
+    T_EQ_UINT(h->n_upgrades, 2);
+    T_EQ_STR(h->upgrades[0].type, "websocket");
+    T_ASSERT(h->upgrades[0].enabled);
+    T_EQ_STR(h->upgrades[1].type, "h2c");
+    T_ASSERT(!h->upgrades[1].enabled);
+    const sl_route_config_t *r = &h->route_config.vhosts[0].routes[0];
+    T_EQ_UINT(r->n_upgrades, 1);
+    T_EQ_STR(r->upgrades[0].type, "WebSocket");
+    T_ASSERT(!r->upgrades[0].enabled);
+    T_EQ_UINT(cfg->n_warnings, 0);
+    sl_config_free(cfg);
+
+    load_err(base(NULL, NULL, "          upgrade_configs: [{ upgrade_type: CONNECT }]\n", NULL,
+                  NULL, NULL),
+             "CONNECT is not supported", "upgrade_configs");
+    load_err(base(NULL, NULL,
+                  "          upgrade_configs:\n"
+                  "          - { upgrade_type: websocket, filters: [] }\n",
+                  NULL, NULL, NULL),
+             "filters", "filters: []");
+    load_err(base(NULL, NULL, "          upgrade_configs: [{ enabled: true }]\n", NULL, NULL,
+                  NULL),
+             "upgrade_type", "enabled");
+}
+
 TEST(regexes_are_bounded_and_body_files_must_be_regular)
 {
     const char *big = "              - match: { safe_regex: { regex: \"(a{100}){100}\" } }\n"

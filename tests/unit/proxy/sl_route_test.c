@@ -2,6 +2,7 @@
  * rewrites, on route tables built directly from configuration structs. */
 #include "proxy/sl_route.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "../../t.h"
@@ -173,6 +174,73 @@ TEST(prefix_and_host_rewrite)
     T_EQ_STR(sl_hmap_getz(&h, "x-envoy-original-path"), "/v1/users?id=3");
     sl_arena_dispose(&a);
     sl_route_table_free(t);
+}
+
+/* Applies the rewrite of the only route of a one-route table to `path`; returns the new
+ * :path (copied to out). */
+static const char *rewrite_one(sl_route_config_t *rc, const char *path, char *out, size_t n)
+{
+    static sl_domain_config_t d[1];
+    static sl_vhost_config_t v[1];
+    d[0] = dom("*", SL_DOMAIN_ANY, "");
+    v[0] = (sl_vhost_config_t){"v", d, 1, rc, 1, 1};
+    sl_route_table_config_t cfg = {"rc", v, 1, 1};
+    sl_route_table_t *t = NULL;
+    char err[128] = "";
+    T_EQ_INT(sl_route_table_new(&cfg, &t, err, sizeof(err)), SL_OK);
+    static char mem[4096];
+    sl_arena_t a;
+    sl_arena_init(&a, mem, sizeof(mem));
+    sl_hmap_t h;
+    sl_hmap_init(&h, &a);
+    sl_hmap_addz(&h, ":authority", "x");
+    sl_hmap_addz(&h, ":path", path);
+    const sl_route_t *r = sl_route_match(t, &h);
+    snprintf(out, n, "no route");
+    if (r) {
+        T_ASSERT(sl_route_rewrite(r, &h));
+        snprintf(out, n, "%s", sl_hmap_getz(&h, ":path"));
+    }
+    sl_arena_dispose(&a);
+    sl_route_table_free(t);
+    return out;
+}
+
+TEST(prefix_rewrite_on_regex_route_replaces_the_whole_path)
+{
+    static sl_route_config_t rc[1];
+    char out[256];
+    rc[0] = route(SL_PATH_MATCH_REGEX, "/items/[0-9]+", "c");
+    rc[0].prefix_rewrite = "/item";
+    T_EQ_STR(rewrite_one(rc, "/items/42?full=1", out, sizeof(out)), "/item?full=1");
+    T_EQ_STR(rewrite_one(rc, "/items/7", out, sizeof(out)), "/item");
+}
+
+TEST(regex_rewrite_substitutes_groups_and_keeps_the_query)
+{
+    static sl_route_config_t rc[1];
+    char out[256];
+    rc[0] = route(SL_PATH_MATCH_PREFIX, "/", "c");
+    rc[0].regex_rewrite_pattern = "^/service/([^/]+)(/.*)$";
+    rc[0].regex_rewrite_substitution = "\\2/instance/\\1";
+    T_EQ_STR(rewrite_one(rc, "/service/foo/v1/api?x=1", out, sizeof(out)),
+             "/v1/api/instance/foo?x=1");
+    /* No match: the path is left alone. */
+    T_EQ_STR(rewrite_one(rc, "/other/path", out, sizeof(out)), "/other/path");
+    /* Every match is replaced, \\0 is the whole match, \\\\ a backslash. */
+    rc[0].regex_rewrite_pattern = "o+";
+    rc[0].regex_rewrite_substitution = "<\\0\\\\>";
+    T_EQ_STR(rewrite_one(rc, "/foo/boo/x?o=o", out, sizeof(out)), "/f<oo\\>/b<oo\\>/x?o=o");
+    /* A result that would be empty leaves the path unchanged, as Envoy does. */
+    rc[0].regex_rewrite_pattern = ".*";
+    rc[0].regex_rewrite_substitution = "";
+    T_EQ_STR(rewrite_one(rc, "/gone", out, sizeof(out)), "/gone");
+    /* An empty match where the previous one ended is skipped (RE2's global replace). */
+    rc[0].regex_rewrite_substitution = "/x";
+    T_EQ_STR(rewrite_one(rc, "/gone?q", out, sizeof(out)), "/x?q");
+    rc[0].regex_rewrite_pattern = "b*";
+    rc[0].regex_rewrite_substitution = "-";
+    T_EQ_STR(rewrite_one(rc, "/abc", out, sizeof(out)), "-/-a-c-");
 }
 
 TEST(bad_regex_is_a_config_error)
