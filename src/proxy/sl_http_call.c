@@ -168,9 +168,18 @@ static const sl_h1_cbs_t call_cbs = {
     .on_watermark = up_watermark,
 };
 
+/* Callouts keep nothing on a pooled connection; this only names "not the router's". */
+static void no_attachment(void *state)
+{
+    (void)state;
+}
+
 static void send_request(sl_http_call_t *c, sl_upstream_conn_t *uc)
 {
     c->uc = uc;
+    /* A connection the router used keeps its codec reading it while idle: drop that, so this
+     * call's codec is the only reader. */
+    sl_pool_conn_attached(uc, no_attachment);
     sl_h1_limits_t lim = {
         .max_header_bytes = 96 * 1024,
         .max_headers = 200,
