@@ -157,6 +157,25 @@ def callout_allows_and_copies_the_answer():
 
 
 @test
+def callouts_and_routed_requests_share_one_pool():
+    # The callout goes to the routed cluster itself: pooled connections pass between the
+    # router (which keeps a codec on them) and callouts, request after request.
+    with Upstream(echo()) as up:
+        port = free_port()
+        cfg = http_config(port, up.port, http_filters=wasm_filter("callout_auth",
+                                                                  "backend 1000"))
+        with Sluice(cfg, concurrency=1) as s:
+            import http.client
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            for i in range(20):
+                r = http_request(port, "GET", "/k%d" % i, conn=conn)
+                check_eq(r.status, 200)
+                check_eq(r.json()["path"], "/k%d" % i)
+            conn.close()
+            check_eq(s.log_errors(), [])
+
+
+@test
 def callout_denies():
     with Upstream(echo()) as up, Upstream(fixed(403, b"no")) as auth:
         port = free_port()
