@@ -876,6 +876,13 @@ typedef struct ctl {
     uint32_t else_patch; /* the if's JMP_IFNOT target word (index + 1) */
 } ctl_t;
 
+/* Where an operand-stack value lives at compile time. */
+enum { VD_SLOT, VD_LOCAL, VD_C32, VD_C64 };
+typedef struct vd {
+    uint8_t kind; /* VD_SLOT: in the slot of its height; VD_LOCAL: local v; VD_C*: constant v */
+    uint64_t v;
+} vd_t;
+
 typedef struct cc {
     rd_t *r;
     wa_module_t *m;
@@ -891,18 +898,17 @@ typedef struct cc {
     uint32_t nlocals, max_h;
     const uint8_t *op_at;
     bool pending_invalid; /* an error was recorded but decoding continued */
-    /* deferred operand fetches (local.get / constants) not yet emitted, oldest first */
-    struct {
-        uint8_t kind; /* PEND_LOCAL, PEND_C32, PEND_C64 */
-        uint64_t v;   /* local index or constant bits */
-    } pend[2];
-    uint32_t npend;
-    /* the last fused operator, while it is the last code emitted: a following local.set,
-     * br_if or if folds into it */
-    uint32_t fused_at, fused_end;
+    /* where each operand lives, parallel to vs: local.get and constants are not copied to
+     * the operand's slot until something needs them there (see wa_compile.inc) */
+    vd_t *vd;
+    uint32_t vdcap;
+    uint32_t lazy_lo; /* every entry below this height is in its own slot */
+    /* the last value op, while it is the last code emitted: its result slot word can be
+     * retargeted to a local (local.set/tee), a comparison can become a branch */
+    uint32_t res_at, res_end, res_h;
+    uint16_t res_op; /* its op (the _RC variant for a constant b), or 0 */
 } cc_t;
 
-enum { PEND_LOCAL = 1, PEND_C32, PEND_C64 };
 
 static const wa_valtype_t vt_one[4][1] = {{WA_I32}, {WA_I64}, {WA_F32}, {WA_F64}};
 static const wa_valtype_t vt_ref[2][1] = {{WA_FUNCREF}, {WA_EXTERNREF}};
@@ -960,8 +966,10 @@ static bool emit_trap(cc_t *c, wa_word_t op)
 
 static bool push(cc_t *c, uint8_t t)
 {
-    if (!grow((void **)&c->vs, &c->vcap, c->vh + 1, 1))
+    if (!grow((void **)&c->vs, &c->vcap, c->vh + 1, 1) ||
+        !grow((void **)&c->vd, &c->vdcap, c->vh + 1, sizeof *c->vd))
         return nomem(c->r);
+    c->vd[c->vh].kind = VD_SLOT;
     c->vs[c->vh++] = t;
     if (c->vh > c->max_h)
         c->max_h = c->vh;
@@ -1069,8 +1077,20 @@ static bool rd_blocktype(cc_t *c, uint32_t *np, const wa_valtype_t **p, uint32_t
     return true;
 }
 
-/* Emits a branch to label `depth` (already bounds-checked). cond: br_if (condition popped). */
-static bool emit_branch(cc_t *c, uint32_t depth, bool cond, uint32_t fused)
+/* Points the target word at the label: now for a loop, at its `end` for the others. */
+static void link_target(cc_t *c, ctl_t *t, uint32_t target_word)
+{
+    if (t->kind == K_LOOP) {
+        c->code[target_word] = rel(t->loop_pc, target_word);
+    } else {
+        c->code[target_word] = t->patch;
+        t->patch = target_word + 1;
+    }
+}
+
+/* Emits a branch to label `depth` (already bounds-checked), the label's values on top of the
+ * stack in their slots. cond: the slot of br_if's condition (UINT32_MAX for br). */
+static bool emit_branch(cc_t *c, uint32_t depth, uint32_t cond)
 {
     if (!live(c))
         return true;
@@ -1078,28 +1098,26 @@ static bool emit_branch(cc_t *c, uint32_t depth, bool cond, uint32_t fused)
     bool loop = t->kind == K_LOOP;
     uint32_t arity = loop ? t->nparams : t->nresults;
     uint32_t target_word;
+    bool is_cond = cond != UINT32_MAX;
     if (c->vh == t->height + arity) {
-        if (cond && fused != UINT32_MAX)
-            c->code[fused] += 8; /* the operator's _xxT form: branch on its result */
-        else if (!emit(c, loop ? (cond ? WA_OP_JMP_IF_LOOP : WA_OP_JMP_LOOP)
-                               : (cond ? WA_OP_JMP_IF : WA_OP_JMP)))
+        if (is_cond) {
+            if (!emit(c, loop ? WA_OP_JMP_IF_LOOP : WA_OP_JMP_IF) || !emit(c, cond))
+                return false;
+        } else if (!emit(c, loop ? WA_OP_JMP_LOOP : WA_OP_JMP)) {
             return false;
+        }
         target_word = c->len;
         if (!emit(c, 0))
             return false;
     } else {
-        if (!emit(c, cond ? WA_OP_BR_IF : WA_OP_BR))
+        if (!emit(c, is_cond ? WA_OP_BR_IF : WA_OP_BR))
             return false;
         target_word = c->len;
-        if (!emit(c, 0) || !emit(c, c->nlocals + t->height) || !emit(c, arity) || !emit(c, loop))
+        if (!emit(c, 0) || !emit(c, c->nlocals + t->height) || !emit(c, arity) || !emit(c, loop) ||
+            !emit(c, c->nlocals + c->vh) || !emit(c, is_cond ? cond : 0))
             return false;
     }
-    if (loop) {
-        c->code[target_word] = rel(t->loop_pc, target_word);
-    } else {
-        c->code[target_word] = t->patch;
-        t->patch = target_word + 1;
-    }
+    link_target(c, t, target_word);
     return true;
 }
 
@@ -1238,6 +1256,7 @@ static bool sec_code(ld_t *L)
         m->compiled_bytes += (size_t)code->code_len * sizeof(wa_word_t);
     }
     free(c.vs);
+    free(c.vd);
     free(c.cs);
     free(c.locals);
     free(c.code);
