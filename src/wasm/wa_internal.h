@@ -33,10 +33,10 @@
     X(TABLE_GET) X(TABLE_SET)                      /* s, table */                               \
     X(I32_LOAD) X(I64_LOAD) X(F32_LOAD) X(F64_LOAD) X(I32_LOAD8_S) X(I32_LOAD8_U)               \
     X(I32_LOAD16_S) X(I32_LOAD16_U) X(I64_LOAD8_S) X(I64_LOAD8_U) X(I64_LOAD16_S)               \
-    X(I64_LOAD16_U) X(I64_LOAD32_S) X(I64_LOAD32_U) /* dst, addr, offset */                     \
+    X(I64_LOAD16_U) X(I64_LOAD32_S) X(I64_LOAD32_U) /* dst, addr, add, offset */                  \
     X(I32_STORE) X(I64_STORE) X(F32_STORE)                                                      \
     X(F64_STORE) X(I32_STORE8) X(I32_STORE16) X(I64_STORE8) X(I64_STORE16) X(I64_STORE32)      \
-                                                   /* addr, value, offset */                    \
+                                      /* addr, value, add, offset: at addr + add + offset */    \
     X(MEMORY_SIZE) X(MEMORY_GROW)                  /* dst | dst, delta */                       \
     X(I32_CONST) X(I64_CONST)                      /* dst, value (two words for 64 bits) */     \
     X(I32_EQZ) X(I32_EQ) X(I32_NE) X(I32_LT_S) X(I32_LT_U) X(I32_GT_S) X(I32_GT_U) X(I32_LE_S)  \

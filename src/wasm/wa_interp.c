@@ -324,9 +324,10 @@ dispatch:
         NEXT();
     }
 
-/* effective address of slot `a` + the offset word at pc[k], checked against the memory */
+/* effective address: slot `a` plus the addend word at pc[k] (an i32.add folded in, wrapping
+ * as Wasm's does), plus the offset word at pc[k + 1]; checked against the memory size */
 #define EA(a, k, n)                                                                              \
-    uint64_t ea = (uint64_t)(uint32_t)SLOT(a).i32 + pc[k];                                       \
+    uint64_t ea = (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1];             \
     if (ea + (n) > mem_size)                                                                     \
         TRAP(WA_TRAP_MEMORY_OOB);
 #define LOAD(name, T, field, cast)                                                               \
@@ -336,7 +337,7 @@ dispatch:
         T v_;                                                                                    \
         memcpy(&v_, mem + ea, sizeof v_);                                                        \
         SLOT(0).field = cast v_;                                                                 \
-        pc += 3;                                                                                 \
+        pc += 4;                                                                                 \
         NEXT();                                                                                  \
     }
 #define STORE(name, T, field)                                                                    \
@@ -345,7 +346,7 @@ dispatch:
         EA(0, 2, sizeof(T))                                                                      \
         T v_ = (T)SLOT(1).field;                                                                 \
         memcpy(mem + ea, &v_, sizeof v_);                                                        \
-        pc += 3;                                                                                 \
+        pc += 4;                                                                                 \
         NEXT();                                                                                  \
     }
     LOAD(I32_LOAD, uint32_t, i32, (int32_t))

@@ -1,0 +1,157 @@
+/* The register/slot compiler's rewrites: deferred local reads against later writes, results
+ * retargeted to locals, i32.add folded into memory addresses, comparisons fused with branches. */
+#include "../../t.h"
+#include "sluice/wasm.h"
+
+#include <stdlib.h>
+
+/* wat2wasm of:
+ * (module
+ *   (memory (export "mem") 1)
+ *   (data (i32.const 8) "\2a\00\00\00")
+ *   (func (export "alias") (param i32) (result i32)
+ *     local.get 0 local.get 0 i32.const 1 i32.add local.set 0 local.get 0 i32.add)
+ *   (func (export "tee_alias") (param i32) (result i32)
+ *     local.get 0 local.get 0 i32.const 10 i32.mul local.tee 0 i32.sub)
+ *   (func (export "loop_param") (param i32) (result i32) (local i32)
+ *     local.get 0 i32.const 1 i32.add
+ *     loop (param i32)
+ *       local.set 1
+ *       local.get 1 i32.const 2 i32.add
+ *       local.get 1 i32.const 100 i32.lt_u
+ *       br_if 0
+ *       drop
+ *     end
+ *     local.get 1)
+ *   (func (export "load_add") (param i32) (result i32)
+ *     local.get 0 i32.const -4 i32.add i32.load offset=8)
+ *   (func (export "store_add") (param i32 i32)
+ *     local.get 0 i32.const -4 i32.add local.get 1 i32.store offset=8)
+ *   (func (export "tee_cmp") (param i32) (result i32) (local i32)
+ *     block
+ *       local.get 0 i32.const 5 i32.lt_s local.tee 1
+ *       br_if 0
+ *     end
+ *     local.get 1)
+ *   (func (export "swap_sub") (param i32 i32) (result i32)
+ *     local.get 1 local.get 0 local.set 1 local.set 0 local.get 0 local.get 1 i32.sub))
+ */
+static const uint8_t slots_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x15, 0x04, 0x60, 0x01, 0x7f, 0x01, 0x7f,
+    0x60, 0x01, 0x7f, 0x00, 0x60, 0x02, 0x7f, 0x7f, 0x00, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, 0x03,
+    0x08, 0x07, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x03, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x54,
+    0x08, 0x03, 0x6d, 0x65, 0x6d, 0x02, 0x00, 0x05, 0x61, 0x6c, 0x69, 0x61, 0x73, 0x00, 0x00, 0x09,
+    0x74, 0x65, 0x65, 0x5f, 0x61, 0x6c, 0x69, 0x61, 0x73, 0x00, 0x01, 0x0a, 0x6c, 0x6f, 0x6f, 0x70,
+    0x5f, 0x70, 0x61, 0x72, 0x61, 0x6d, 0x00, 0x02, 0x08, 0x6c, 0x6f, 0x61, 0x64, 0x5f, 0x61, 0x64,
+    0x64, 0x00, 0x03, 0x09, 0x73, 0x74, 0x6f, 0x72, 0x65, 0x5f, 0x61, 0x64, 0x64, 0x00, 0x04, 0x07,
+    0x74, 0x65, 0x65, 0x5f, 0x63, 0x6d, 0x70, 0x00, 0x05, 0x08, 0x73, 0x77, 0x61, 0x70, 0x5f, 0x73,
+    0x75, 0x62, 0x00, 0x06, 0x0a, 0x77, 0x07, 0x0e, 0x00, 0x20, 0x00, 0x20, 0x00, 0x41, 0x01, 0x6a,
+    0x21, 0x00, 0x20, 0x00, 0x6a, 0x0b, 0x0c, 0x00, 0x20, 0x00, 0x20, 0x00, 0x41, 0x0a, 0x6c, 0x22,
+    0x00, 0x6b, 0x0b, 0x1e, 0x01, 0x01, 0x7f, 0x20, 0x00, 0x41, 0x01, 0x6a, 0x03, 0x01, 0x21, 0x01,
+    0x20, 0x01, 0x41, 0x02, 0x6a, 0x20, 0x01, 0x41, 0xe4, 0x00, 0x49, 0x0d, 0x00, 0x1a, 0x0b, 0x20,
+    0x01, 0x0b, 0x0a, 0x00, 0x20, 0x00, 0x41, 0x7c, 0x6a, 0x28, 0x02, 0x08, 0x0b, 0x0c, 0x00, 0x20,
+    0x00, 0x41, 0x7c, 0x6a, 0x20, 0x01, 0x36, 0x02, 0x08, 0x0b, 0x12, 0x01, 0x01, 0x7f, 0x02, 0x40,
+    0x20, 0x00, 0x41, 0x05, 0x48, 0x22, 0x01, 0x0d, 0x00, 0x0b, 0x20, 0x01, 0x0b, 0x0f, 0x00, 0x20,
+    0x01, 0x20, 0x00, 0x21, 0x01, 0x21, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6b, 0x0b, 0x0b, 0x0a, 0x01,
+    0x00, 0x41, 0x08, 0x0b, 0x04, 0x2a, 0x00, 0x00, 0x00,
+};
+
+static wa_instance_t *slots_instance(wa_module_t **mout)
+{
+    wa_module_t *m = NULL;
+    wa_error_t err;
+    wa_status_t st = wa_module_load(slots_wasm, sizeof slots_wasm, &m, &err);
+    if (st != WA_OK)
+        t_fail(__FILE__, __LINE__, "load: %s at %zu", err.message, err.offset);
+    wa_linker_t *l = wa_linker_new();
+    wa_instance_limits_t lim = {0};
+    wa_instance_t *inst = NULL;
+    st = wa_instance_new(m, l, &lim, &inst, &err);
+    wa_linker_free(l);
+    if (st != WA_OK)
+        t_fail(__FILE__, __LINE__, "instantiate: %s", err.message);
+    *mout = m;
+    return inst;
+}
+
+/* Calls export `name` with up to two i32 arguments under a fuel bound (a miscompiled loop
+ * ends in a trap rather than a hang); returns the status. */
+static wa_status_t call(wa_instance_t *inst, const char *name, int32_t a, int32_t b, int nargs,
+                        int32_t *out, wa_trap_t *trap)
+{
+    wa_func_t *f = wa_instance_func(inst, name);
+    if (!f)
+        t_fail(__FILE__, __LINE__, "no export %s", name);
+    wa_value_t args[2] = {{.i32 = a}, {.i32 = b}}, res[1] = {{0}};
+    wa_functype_t ft;
+    wa_func_type(f, &ft);
+    wa_call_limits_t lim = {.fuel = 100000};
+    wa_status_t st = wa_call(f, args, (uint32_t)nargs, res, ft.nresults, &lim, trap);
+    *out = res[0].i32;
+    return st;
+}
+
+TEST(a_deferred_local_read_sees_the_value_before_a_later_write)
+{
+    wa_module_t *m;
+    wa_instance_t *inst = slots_instance(&m);
+    wa_trap_t trap;
+    int32_t r;
+    T_EQ_INT(call(inst, "alias", 5, 0, 1, &r, &trap), WA_OK);
+    T_EQ_INT(r, 5 + 6);
+    T_EQ_INT(call(inst, "tee_alias", 3, 0, 1, &r, &trap), WA_OK);
+    T_EQ_INT(r, 3 - 30);
+    T_EQ_INT(call(inst, "swap_sub", 10, 3, 2, &r, &trap), WA_OK);
+    T_EQ_INT(r, 3 - 10);
+    wa_instance_free(inst);
+    wa_module_unref(m);
+}
+
+TEST(a_loop_parameter_is_stored_on_every_iteration)
+{
+    wa_module_t *m;
+    wa_instance_t *inst = slots_instance(&m);
+    wa_trap_t trap;
+    int32_t r;
+    T_EQ_INT(call(inst, "loop_param", 0, 0, 1, &r, &trap), WA_OK);
+    T_EQ_INT(r, 101);
+    T_EQ_INT(call(inst, "loop_param", 200, 0, 1, &r, &trap), WA_OK);
+    T_EQ_INT(r, 201);
+    wa_instance_free(inst);
+    wa_module_unref(m);
+}
+
+TEST(an_address_add_folded_into_an_access_still_wraps_at_4_gib)
+{
+    wa_module_t *m;
+    wa_instance_t *inst = slots_instance(&m);
+    wa_trap_t trap;
+    int32_t r;
+    /* (4 - 4) + 8 reads the data at 8 */
+    T_EQ_INT(call(inst, "load_add", 4, 0, 1, &r, &trap), WA_OK);
+    T_EQ_INT(r, 42);
+    /* (0 - 4) wraps to 0xfffffffc; + 8 is past 4 GiB: out of bounds, not address 4 */
+    T_EQ_INT(call(inst, "load_add", 0, 0, 1, &r, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_MEMORY_OOB);
+    T_EQ_INT(call(inst, "store_add", 0, 7, 2, &r, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_MEMORY_OOB);
+    T_EQ_INT(call(inst, "store_add", 12, 7, 2, &r, &trap), WA_OK);
+    T_EQ_INT(call(inst, "load_add", 12, 0, 1, &r, &trap), WA_OK);
+    T_EQ_INT(r, 7);
+    wa_instance_free(inst);
+    wa_module_unref(m);
+}
+
+TEST(a_comparison_kept_by_local_tee_is_stored_before_its_branch)
+{
+    wa_module_t *m;
+    wa_instance_t *inst = slots_instance(&m);
+    wa_trap_t trap;
+    int32_t r;
+    T_EQ_INT(call(inst, "tee_cmp", 3, 0, 1, &r, &trap), WA_OK);
+    T_EQ_INT(r, 1);
+    T_EQ_INT(call(inst, "tee_cmp", 7, 0, 1, &r, &trap), WA_OK);
+    T_EQ_INT(r, 0);
+    wa_instance_free(inst);
+    wa_module_unref(m);
+}
