@@ -26,7 +26,7 @@
     X(JMP_IF) X(JMP_IF_LOOP) X(JMP_IFNOT)          /* cond, target */                           \
     X(BR) X(BR_IF)                                 /* target, dst, arity, loop, s, cond */      \
     X(BR_TABLE)                                    /* s, n, n+1 x (target, dst, arity, loop) */ \
-    X(RETURN)                                      /* s */                                      \
+    X(RETURN)                                      /* src, n: results at src..src+n */          \
     X(CALL) X(CALL_INDIRECT)                       /* s, func | s, type, table */               \
     X(SELECT)                                      /* s */                                      \
     X(MOV) X(GLOBAL_GET) X(GLOBAL_SET)             /* dst, src | dst, global | src, global */   \
@@ -131,7 +131,8 @@ typedef struct wa_code {
     uint32_t type_index;
     uint32_t nparams, nresults;
     uint32_t nlocals;     /* params + declared locals */
-    uint32_t max_height;  /* operand stack slots needed beyond the locals */
+    uint32_t max_height;  /* operand stack slots needed beyond the locals (at least 4: a call
+                             clears 4 slots past the params without looking at nlocals) */
     uint32_t body_offset; /* byte offset of the body in the module */
     wa_word_t *code;      /* owned */
     uint32_t code_len;

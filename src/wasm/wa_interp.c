@@ -255,11 +255,14 @@ dispatch:
     }
     OP(RETURN)
     {
-        SP_FROM_PC();
-        uint32_t n = func->code->nresults;
-        wa_value_t *src = sp - n;
-        for (uint32_t i = 0; i < n; i++)
-            fp[i] = src[i];
+        /* the results move down to the frame's first slots (src is never below them) */
+        wa_value_t *src = fp + pc[0];
+        uint32_t n = pc[1];
+        if (n == 1)
+            fp[0] = src[0];
+        else
+            for (uint32_t i = 0; i < n; i++)
+                fp[i] = src[i];
         wa_frame_t *fr = &ex->frames[--ex->depth];
         if (!fr->ret_pc) {
             ex->tick = tick;
@@ -793,7 +796,18 @@ do_call:
         fr->ret_pc = pc;
         fr->fp = fp;
         fr->func = func;
-        memset(nfp + cd->nparams, 0, (cd->nlocals - cd->nparams) * sizeof *nfp);
+        /* declared locals start at zero; a short run is cleared inline, its tail landing in
+         * operand slots, which are dead here (max_height is at least 4) */
+        wa_value_t *z = nfp + cd->nparams;
+        uint32_t nz = cd->nlocals - cd->nparams;
+        if (nz <= 4) {
+            z[0].raw = 0;
+            z[1].raw = 0;
+            z[2].raw = 0;
+            z[3].raw = 0;
+        } else {
+            memset(z, 0, nz * sizeof *z);
+        }
         fp = nfp;
         sp = fp + cd->nlocals;
         if (callee->inst != inst) {

@@ -907,6 +907,11 @@ typedef struct cc {
      * retargeted to a local (local.set/tee), a comparison can become a branch */
     uint32_t res_at, res_end, res_h;
     uint16_t res_op; /* its op (the _RC variant for a constant b), or 0 */
+    /* until the first label or call: the first 64 declared locals written so far (the others
+     * still hold the zero every call starts them with) */
+    bool prologue;
+    uint64_t written;
+    uint32_t nparams;
 } cc_t;
 
 
