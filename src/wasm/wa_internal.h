@@ -8,15 +8,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-/* Bounds of linear memory (see wa_memory.c): 0 = an explicit check per access, 1 = guard
- * pages and a fault handler. */
-#ifndef WA_GUARD_PAGES
-#define WA_GUARD_PAGES 0
-#endif
-/* With guard pages every memory reserves this much: any u32 address + u32 addend-wrapped
- * index + u32 offset + 8 bytes lands inside it. */
-#define WA_GUARD_RESERVE_BYTES ((uint64_t)8 << 30 | 65536u)
-
 #define WA_PAGE_BYTES 65536u
 #define WA_MAX_PAGES 65536u
 #define WA_NO_INDEX UINT32_MAX
@@ -328,9 +319,6 @@ wa_status_t wa__memory_make(wa_limits_desc_t limits, uint32_t cap, wa_memory_t *
 wa_status_t wa__table_make(wa_valtype_t elem, wa_limits_desc_t limits, uint32_t cap,
                            wa_table_t **out);
 void wa__instance_release_kept(wa_instance_t **keep, uint32_t n);
-#if WA_GUARD_PAGES
-void wa__guard_init(void); /* installs the fault handler once per process */
-#endif
 bool wa__deadline_check(wa_exec_t *ex); /* slow path of the tick counter; false = trap set */
 
 #endif

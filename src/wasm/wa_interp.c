@@ -124,95 +124,7 @@ bool wa__deadline_check(wa_exec_t *ex)
 #endif
 #endif
 
-#if WA_GUARD_PAGES
-/* Guard-page bounds: loads and stores run unchecked; an access outside the memory faults in
- * the PROT_NONE rest of its reservation (wa_memory.c) and the handler below turns the fault
- * into a trap by jumping back to the run that was interpreting. It acts only when this thread
- * is inside the interpreter loop (not in a host function) and the address lies in the
- * reservation of the memory that loop is using; any other fault goes to the handler that was
- * installed before. The state is static thread-local storage, which a handler may read. */
-#include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
-
-typedef struct guard {
-    sigjmp_buf jb;
-    struct guard *prev; /* the run this one is nested in (through a host function) */
-} guard_t;
-
-static _Thread_local guard_t *tl_guard;            /* innermost run on this thread */
-static _Thread_local volatile sig_atomic_t tl_armed; /* 1 while the interpreter loop runs */
-static _Thread_local uint8_t *tl_mem_lo, *tl_mem_hi; /* reservation of the memory in use */
-static _Thread_local const wa_word_t *tl_pc;        /* the access being made */
-static _Thread_local wa_func_t *tl_func;            /* the function making it */
-static struct sigaction old_segv, old_bus;
-static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
-
-static void on_fault(int sig, siginfo_t *si, void *uc)
-{
-    uint8_t *a = si->si_addr;
-    if (tl_armed && tl_guard && a >= tl_mem_lo && a < tl_mem_hi) {
-        tl_armed = 0;
-        siglongjmp(tl_guard->jb, 1);
-    }
-    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
-    if (old->sa_flags & SA_SIGINFO) {
-        old->sa_sigaction(sig, si, uc);
-    } else if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
-        /* returning re-runs the access, which now gets the default action */
-        sigaction(sig, old, NULL);
-    } else {
-        old->sa_handler(sig);
-    }
-}
-
-static void guard_install(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_fault;
-    /* NODEFER: the jump out of the handler does not restore the signal mask (sigsetjmp
-     * without a mask save keeps wa_call free of system calls) */
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-    sigaction(SIGBUS, &sa, &old_bus);
-}
-
-void wa__guard_init(void) { pthread_once(&guard_once, guard_install); }
-
-static wa_trap_kind_t run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args);
-
 wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
-{
-    guard_t g;
-    g.prev = tl_guard;
-    sig_atomic_t was_armed = tl_armed;
-    uint8_t *lo = tl_mem_lo, *hi = tl_mem_hi;
-    uint32_t depth = ex->depth;
-    wa_trap_kind_t k;
-    if (sigsetjmp(g.jb, 0) == 0) {
-        tl_guard = &g;
-        k = run(ex, f, args);
-    } else {
-        k = WA_TRAP_MEMORY_OOB;
-        ex->trap_kind = k;
-        ex->trap_func = tl_func;
-        ex->trap_pc = tl_pc;
-        ex->depth = depth;
-    }
-    tl_guard = g.prev;
-    tl_armed = was_armed;
-    tl_mem_lo = lo;
-    tl_mem_hi = hi;
-    return k;
-}
-#define GUARD(stmt) stmt
-static wa_trap_kind_t run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
-#else
-#define GUARD(stmt)
-wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
-#endif
 {
 #ifndef WA_INTERP_SWITCH
     static const void *const labels[WA_OP_COUNT] = {
@@ -247,7 +159,6 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     int64_t tick = ex->tick;
     uint32_t entry_depth = ex->depth;
     wa_trap_kind_t kind = WA_TRAP_NONE;
-    GUARD(tl_armed = 1);
 
 #define LOAD_CTX()                                                                               \
     do {                                                                                         \
@@ -256,7 +167,6 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
         if (inst->mem) {                                                                         \
             mem = inst->mem->base;                                                               \
             mem_size = inst->mem->size_bytes;                                                    \
-            GUARD(tl_mem_lo = mem; tl_mem_hi = mem + inst->mem->reserved_bytes);                 \
         } else {                                                                                 \
             mem = NULL;                                                                          \
             mem_size = 0;                                                                        \
@@ -361,7 +271,6 @@ dispatch:
         pc = fr->ret_pc;
         fp = fr->fp;
         func = fr->func;
-        GUARD(tl_func = func);
         if (func->inst != inst) {
             inst = func->inst;
             LOAD_CTX();
@@ -420,16 +329,10 @@ dispatch:
 
 /* effective address: slot `a` plus the addend word at pc[k] (an i32.add folded in, wrapping
  * as Wasm's does), plus the offset word at pc[k + 1]; checked against the memory size */
-#if WA_GUARD_PAGES
-#define EA(a, k, n)                                                                              \
-    uint64_t ea = (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1];             \
-    tl_pc = pc;
-#else
 #define EA(a, k, n)                                                                              \
     uint64_t ea = (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1];             \
     if (ea + (n) > mem_size)                                                                     \
         TRAP(WA_TRAP_MEMORY_OOB);
-#endif
 #define LOAD(name, T, field, cast)                                                               \
     OP(name)                                                                                     \
     {                                                                                            \
@@ -867,9 +770,7 @@ do_call:
         ex->tick = tick;
         ex->host_nesting++;
         ex->host_msg[0] = 0;
-        GUARD(tl_armed = 0);
         wa_trap_kind_t hk = callee->host(inst ? inst : callee->inst, callee->user, a, res);
-        GUARD(tl_armed = 1);
         ex->host_nesting--;
         tick = ex->tick;
         if (hk != WA_TRAP_NONE)
@@ -914,7 +815,6 @@ do_call:
             LOAD_CTX();
         }
         func = callee;
-        GUARD(tl_func = func);
         pc = cd->code;
         NEXT();
     }

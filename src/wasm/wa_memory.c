@@ -19,11 +19,6 @@
 
 static uint64_t reserve_bytes(uint32_t max_pages)
 {
-#if WA_GUARD_PAGES
-    (void)max_pages;
-    wa__guard_init();
-    return WA_GUARD_RESERVE_BYTES;
-#endif
     uint64_t b = (uint64_t)max_pages * WA_PAGE_BYTES;
     return b ? b : WA_PAGE_BYTES; /* a 0-page memory still gets a non-NULL base */
 }
