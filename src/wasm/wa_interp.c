@@ -186,6 +186,18 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
             tick = ex->tick;                                                                     \
         }                                                                                        \
     } while (0)
+/* Conditional branches: the target word is pc[k] (relative to itself); when not taken, the
+ * k + 1 words of the op are stepped over. BRANCH_IF counts a unit of fuel when taken. */
+#define JUMP_IF(c, k) pc += (c) ? (k) + (int32_t)pc[k] : (k) + 1
+#define BRANCH_IF(c, k)                                                                          \
+    do {                                                                                         \
+        if (c) {                                                                                 \
+            TICK();                                                                              \
+            pc += (k) + (int32_t)pc[k];                                                          \
+        } else {                                                                                 \
+            pc += (k) + 1;                                                                       \
+        }                                                                                        \
+    } while (0)
 /* the stack operand form: the old stack pointer from the op's first immediate */
 #define SP_FROM_PC() sp = fp + *pc++
 #define SLOT(i) fp[pc[i]]
@@ -200,26 +212,9 @@ dispatch:
     OP(NOP) NEXT();
     OP(JMP) pc += (int32_t)*pc; NEXT();
     OP(JMP_LOOP) TICK(); pc += (int32_t)*pc; NEXT();
-    OP(JMP_IF)
-    if (SLOT(0).i32)
-        pc += 1 + (int32_t)pc[1];
-    else
-        pc += 2;
-    NEXT();
-    OP(JMP_IF_LOOP)
-    if (SLOT(0).i32) {
-        TICK();
-        pc += 1 + (int32_t)pc[1];
-    } else {
-        pc += 2;
-    }
-    NEXT();
-    OP(JMP_IFNOT)
-    if (!SLOT(0).i32)
-        pc += 1 + (int32_t)pc[1];
-    else
-        pc += 2;
-    NEXT();
+    OP(JMP_IF) JUMP_IF(SLOT(0).i32, 1); NEXT();
+    OP(JMP_IF_LOOP) BRANCH_IF(SLOT(0).i32, 1); NEXT();
+    OP(JMP_IFNOT) JUMP_IF(!SLOT(0).i32, 1); NEXT();
     OP(BR_IF)
     if (!SLOT(5).i32) {
         pc += 6;
@@ -415,8 +410,6 @@ dispatch:
         pc += 2 + (W);                                                                           \
         NEXT();                                                                                  \
     }
-#define BIN32(name, field, expr) BINX(name, 1, field, (void)0, expr)
-#define BIN64(name, field, expr) BINX(name, 2, field, (void)0, expr)
 #define UN(name, field, expr)                                                                    \
     OP(name)                                                                                     \
     {                                                                                            \
@@ -426,125 +419,78 @@ dispatch:
         pc += 2;                                                                                 \
         NEXT();                                                                                  \
     }
-    UN(I32_EQZ, i32, S32(-1) == 0)
-    BIN32(I32_EQ, i32, S32(-2) == S32(-1))
-    BIN32(I32_NE, i32, S32(-2) != S32(-1))
-    BIN32(I32_LT_S, i32, S32(-2) < S32(-1))
-    BIN32(I32_LT_U, i32, U32(-2) < U32(-1))
-    BIN32(I32_GT_S, i32, S32(-2) > S32(-1))
-    BIN32(I32_GT_U, i32, U32(-2) > U32(-1))
-    BIN32(I32_LE_S, i32, S32(-2) <= S32(-1))
-    BIN32(I32_LE_U, i32, U32(-2) <= U32(-1))
-    BIN32(I32_GE_S, i32, S32(-2) >= S32(-1))
-    BIN32(I32_GE_U, i32, U32(-2) >= U32(-1))
-    UN(I64_EQZ, i32, S64(-1) == 0)
-    BIN64(I64_EQ, i32, S64(-2) == S64(-1))
-    BIN64(I64_NE, i32, S64(-2) != S64(-1))
-    BIN64(I64_LT_S, i32, S64(-2) < S64(-1))
-    BIN64(I64_LT_U, i32, U64(-2) < U64(-1))
-    BIN64(I64_GT_S, i32, S64(-2) > S64(-1))
-    BIN64(I64_GT_U, i32, U64(-2) > U64(-1))
-    BIN64(I64_LE_S, i32, S64(-2) <= S64(-1))
-    BIN64(I64_LE_U, i32, U64(-2) <= U64(-1))
-    BIN64(I64_GE_S, i32, S64(-2) >= S64(-1))
-    BIN64(I64_GE_U, i32, U64(-2) >= U64(-1))
-    BIN32(F32_EQ, i32, sp[-2].f32 == sp[-1].f32)
-    BIN32(F32_NE, i32, sp[-2].f32 != sp[-1].f32)
-    BIN32(F32_LT, i32, sp[-2].f32 < sp[-1].f32)
-    BIN32(F32_GT, i32, sp[-2].f32 > sp[-1].f32)
-    BIN32(F32_LE, i32, sp[-2].f32 <= sp[-1].f32)
-    BIN32(F32_GE, i32, sp[-2].f32 >= sp[-1].f32)
-    BIN64(F64_EQ, i32, sp[-2].f64 == sp[-1].f64)
-    BIN64(F64_NE, i32, sp[-2].f64 != sp[-1].f64)
-    BIN64(F64_LT, i32, sp[-2].f64 < sp[-1].f64)
-    BIN64(F64_GT, i32, sp[-2].f64 > sp[-1].f64)
-    BIN64(F64_LE, i32, sp[-2].f64 <= sp[-1].f64)
-    BIN64(F64_GE, i32, sp[-2].f64 >= sp[-1].f64)
 
-    UN(I32_CLZ, i32, U32(-1) ? __builtin_clz(U32(-1)) : 32)
-    UN(I32_CTZ, i32, U32(-1) ? __builtin_ctz(U32(-1)) : 32)
-    UN(I32_POPCNT, i32, __builtin_popcount(U32(-1)))
-    BIN32(I32_ADD, i32, (int32_t)(U32(-2) + U32(-1)))
-    BIN32(I32_SUB, i32, (int32_t)(U32(-2) - U32(-1)))
-    BIN32(I32_MUL, i32, (int32_t)(U32(-2) * U32(-1)))
-    BINX(I32_DIV_S, 1, i32,
-         if (S32(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO);
-         if (S32(-1) == -1 && S32(-2) == INT32_MIN) TRAP(WA_TRAP_INT_OVERFLOW),
-         S32(-2) / S32(-1))
-    BINX(I32_DIV_U, 1, i32, if (S32(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO),
-         (int32_t)(U32(-2) / U32(-1)))
-    BINX(I32_REM_S, 1, i32, if (S32(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO),
-         S32(-1) == -1 ? 0 : S32(-2) % S32(-1))
-    BINX(I32_REM_U, 1, i32, if (S32(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO),
-         (int32_t)(U32(-2) % U32(-1)))
-    BIN32(I32_AND, i32, S32(-2) & S32(-1))
-    BIN32(I32_OR, i32, S32(-2) | S32(-1))
-    BIN32(I32_XOR, i32, S32(-2) ^ S32(-1))
-    BIN32(I32_SHL, i32, (int32_t)(U32(-2) << (U32(-1) & 31)))
-    BIN32(I32_SHR_S, i32, S32(-2) >> (U32(-1) & 31))
-    BIN32(I32_SHR_U, i32, (int32_t)(U32(-2) >> (U32(-1) & 31)))
-    BIN32(I32_ROTL, i32,
-          (int32_t)((U32(-2) << (U32(-1) & 31)) | (U32(-2) >> ((32 - (U32(-1) & 31)) & 31))))
-    BIN32(I32_ROTR, i32,
-          (int32_t)((U32(-2) >> (U32(-1) & 31)) | (U32(-2) << ((32 - (U32(-1) & 31)) & 31))))
+/* The integer operators, once for each width: P the op prefix, f the value field, S/U the
+ * signed/unsigned operand reads, T/UT the C types, N the bit count, W the constant's words. */
+#define INT_OPS(P, f, S, U, T, UT, N, W, SMIN, CLZ, CTZ, POPCNT)                                 \
+    UN(P##_EQZ, i32, S(-1) == 0)                                                                 \
+    BINX(P##_EQ, W, i32, (void)0, S(-2) == S(-1))                                                \
+    BINX(P##_NE, W, i32, (void)0, S(-2) != S(-1))                                                \
+    BINX(P##_LT_S, W, i32, (void)0, S(-2) < S(-1))                                               \
+    BINX(P##_LT_U, W, i32, (void)0, U(-2) < U(-1))                                               \
+    BINX(P##_GT_S, W, i32, (void)0, S(-2) > S(-1))                                               \
+    BINX(P##_GT_U, W, i32, (void)0, U(-2) > U(-1))                                               \
+    BINX(P##_LE_S, W, i32, (void)0, S(-2) <= S(-1))                                              \
+    BINX(P##_LE_U, W, i32, (void)0, U(-2) <= U(-1))                                              \
+    BINX(P##_GE_S, W, i32, (void)0, S(-2) >= S(-1))                                              \
+    BINX(P##_GE_U, W, i32, (void)0, U(-2) >= U(-1))                                              \
+    UN(P##_CLZ, f, U(-1) ? CLZ(U(-1)) : N)                                                       \
+    UN(P##_CTZ, f, U(-1) ? CTZ(U(-1)) : N)                                                       \
+    UN(P##_POPCNT, f, POPCNT(U(-1)))                                                             \
+    BINX(P##_ADD, W, f, (void)0, (T)(U(-2) + U(-1)))                                             \
+    BINX(P##_SUB, W, f, (void)0, (T)(U(-2) - U(-1)))                                             \
+    BINX(P##_MUL, W, f, (void)0, (T)(U(-2) * U(-1)))                                             \
+    BINX(P##_DIV_S, W, f,                                                                        \
+         if (S(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO);                                             \
+         if (S(-1) == -1 && S(-2) == SMIN) TRAP(WA_TRAP_INT_OVERFLOW), S(-2) / S(-1))            \
+    BINX(P##_DIV_U, W, f, if (S(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO), (T)(U(-2) / U(-1)))        \
+    BINX(P##_REM_S, W, f, if (S(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO),                            \
+         S(-1) == -1 ? 0 : S(-2) % S(-1))                                                        \
+    BINX(P##_REM_U, W, f, if (S(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO), (T)(U(-2) % U(-1)))        \
+    BINX(P##_AND, W, f, (void)0, S(-2) & S(-1))                                                  \
+    BINX(P##_OR, W, f, (void)0, S(-2) | S(-1))                                                   \
+    BINX(P##_XOR, W, f, (void)0, S(-2) ^ S(-1))                                                  \
+    BINX(P##_SHL, W, f, (void)0, (T)(U(-2) << (U(-1) & (N - 1))))                                \
+    BINX(P##_SHR_S, W, f, (void)0, S(-2) >> (U(-1) & (N - 1)))                                   \
+    BINX(P##_SHR_U, W, f, (void)0, (T)(U(-2) >> (U(-1) & (N - 1))))                              \
+    BINX(P##_ROTL, W, f, (void)0,                                                                \
+         (T)((UT)(U(-2) << (U(-1) & (N - 1))) | (U(-2) >> ((N - (U(-1) & (N - 1))) & (N - 1)))))  \
+    BINX(P##_ROTR, W, f, (void)0,                                                                \
+         (T)((U(-2) >> (U(-1) & (N - 1))) | (UT)(U(-2) << ((N - (U(-1) & (N - 1))) & (N - 1)))))
+    INT_OPS(I32, i32, S32, U32, int32_t, uint32_t, 32, 1, INT32_MIN, __builtin_clz, __builtin_ctz,
+            __builtin_popcount)
+    INT_OPS(I64, i64, S64, U64, int64_t, uint64_t, 64, 2, INT64_MIN, __builtin_clzll,
+            __builtin_ctzll, __builtin_popcountll)
+#undef INT_OPS
 
-    UN(I64_CLZ, i64, U64(-1) ? __builtin_clzll(U64(-1)) : 64)
-    UN(I64_CTZ, i64, U64(-1) ? __builtin_ctzll(U64(-1)) : 64)
-    UN(I64_POPCNT, i64, __builtin_popcountll(U64(-1)))
-    BIN64(I64_ADD, i64, (int64_t)(U64(-2) + U64(-1)))
-    BIN64(I64_SUB, i64, (int64_t)(U64(-2) - U64(-1)))
-    BIN64(I64_MUL, i64, (int64_t)(U64(-2) * U64(-1)))
-    BINX(I64_DIV_S, 2, i64,
-         if (S64(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO);
-         if (S64(-1) == -1 && S64(-2) == INT64_MIN) TRAP(WA_TRAP_INT_OVERFLOW),
-         S64(-2) / S64(-1))
-    BINX(I64_DIV_U, 2, i64, if (S64(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO),
-         (int64_t)(U64(-2) / U64(-1)))
-    BINX(I64_REM_S, 2, i64, if (S64(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO),
-         S64(-1) == -1 ? 0 : S64(-2) % S64(-1))
-    BINX(I64_REM_U, 2, i64, if (S64(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO),
-         (int64_t)(U64(-2) % U64(-1)))
-    BIN64(I64_AND, i64, S64(-2) & S64(-1))
-    BIN64(I64_OR, i64, S64(-2) | S64(-1))
-    BIN64(I64_XOR, i64, S64(-2) ^ S64(-1))
-    BIN64(I64_SHL, i64, (int64_t)(U64(-2) << (U64(-1) & 63)))
-    BIN64(I64_SHR_S, i64, S64(-2) >> (U64(-1) & 63))
-    BIN64(I64_SHR_U, i64, (int64_t)(U64(-2) >> (U64(-1) & 63)))
-    BIN64(I64_ROTL, i64,
-          (int64_t)((U64(-2) << (U64(-1) & 63)) | (U64(-2) >> ((64 - (U64(-1) & 63)) & 63))))
-    BIN64(I64_ROTR, i64,
-          (int64_t)((U64(-2) >> (U64(-1) & 63)) | (U64(-2) << ((64 - (U64(-1) & 63)) & 63))))
-
-    UN(F32_ABS, f32_bits, sp[-1].f32_bits & 0x7fffffffu)
-    UN(F32_NEG, f32_bits, sp[-1].f32_bits ^ 0x80000000u)
-    UN(F32_CEIL, f32, f32_round(sp[-1].f32, ceilf))
-    UN(F32_FLOOR, f32, f32_round(sp[-1].f32, floorf))
-    UN(F32_TRUNC, f32, f32_round(sp[-1].f32, truncf))
-    UN(F32_NEAREST, f32, f32_round(sp[-1].f32, nearbyintf))
-    UN(F32_SQRT, f32, sqrtf(sp[-1].f32))
-    BIN32(F32_ADD, f32, sp[-2].f32 + sp[-1].f32)
-    BIN32(F32_SUB, f32, sp[-2].f32 - sp[-1].f32)
-    BIN32(F32_MUL, f32, sp[-2].f32 * sp[-1].f32)
-    BIN32(F32_DIV, f32, sp[-2].f32 / sp[-1].f32)
-    BIN32(F32_MIN, f32, f32_min(sp[-2].f32, sp[-1].f32))
-    BIN32(F32_MAX, f32, f32_max(sp[-2].f32, sp[-1].f32))
-    BIN32(F32_COPYSIGN, f32_bits,
-          (sp[-2].f32_bits & 0x7fffffffu) | (sp[-1].f32_bits & 0x80000000u))
-    UN(F64_ABS, f64_bits, sp[-1].f64_bits & 0x7fffffffffffffffull)
-    UN(F64_NEG, f64_bits, sp[-1].f64_bits ^ 0x8000000000000000ull)
-    UN(F64_CEIL, f64, f64_round(sp[-1].f64, ceil))
-    UN(F64_FLOOR, f64, f64_round(sp[-1].f64, floor))
-    UN(F64_TRUNC, f64, f64_round(sp[-1].f64, trunc))
-    UN(F64_NEAREST, f64, f64_round(sp[-1].f64, nearbyint))
-    UN(F64_SQRT, f64, sqrt(sp[-1].f64))
-    BIN64(F64_ADD, f64, sp[-2].f64 + sp[-1].f64)
-    BIN64(F64_SUB, f64, sp[-2].f64 - sp[-1].f64)
-    BIN64(F64_MUL, f64, sp[-2].f64 * sp[-1].f64)
-    BIN64(F64_DIV, f64, sp[-2].f64 / sp[-1].f64)
-    BIN64(F64_MIN, f64, f64_min(sp[-2].f64, sp[-1].f64))
-    BIN64(F64_MAX, f64, f64_max(sp[-2].f64, sp[-1].f64))
-    BIN64(F64_COPYSIGN, f64_bits,
-          (sp[-2].f64_bits & 0x7fffffffffffffffull) | (sp[-1].f64_bits & 0x8000000000000000ull))
+/* The float operators, once for each width: P the op prefix, f/fb the value and bits fields,
+ * W the constant's words, SIGN the sign bit, the libm rounding functions and min/max. */
+#define FLOAT_OPS(P, f, fb, W, SIGN, CEIL, FLOOR, TRUNC, NEAREST, SQRT, MIN, MAX)                 \
+    BINX(P##_EQ, W, i32, (void)0, sp[-2].f == sp[-1].f)                                          \
+    BINX(P##_NE, W, i32, (void)0, sp[-2].f != sp[-1].f)                                          \
+    BINX(P##_LT, W, i32, (void)0, sp[-2].f < sp[-1].f)                                           \
+    BINX(P##_GT, W, i32, (void)0, sp[-2].f > sp[-1].f)                                           \
+    BINX(P##_LE, W, i32, (void)0, sp[-2].f <= sp[-1].f)                                          \
+    BINX(P##_GE, W, i32, (void)0, sp[-2].f >= sp[-1].f)                                          \
+    UN(P##_ABS, fb, sp[-1].fb & ~SIGN)                                                           \
+    UN(P##_NEG, fb, sp[-1].fb ^ SIGN)                                                            \
+    UN(P##_CEIL, f, f##_round(sp[-1].f, CEIL))                                                   \
+    UN(P##_FLOOR, f, f##_round(sp[-1].f, FLOOR))                                                 \
+    UN(P##_TRUNC, f, f##_round(sp[-1].f, TRUNC))                                                 \
+    UN(P##_NEAREST, f, f##_round(sp[-1].f, NEAREST))                                             \
+    UN(P##_SQRT, f, SQRT(sp[-1].f))                                                              \
+    BINX(P##_ADD, W, f, (void)0, sp[-2].f + sp[-1].f)                                            \
+    BINX(P##_SUB, W, f, (void)0, sp[-2].f - sp[-1].f)                                            \
+    BINX(P##_MUL, W, f, (void)0, sp[-2].f * sp[-1].f)                                            \
+    BINX(P##_DIV, W, f, (void)0, sp[-2].f / sp[-1].f)                                            \
+    BINX(P##_MIN, W, f, (void)0, MIN(sp[-2].f, sp[-1].f))                                        \
+    BINX(P##_MAX, W, f, (void)0, MAX(sp[-2].f, sp[-1].f))                                        \
+    BINX(P##_COPYSIGN, W, fb, (void)0, (sp[-2].fb & ~SIGN) | (sp[-1].fb & SIGN))
+    FLOAT_OPS(F32, f32, f32_bits, 1, 0x80000000u, ceilf, floorf, truncf, nearbyintf, sqrtf,
+              f32_min, f32_max)
+    FLOAT_OPS(F64, f64, f64_bits, 2, 0x8000000000000000ull, ceil, floor, trunc, nearbyint, sqrt,
+              f64_min, f64_max)
+#undef FLOAT_OPS
 
     UN(I32_WRAP_I64, i32, (int32_t)(uint32_t)U64(-1))
 #define TRUNC(name, field, src, lo_ok, hi_ok, cast)                                              \
@@ -692,65 +638,31 @@ dispatch:
     OP(name##_BT)                                                                                \
     {                                                                                            \
         int32_t a = SLOT(1).i32, b = SLOT(2).i32;                                                \
-        if (cond) {                                                                              \
-            TICK();                                                                              \
-            pc += 3 + (int32_t)pc[3];                                                            \
-        } else {                                                                                 \
-            pc += 4;                                                                             \
-        }                                                                                        \
+        BRANCH_IF(cond, 3);                                                                      \
         NEXT();                                                                                  \
     }                                                                                            \
     OP(name##_BF)                                                                                \
     {                                                                                            \
         int32_t a = SLOT(1).i32, b = SLOT(2).i32;                                                \
-        if (!(cond)) {                                                                           \
-            TICK();                                                                              \
-            pc += 3 + (int32_t)pc[3];                                                            \
-        } else {                                                                                 \
-            pc += 4;                                                                             \
-        }                                                                                        \
+        BRANCH_IF(!(cond), 3);                                                                   \
         NEXT();                                                                                  \
     }                                                                                            \
     OP(name##_BTC)                                                                               \
     {                                                                                            \
         int32_t a = SLOT(1).i32, b = (int32_t)pc[2];                                             \
-        if (cond) {                                                                              \
-            TICK();                                                                              \
-            pc += 3 + (int32_t)pc[3];                                                            \
-        } else {                                                                                 \
-            pc += 4;                                                                             \
-        }                                                                                        \
+        BRANCH_IF(cond, 3);                                                                      \
         NEXT();                                                                                  \
     }                                                                                            \
     OP(name##_BFC)                                                                               \
     {                                                                                            \
         int32_t a = SLOT(1).i32, b = (int32_t)pc[2];                                             \
-        if (!(cond)) {                                                                           \
-            TICK();                                                                              \
-            pc += 3 + (int32_t)pc[3];                                                            \
-        } else {                                                                                 \
-            pc += 4;                                                                             \
-        }                                                                                        \
+        BRANCH_IF(!(cond), 3);                                                                   \
         NEXT();                                                                                  \
     }
     WA_CMPBR(CMPBR)
 #undef CMPBR
-    OP(I32_EQZ_BT)
-    if (SLOT(1).i32 == 0) {
-        TICK();
-        pc += 2 + (int32_t)pc[2];
-    } else {
-        pc += 3;
-    }
-    NEXT();
-    OP(I32_EQZ_BF)
-    if (SLOT(1).i32 != 0) {
-        TICK();
-        pc += 2 + (int32_t)pc[2];
-    } else {
-        pc += 3;
-    }
-    NEXT();
+    OP(I32_EQZ_BT) BRANCH_IF(SLOT(1).i32 == 0, 2); NEXT();
+    OP(I32_EQZ_BF) BRANCH_IF(SLOT(1).i32 != 0, 2); NEXT();
 
 #ifdef WA_INTERP_SWITCH
     default:
