@@ -29,7 +29,8 @@
     X(RETURN)                                      /* src, n: results at src..src+n */          \
     X(CALL) X(CALL_INDIRECT)                       /* s, func | s, type, table */               \
     X(SELECT)                                      /* s */                                      \
-    X(MOV) X(GLOBAL_GET) X(GLOBAL_SET)             /* dst, src | dst, global | src, global */   \
+    X(MOV) X(MOV2)                                 /* dst, src | dst, src, dst2, src2 */        \
+    X(GLOBAL_GET) X(GLOBAL_SET)                    /* dst, global | src, global */              \
     X(TABLE_GET) X(TABLE_SET)                      /* s, table */                               \
     X(I32_LOAD) X(I64_LOAD) X(F32_LOAD) X(F64_LOAD) X(I32_LOAD8_S) X(I32_LOAD8_U)               \
     X(I32_LOAD16_S) X(I32_LOAD16_U) X(I64_LOAD8_S) X(I64_LOAD8_U) X(I64_LOAD16_S)               \

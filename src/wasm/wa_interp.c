@@ -299,6 +299,11 @@ dispatch:
         sp[-1] = sp[0];
     NEXT();
     OP(MOV) SLOT(0) = SLOT(1); pc += 2; NEXT();
+    OP(MOV2)
+    SLOT(0) = SLOT(1);
+    SLOT(2) = SLOT(3);
+    pc += 4;
+    NEXT();
     OP(GLOBAL_GET) SLOT(0) = globals[pc[1]]->val; pc += 2; NEXT();
     OP(GLOBAL_SET) globals[pc[1]]->val = SLOT(0); pc += 2; NEXT();
     OP(TABLE_GET)

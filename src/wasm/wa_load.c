@@ -907,12 +907,20 @@ typedef struct cc {
      * retargeted to a local (local.set/tee), a comparison can become a branch */
     uint32_t res_at, res_end, res_h;
     uint16_t res_op; /* its op (the _RC variant for a constant b), or 0 */
-    /* until the first label or call: the first 64 declared locals written so far (the others
-     * still hold the zero every call starts them with) */
+    /* until the first loop (no backward edge yet): the first 64 declared locals that some
+     * earlier code may have made non-zero (the others still hold the zero every call starts
+     * them with) */
     bool prologue;
     uint64_t written;
     uint32_t nparams;
+    /* the last MOV, while it is the last code emitted: a second one merges into it */
+    uint32_t mov_at, mov_end;
 } cc_t;
+
+/* The frame: params and declared locals, one hidden slot that stays zero (the base of
+ * constant addresses), then one slot per operand-stack height. */
+static uint32_t zero_slot(cc_t *c) { return c->nlocals; }
+static uint32_t slot(cc_t *c, uint32_t h) { return c->nlocals + 1 + h; }
 
 
 static const wa_valtype_t vt_one[4][1] = {{WA_I32}, {WA_I64}, {WA_F32}, {WA_F64}};
@@ -1118,8 +1126,8 @@ static bool emit_branch(cc_t *c, uint32_t depth, uint32_t cond)
         if (!emit(c, is_cond ? WA_OP_BR_IF : WA_OP_BR))
             return false;
         target_word = c->len;
-        if (!emit(c, 0) || !emit(c, c->nlocals + t->height) || !emit(c, arity) || !emit(c, loop) ||
-            !emit(c, c->nlocals + c->vh) || !emit(c, is_cond ? cond : 0))
+        if (!emit(c, 0) || !emit(c, slot(c, t->height)) || !emit(c, arity) || !emit(c, loop) ||
+            !emit(c, slot(c, c->vh)) || !emit(c, is_cond ? cond : 0))
             return false;
     }
     link_target(c, t, target_word);
