@@ -7,38 +7,27 @@
 
 #define MAX_HOST_NESTING 200 /* re-entrant host -> Wasm -> host chains; each uses C stack */
 
-static inline float f32_min(float a, float b)
-{
-    if (a != a || b != b)
-        return a + b;
-    if (a == 0 && b == 0)
-        return signbit(a) ? a : b;
-    return a < b ? a : b;
-}
-static inline float f32_max(float a, float b)
-{
-    if (a != a || b != b)
-        return a + b;
-    if (a == 0 && b == 0)
-        return signbit(a) ? b : a;
-    return a > b ? a : b;
-}
-static inline double f64_min(double a, double b)
-{
-    if (a != a || b != b)
-        return a + b;
-    if (a == 0 && b == 0)
-        return signbit(a) ? a : b;
-    return a < b ? a : b;
-}
-static inline double f64_max(double a, double b)
-{
-    if (a != a || b != b)
-        return a + b;
-    if (a == 0 && b == 0)
-        return signbit(a) ? b : a;
-    return a > b ? a : b;
-}
+/* Wasm's fmin/fmax (spec 4.3.3): NaN when either operand is, and -0 orders below +0. */
+#define FMIN_FMAX(T, min, max)                                                                   \
+    static inline T min(T a, T b)                                                                \
+    {                                                                                            \
+        if (a != a || b != b)                                                                    \
+            return a + b;                                                                        \
+        if (a == 0 && b == 0)                                                                    \
+            return signbit(a) ? a : b;                                                           \
+        return a < b ? a : b;                                                                    \
+    }                                                                                            \
+    static inline T max(T a, T b)                                                                \
+    {                                                                                            \
+        if (a != a || b != b)                                                                    \
+            return a + b;                                                                        \
+        if (a == 0 && b == 0)                                                                    \
+            return signbit(a) ? b : a;                                                           \
+        return a > b ? a : b;                                                                    \
+    }
+FMIN_FMAX(float, f32_min, f32_max)
+FMIN_FMAX(double, f64_min, f64_max)
+#undef FMIN_FMAX
 
 /* libm's rounding functions may return a signalling NaN unchanged; Wasm wants it quieted. */
 #define f32_round(x, fn) ((x) != (x) ? (x) + (x) : fn(x))

@@ -318,15 +318,36 @@ typedef struct ld {
 
 static bool nomem(rd_t *r) { return fail(r, WA_ERR_NOMEM, r->p, "out of memory"); }
 
+/* A section's item count; each item takes at least one byte, so the rest of the section
+ * bounds it. */
+static bool rd_count(rd_t *r, uint32_t *n)
+{
+    if (!rd_u32(r, n))
+        return false;
+    if (*n > (uint32_t)(r->end - r->p))
+        return MALFORMED(r, r->p, "length out of bounds");
+    return true;
+}
+
+/* rd_count, then a zeroed array of that many items (at least one, so never NULL on
+ * success); NULL with the error recorded on failure. */
+static void *rd_vec(rd_t *r, uint32_t *n, size_t item_bytes)
+{
+    if (!rd_count(r, n))
+        return NULL;
+    void *arr = calloc(*n ? *n : 1, item_bytes);
+    if (!arr)
+        nomem(r);
+    return arr;
+}
+
 static bool sec_types(ld_t *L)
 {
     rd_t *r = &L->r;
     wa_module_t *m = L->m;
     uint32_t n;
-    if (!rd_u32(r, &n))
+    if (!rd_count(r, &n))
         return false;
-    if (n > (uint32_t)(r->end - r->p))
-        return MALFORMED(r, r->p, "length out of bounds");
     /* every value type takes at least one byte, so the section size bounds the pool */
     size_t pool = (size_t)(r->end - r->p) + 1;
     m->valtypes = calloc(pool, sizeof *m->valtypes);
@@ -398,13 +419,8 @@ static bool sec_imports(ld_t *L)
     rd_t *r = &L->r;
     wa_module_t *m = L->m;
     uint32_t n;
-    if (!rd_u32(r, &n))
+    if (!(m->imports = rd_vec(r, &n, sizeof *m->imports)))
         return false;
-    if (n > (uint32_t)(r->end - r->p))
-        return MALFORMED(r, r->p, "length out of bounds");
-    m->imports = calloc(n ? n : 1, sizeof *m->imports);
-    if (!m->imports)
-        return nomem(r);
     for (uint32_t i = 0; i < n; i++) {
         wa_import_t *im = &m->imports[i];
         m->nimports = i + 1;
@@ -484,10 +500,8 @@ static bool sec_funcs(ld_t *L)
 {
     rd_t *r = &L->r;
     uint32_t n;
-    if (!rd_u32(r, &n))
+    if (!rd_count(r, &n))
         return false;
-    if (n > (uint32_t)(r->end - r->p))
-        return MALFORMED(r, r->p, "length out of bounds");
     L->saw_func_section = true;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *at = r->p;
@@ -504,10 +518,8 @@ static bool sec_tables(ld_t *L)
     rd_t *r = &L->r;
     wa_module_t *m = L->m;
     uint32_t n;
-    if (!rd_u32(r, &n))
+    if (!rd_count(r, &n))
         return false;
-    if (n > (uint32_t)(r->end - r->p))
-        return MALFORMED(r, r->p, "length out of bounds");
     wa_table_desc_t *t = realloc(m->tables, (m->ntables + n + 1) * sizeof *t);
     if (!t)
         return nomem(r);
@@ -634,10 +646,8 @@ static bool sec_globals(ld_t *L)
     rd_t *r = &L->r;
     wa_module_t *m = L->m;
     uint32_t n;
-    if (!rd_u32(r, &n))
+    if (!rd_count(r, &n))
         return false;
-    if (n > (uint32_t)(r->end - r->p))
-        return MALFORMED(r, r->p, "length out of bounds");
     wa_global_desc_t *g = realloc(m->globals, (m->nglobals + n + 1) * sizeof *g);
     if (!g)
         return nomem(r);
@@ -663,13 +673,8 @@ static bool sec_exports(ld_t *L)
     rd_t *r = &L->r;
     wa_module_t *m = L->m;
     uint32_t n;
-    if (!rd_u32(r, &n))
+    if (!(m->exports = rd_vec(r, &n, sizeof *m->exports)))
         return false;
-    if (n > (uint32_t)(r->end - r->p))
-        return MALFORMED(r, r->p, "length out of bounds");
-    m->exports = calloc(n ? n : 1, sizeof *m->exports);
-    if (!m->exports)
-        return nomem(r);
     for (uint32_t i = 0; i < n; i++) {
         wa_export_t *e = &m->exports[i];
         const uint8_t *nat = r->p;
@@ -741,13 +746,8 @@ static bool sec_elems(ld_t *L)
     rd_t *r = &L->r;
     wa_module_t *m = L->m;
     uint32_t n;
-    if (!rd_u32(r, &n))
+    if (!(m->elems = rd_vec(r, &n, sizeof *m->elems)))
         return false;
-    if (n > (uint32_t)(r->end - r->p))
-        return MALFORMED(r, r->p, "length out of bounds");
-    m->elems = calloc(n ? n : 1, sizeof *m->elems);
-    if (!m->elems)
-        return nomem(r);
     for (uint32_t i = 0; i < n; i++) {
         wa_elem_t *e = &m->elems[i];
         m->nelems = i + 1;
@@ -822,15 +822,10 @@ static bool sec_datas(ld_t *L)
     wa_module_t *m = L->m;
     uint32_t n;
     const uint8_t *nat = r->p;
-    if (!rd_u32(r, &n))
+    if (!(m->datas = rd_vec(r, &n, sizeof *m->datas)))
         return false;
-    if (n > (uint32_t)(r->end - r->p))
-        return MALFORMED(r, r->p, "length out of bounds");
     if (m->has_datacount && n != m->ndatas)
         return MALFORMED(r, nat, "data count and data section have inconsistent lengths");
-    m->datas = calloc(n ? n : 1, sizeof *m->datas);
-    if (!m->datas)
-        return nomem(r);
     m->ndatas = n;
     for (uint32_t i = 0; i < n; i++) {
         wa_data_t *d = &m->datas[i];
