@@ -1,106 +1,12 @@
 /* The interpreter: runs compiled word code with computed-goto dispatch (a switch build with
  * -DWA_INTERP_SWITCH). Wasm calls do not recurse on the C stack; they push wa_frame_t. */
 #include "wa_internal.h"
+#include "wa_numeric.h"
 
 #include <math.h>
 #include <string.h>
 
 #define MAX_HOST_NESTING 200 /* re-entrant host -> Wasm -> host chains; each uses C stack */
-
-/* Wasm's fmin/fmax (spec 4.3.3): NaN when either operand is, and -0 orders below +0. */
-#define FMIN_FMAX(T, min, max)                                                                   \
-    static inline T min(T a, T b)                                                                \
-    {                                                                                            \
-        if (a != a || b != b)                                                                    \
-            return a + b;                                                                        \
-        if (a == 0 && b == 0)                                                                    \
-            return signbit(a) ? a : b;                                                           \
-        return a < b ? a : b;                                                                    \
-    }                                                                                            \
-    static inline T max(T a, T b)                                                                \
-    {                                                                                            \
-        if (a != a || b != b)                                                                    \
-            return a + b;                                                                        \
-        if (a == 0 && b == 0)                                                                    \
-            return signbit(a) ? b : a;                                                           \
-        return a > b ? a : b;                                                                    \
-    }
-FMIN_FMAX(float, f32_min, f32_max)
-FMIN_FMAX(double, f64_min, f64_max)
-#undef FMIN_FMAX
-
-/* libm's rounding functions may return a signalling NaN unchanged; Wasm wants it quieted. */
-#define f32_round(x, fn) ((x) != (x) ? (x) + (x) : fn(x))
-#define f64_round(x, fn) ((x) != (x) ? (x) + (x) : fn(x))
-
-/* Saturating conversions (non-trapping float-to-int proposal). */
-static inline int32_t sat_i32_s(double f)
-{
-    if (f != f) return 0;
-    if (f <= -2147483648.0) return INT32_MIN;
-    if (f >= 2147483647.0) return INT32_MAX;
-    return (int32_t)f;
-}
-static inline uint32_t sat_i32_u(double f)
-{
-    if (f != f || f <= -1.0) return 0;
-    if (f >= 4294967295.0) return UINT32_MAX;
-    return (uint32_t)f;
-}
-static inline int64_t sat_i64_s(double f)
-{
-    if (f != f) return 0;
-    if (f < -9223372036854775808.0) return INT64_MIN;
-    if (f >= 9223372036854775808.0) return INT64_MAX;
-    return (int64_t)f;
-}
-static inline uint64_t sat_i64_u(double f)
-{
-    if (f != f || f <= -1.0) return 0;
-    if (f >= 18446744073709551616.0) return UINT64_MAX;
-    return (uint64_t)f;
-}
-
-uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
-{
-    if (!c || !pc || pc < c->code || pc > c->code + c->code_len)
-        return 0;
-    uint32_t idx = (uint32_t)(pc - c->code);
-    uint32_t best = c->body_offset;
-    /* the last trap site whose op word precedes pc */
-    uint32_t lo = 0, hi = c->ntrap;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (c->trap_map[2 * mid] < idx)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo > 0)
-        best = c->trap_map[2 * (lo - 1) + 1];
-    return best;
-}
-
-bool wa__deadline_check(wa_exec_t *ex)
-{
-    if (ex->deadline_ns && wa_now_ns() >= ex->deadline_ns) {
-        ex->trap_kind = WA_TRAP_DEADLINE;
-        return false;
-    }
-    /* read the clock every 4096 back-edges/calls when a deadline is set */
-    int64_t chunk = ex->deadline_ns ? 4096 : ((int64_t)1 << 40);
-    if (ex->fuel_on) {
-        if (ex->fuel_left == 0) {
-            ex->trap_kind = WA_TRAP_FUEL;
-            return false;
-        }
-        if ((uint64_t)chunk > ex->fuel_left)
-            chunk = (int64_t)ex->fuel_left;
-        ex->fuel_left -= (uint64_t)chunk;
-    }
-    ex->tick = chunk - 1;
-    return true;
-}
 
 /* Sanitizer builds dispatch through the switch: clang's instrumentation of a computed-goto
  * function with this many handlers takes minutes, the switch compiles in seconds. */
