@@ -53,6 +53,10 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     wa_func_t **funcs = NULL;
     int64_t tick = ex->tick;
     uint32_t entry_depth = ex->depth;
+    /* the next free frame record; ex->depth is brought up to date only where someone else
+     * reads it (a host function's nested calls) */
+    wa_frame_t *frame = ex->frames + entry_depth;
+    wa_frame_t *const frames_end = ex->frames + ex->max_depth;
     wa_trap_kind_t kind = WA_TRAP_NONE;
 
 #define LOAD_CTX()                                                                               \
@@ -153,7 +157,7 @@ dispatch:
         else
             for (uint32_t i = 0; i < n; i++)
                 fp[i] = src[i];
-        wa_frame_t *fr = &ex->frames[--ex->depth];
+        wa_frame_t *fr = --frame;
         if (!fr->ret_pc) {
             ex->tick = tick;
             return WA_TRAP_NONE;
@@ -580,6 +584,7 @@ do_call:
         TICK();
         ex->sp = sp;
         ex->tick = tick;
+        ex->depth = (uint32_t)(frame - ex->frames); /* nested calls push above it */
         ex->host_nesting++;
         ex->host_msg[0] = 0;
         wa_trap_kind_t hk = callee->host(inst ? inst : callee->inst, callee->user, a, res);
@@ -600,11 +605,11 @@ do_call:
     {
         const wa_code_t *cd = callee->code;
         wa_value_t *nfp = sp - cd->nparams;
-        if (ex->depth >= ex->max_depth ||
+        if (frame >= frames_end ||
             nfp + cd->nlocals + cd->max_height > ex->stack_end)
             TRAP(WA_TRAP_STACK_EXHAUSTED);
         TICK();
-        wa_frame_t *fr = &ex->frames[ex->depth++];
+        wa_frame_t *fr = frame++;
         fr->ret_pc = pc;
         fr->fp = fp;
         fr->func = func;
