@@ -26,6 +26,7 @@
     X(JMP_IF) X(JMP_IF_LOOP) X(JMP_IFNOT)          /* cond, target */                           \
     X(BR) X(BR_IF)                                 /* target, dst, arity, loop, s, cond */      \
     X(BR_TABLE)                                    /* s, n, n+1 x (target, dst, arity, loop) */ \
+    X(BR_TABLE0)                                   /* index, n, n+1 x target: no values */     \
     X(RETURN)                                      /* src, n: results at src..src+n */          \
     X(CALL) X(CALL_INDIRECT)                       /* s, func | s, type, table */               \
     X(SELECT)                                      /* s */                                      \

@@ -147,6 +147,16 @@ dispatch:
         pc = e + (int32_t)e[0];
         NEXT();
     }
+    OP(BR_TABLE0)
+    {
+        uint32_t n = pc[1], i = (uint32_t)SLOT(0).i32;
+        if (i > n)
+            i = n;
+        const wa_word_t *e = pc + 2 + i;
+        TICK();
+        pc = e + (int32_t)*e;
+        NEXT();
+    }
     OP(RETURN)
     {
         /* the results move down to the frame's first slots (src is never below them) */
