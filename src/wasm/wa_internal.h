@@ -12,19 +12,35 @@
 #define WA_MAX_PAGES 65536u
 #define WA_NO_INDEX UINT32_MAX
 
-/* The internal instruction set. Every compiled instruction is one 32-bit op word followed by
- * its immediates (32-bit words, pre-decoded; branch targets are word indexes into the
- * function's code). Most ops mirror a Wasm opcode; the branch ops carry resolved targets. */
+/* The internal instruction set: register/slot form. A frame is one array of slots: the
+ * function's locals, then one slot per operand-stack height (the validator knows the height
+ * at every instruction, so every stack operand has a fixed slot). Every compiled instruction
+ * is one 32-bit op word followed by its immediates (32-bit words): slot indexes relative to
+ * the frame, constants, and branch targets relative to the word holding them. Unless noted,
+ * value ops are `op dst a [b]` (slots); the _RC variants take b as a constant (one word, two
+ * for 64-bit operands). Ops marked "s" take the slot just above their stack operands (the
+ * stack pointer of a stack machine) and read their operands below it. */
 #define WA_OPS(X)                                                                                \
-    X(UNREACHABLE) X(NOP) X(JMP) X(JMP_LOOP) X(JMP_IF) X(JMP_IF_LOOP) X(JMP_IFNOT) X(BR)            \
-    X(BR_IF) X(BR_TABLE) X(RETURN) X(CALL) X(CALL_INDIRECT) X(DROP) X(SELECT)                  \
-    X(LOCAL_GET) X(LOCAL_SET) X(LOCAL_TEE) X(GLOBAL_GET) X(GLOBAL_SET)                          \
-    X(TABLE_GET) X(TABLE_SET)                                                                   \
+    X(UNREACHABLE) X(NOP)                                                                       \
+    X(JMP) X(JMP_LOOP)                             /* target */                                 \
+    X(JMP_IF) X(JMP_IF_LOOP) X(JMP_IFNOT)          /* cond, target */                           \
+    X(BR) X(BR_IF)                                 /* target, dst, arity, loop, s, cond */      \
+    X(BR_TABLE)                                    /* s, n, n+1 x (target, dst, arity, loop) */ \
+    X(BR_TABLE0)                                   /* index, n, n+1 x target: no values */     \
+    X(RETURN)                                      /* src, n: results at src..src+n */          \
+    X(CALL) X(CALL_INDIRECT)                       /* s, func | s, type, table */               \
+    X(SELECT)                                      /* s */                                      \
+    X(MOV) X(MOV2)                                 /* dst, src | dst, src, dst2, src2 */        \
+    X(GLOBAL_GET) X(GLOBAL_SET)                    /* dst, global | src, global */              \
+    X(TABLE_GET) X(TABLE_SET)                      /* s, table */                               \
     X(I32_LOAD) X(I64_LOAD) X(F32_LOAD) X(F64_LOAD) X(I32_LOAD8_S) X(I32_LOAD8_U)               \
     X(I32_LOAD16_S) X(I32_LOAD16_U) X(I64_LOAD8_S) X(I64_LOAD8_U) X(I64_LOAD16_S)               \
-    X(I64_LOAD16_U) X(I64_LOAD32_S) X(I64_LOAD32_U) X(I32_STORE) X(I64_STORE) X(F32_STORE)      \
+    X(I64_LOAD16_U) X(I64_LOAD32_S) X(I64_LOAD32_U) /* dst, addr, add, offset */                  \
+    X(I32_STORE) X(I64_STORE) X(F32_STORE)                                                      \
     X(F64_STORE) X(I32_STORE8) X(I32_STORE16) X(I64_STORE8) X(I64_STORE16) X(I64_STORE32)      \
-    X(MEMORY_SIZE) X(MEMORY_GROW) X(I32_CONST) X(I64_CONST)                                     \
+                                      /* addr, value, add, offset: at addr + add + offset */    \
+    X(MEMORY_SIZE) X(MEMORY_GROW)                  /* dst | dst, delta */                       \
+    X(I32_CONST) X(I64_CONST)                      /* dst, value (two words for 64 bits) */     \
     X(I32_EQZ) X(I32_EQ) X(I32_NE) X(I32_LT_S) X(I32_LT_U) X(I32_GT_S) X(I32_GT_U) X(I32_LE_S)  \
     X(I32_LE_U) X(I32_GE_S) X(I32_GE_U)                                                         \
     X(I64_EQZ) X(I64_EQ) X(I64_NE) X(I64_LT_S) X(I64_LT_U) X(I64_GT_S) X(I64_GT_U) X(I64_LE_S)  \
@@ -47,43 +63,54 @@
     X(F32_CONVERT_I64_S) X(F32_CONVERT_I64_U) X(F32_DEMOTE_F64) X(F64_CONVERT_I32_S)            \
     X(F64_CONVERT_I32_U) X(F64_CONVERT_I64_S) X(F64_CONVERT_I64_U) X(F64_PROMOTE_F32)           \
     X(I32_EXTEND8_S) X(I32_EXTEND16_S) X(I64_EXTEND8_S) X(I64_EXTEND16_S) X(I64_EXTEND32_S)     \
-    X(REF_IS_NULL) X(REF_FUNC)                                                                  \
+    X(REF_IS_NULL) X(REF_FUNC)                     /* dst, a | dst, func */                     \
     X(I32_TRUNC_SAT_F32_S) X(I32_TRUNC_SAT_F32_U) X(I32_TRUNC_SAT_F64_S)                        \
     X(I32_TRUNC_SAT_F64_U) X(I64_TRUNC_SAT_F32_S) X(I64_TRUNC_SAT_F32_U)                        \
     X(I64_TRUNC_SAT_F64_S) X(I64_TRUNC_SAT_F64_U)                                               \
     X(MEMORY_INIT) X(DATA_DROP) X(MEMORY_COPY) X(MEMORY_FILL) X(TABLE_INIT) X(ELEM_DROP)        \
-    X(TABLE_COPY) X(TABLE_GROW) X(TABLE_SIZE) X(TABLE_FILL)                                     \
-    X(LOCAL_MOV) X(LOCAL_SET_C32) X(LOCAL_SET_C64) X(I32_LOAD_L) X(I64_LOAD_L) X(F64_LOAD_L)
+    X(TABLE_COPY) X(TABLE_GROW) X(TABLE_SIZE) X(TABLE_FILL)  /* s first, but *_DROP, SIZE */
 
-/* Binary operators that also exist fused with their operand fetches: _LL (two locals),
- * _LC (local, constant), _SL (stack, local), _SC (stack, constant). The compiler defers
- * local.get and constants and picks a variant when the operator arrives, which removes up to
- * two dispatches per operator. Each of the four also comes as _xxD (result stored to a local:
- * a following local.set folded in), _xxT (branch if the result is non-zero: br_if folded in)
- * _xxF (branch if zero: the `if` folded in) and _xxE (stored to a local and pushed: a
- * following local.tee folded in); these sit at +4, +8, +12 and +16 from _LL.
- * (name, C type of the operands, result field, expression). The list is kept short on
- * purpose: every entry adds twenty handlers to one function, and compile time (clang with
- * sanitizers above all) grows faster than linearly with the handler count. */
-#define WA_FUSABLE(F)                                                                            \
-    F(I32_ADD, uint32_t, i32, a + b) F(I32_SUB, uint32_t, i32, a - b)                            \
-    F(I32_AND, uint32_t, i32, a & b) F(I32_SHL, uint32_t, i32, a << (b & 31))                    \
-    F(I32_EQ, uint32_t, i32, a == b) F(I32_NE, uint32_t, i32, a != b)                            \
-    F(I32_LT_S, uint32_t, i32, (int32_t)a < (int32_t)b) F(I32_LT_U, uint32_t, i32, a < b)        \
-    F(I64_ADD, uint64_t, i64, a + b) F(F64_ADD, double, f64, a + b)
+/* The binary operators (two operands of the same type): each also has an _RC variant whose
+ * second operand is a constant. (name, words of the constant) */
+#define WA_BINOPS(B)                                                                             \
+    B(I32_EQ, 1) B(I32_NE, 1) B(I32_LT_S, 1) B(I32_LT_U, 1) B(I32_GT_S, 1) B(I32_GT_U, 1)        \
+    B(I32_LE_S, 1) B(I32_LE_U, 1) B(I32_GE_S, 1) B(I32_GE_U, 1)                                  \
+    B(I64_EQ, 2) B(I64_NE, 2) B(I64_LT_S, 2) B(I64_LT_U, 2) B(I64_GT_S, 2) B(I64_GT_U, 2)        \
+    B(I64_LE_S, 2) B(I64_LE_U, 2) B(I64_GE_S, 2) B(I64_GE_U, 2)                                  \
+    B(F32_EQ, 1) B(F32_NE, 1) B(F32_LT, 1) B(F32_GT, 1) B(F32_LE, 1) B(F32_GE, 1)                \
+    B(F64_EQ, 2) B(F64_NE, 2) B(F64_LT, 2) B(F64_GT, 2) B(F64_LE, 2) B(F64_GE, 2)                \
+    B(I32_ADD, 1) B(I32_SUB, 1) B(I32_MUL, 1) B(I32_DIV_S, 1) B(I32_DIV_U, 1) B(I32_REM_S, 1)    \
+    B(I32_REM_U, 1) B(I32_AND, 1) B(I32_OR, 1) B(I32_XOR, 1) B(I32_SHL, 1) B(I32_SHR_S, 1)       \
+    B(I32_SHR_U, 1) B(I32_ROTL, 1) B(I32_ROTR, 1)                                                \
+    B(I64_ADD, 2) B(I64_SUB, 2) B(I64_MUL, 2) B(I64_DIV_S, 2) B(I64_DIV_U, 2) B(I64_REM_S, 2)    \
+    B(I64_REM_U, 2) B(I64_AND, 2) B(I64_OR, 2) B(I64_XOR, 2) B(I64_SHL, 2) B(I64_SHR_S, 2)       \
+    B(I64_SHR_U, 2) B(I64_ROTL, 2) B(I64_ROTR, 2)                                                \
+    B(F32_ADD, 1) B(F32_SUB, 1) B(F32_MUL, 1) B(F32_DIV, 1) B(F32_MIN, 1) B(F32_MAX, 1)          \
+    B(F32_COPYSIGN, 1)                                                                           \
+    B(F64_ADD, 2) B(F64_SUB, 2) B(F64_MUL, 2) B(F64_DIV, 2) B(F64_MIN, 2) B(F64_MAX, 2)          \
+    B(F64_COPYSIGN, 2)
+
+/* i32 comparisons that also exist fused with the br_if or `if` that consumes their result:
+ * _BT branches when true, _BF when false, _BTC/_BFC take b as a constant; the layout is the
+ * comparison's (dst unused) followed by the target. (name, condition on int32_t a and b) */
+#define WA_CMPBR(C)                                                                              \
+    C(I32_EQ, a == b) C(I32_NE, a != b) C(I32_LT_S, a < b) C(I32_LT_U, (uint32_t)a < (uint32_t)b) \
+    C(I32_GT_S, a > b) C(I32_GT_U, (uint32_t)a > (uint32_t)b) C(I32_LE_S, a <= b)                  \
+    C(I32_LE_U, (uint32_t)a <= (uint32_t)b) C(I32_GE_S, a >= b)                                   \
+    C(I32_GE_U, (uint32_t)a >= (uint32_t)b)
 
 typedef enum {
 #define WA_OPX_(n) WA_OP_##n,
     WA_OPS(WA_OPX_)
 #undef WA_OPX_
-#define WA_FOPX_(n, T, f, e)                                                                     \
-    WA_OP_##n##_LL, WA_OP_##n##_LC, WA_OP_##n##_SL, WA_OP_##n##_SC, WA_OP_##n##_LLD,             \
-        WA_OP_##n##_LCD, WA_OP_##n##_SLD, WA_OP_##n##_SCD, WA_OP_##n##_LLT, WA_OP_##n##_LCT,     \
-        WA_OP_##n##_SLT, WA_OP_##n##_SCT, WA_OP_##n##_LLF, WA_OP_##n##_LCF, WA_OP_##n##_SLF,     \
-        WA_OP_##n##_SCF, WA_OP_##n##_LLE, WA_OP_##n##_LCE, WA_OP_##n##_SLE, WA_OP_##n##_SCE,
-    WA_FUSABLE(WA_FOPX_)
-#undef WA_FOPX_
-        WA_OP_COUNT
+#define WA_RCX_(n, w) WA_OP_##n##_RC,
+    WA_BINOPS(WA_RCX_)
+#undef WA_RCX_
+#define WA_CBX_(n, e) WA_OP_##n##_BT, WA_OP_##n##_BF, WA_OP_##n##_BTC, WA_OP_##n##_BFC,
+    WA_CMPBR(WA_CBX_)
+#undef WA_CBX_
+    WA_OP_I32_EQZ_BT, WA_OP_I32_EQZ_BF,
+    WA_OP_COUNT
 } wa_op_t;
 
 /* Words of the compiled code. */
@@ -106,7 +133,8 @@ typedef struct wa_code {
     uint32_t type_index;
     uint32_t nparams, nresults;
     uint32_t nlocals;     /* params + declared locals */
-    uint32_t max_height;  /* operand stack slots needed beyond the locals */
+    uint32_t max_height;  /* operand stack slots needed beyond the locals (at least 4: a call
+                             clears 4 slots past the params without looking at nlocals) */
     uint32_t body_offset; /* byte offset of the body in the module */
     wa_word_t *code;      /* owned */
     uint32_t code_len;

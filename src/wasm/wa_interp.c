@@ -1,117 +1,12 @@
 /* The interpreter: runs compiled word code with computed-goto dispatch (a switch build with
  * -DWA_INTERP_SWITCH). Wasm calls do not recurse on the C stack; they push wa_frame_t. */
 #include "wa_internal.h"
+#include "wa_numeric.h"
 
 #include <math.h>
 #include <string.h>
 
 #define MAX_HOST_NESTING 200 /* re-entrant host -> Wasm -> host chains; each uses C stack */
-
-static inline float f32_min(float a, float b)
-{
-    if (a != a || b != b)
-        return a + b;
-    if (a == 0 && b == 0)
-        return signbit(a) ? a : b;
-    return a < b ? a : b;
-}
-static inline float f32_max(float a, float b)
-{
-    if (a != a || b != b)
-        return a + b;
-    if (a == 0 && b == 0)
-        return signbit(a) ? b : a;
-    return a > b ? a : b;
-}
-static inline double f64_min(double a, double b)
-{
-    if (a != a || b != b)
-        return a + b;
-    if (a == 0 && b == 0)
-        return signbit(a) ? a : b;
-    return a < b ? a : b;
-}
-static inline double f64_max(double a, double b)
-{
-    if (a != a || b != b)
-        return a + b;
-    if (a == 0 && b == 0)
-        return signbit(a) ? b : a;
-    return a > b ? a : b;
-}
-
-/* libm's rounding functions may return a signalling NaN unchanged; Wasm wants it quieted. */
-#define f32_round(x, fn) ((x) != (x) ? (x) + (x) : fn(x))
-#define f64_round(x, fn) ((x) != (x) ? (x) + (x) : fn(x))
-
-/* Saturating conversions (non-trapping float-to-int proposal). */
-static inline int32_t sat_i32_s(double f)
-{
-    if (f != f) return 0;
-    if (f <= -2147483648.0) return INT32_MIN;
-    if (f >= 2147483647.0) return INT32_MAX;
-    return (int32_t)f;
-}
-static inline uint32_t sat_i32_u(double f)
-{
-    if (f != f || f <= -1.0) return 0;
-    if (f >= 4294967295.0) return UINT32_MAX;
-    return (uint32_t)f;
-}
-static inline int64_t sat_i64_s(double f)
-{
-    if (f != f) return 0;
-    if (f < -9223372036854775808.0) return INT64_MIN;
-    if (f >= 9223372036854775808.0) return INT64_MAX;
-    return (int64_t)f;
-}
-static inline uint64_t sat_i64_u(double f)
-{
-    if (f != f || f <= -1.0) return 0;
-    if (f >= 18446744073709551616.0) return UINT64_MAX;
-    return (uint64_t)f;
-}
-
-uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
-{
-    if (!c || !pc || pc < c->code || pc > c->code + c->code_len)
-        return 0;
-    uint32_t idx = (uint32_t)(pc - c->code);
-    uint32_t best = c->body_offset;
-    /* the last trap site whose op word precedes pc */
-    uint32_t lo = 0, hi = c->ntrap;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (c->trap_map[2 * mid] < idx)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo > 0)
-        best = c->trap_map[2 * (lo - 1) + 1];
-    return best;
-}
-
-bool wa__deadline_check(wa_exec_t *ex)
-{
-    if (ex->deadline_ns && wa_now_ns() >= ex->deadline_ns) {
-        ex->trap_kind = WA_TRAP_DEADLINE;
-        return false;
-    }
-    /* read the clock every 4096 back-edges/calls when a deadline is set */
-    int64_t chunk = ex->deadline_ns ? 4096 : ((int64_t)1 << 40);
-    if (ex->fuel_on) {
-        if (ex->fuel_left == 0) {
-            ex->trap_kind = WA_TRAP_FUEL;
-            return false;
-        }
-        if ((uint64_t)chunk > ex->fuel_left)
-            chunk = (int64_t)ex->fuel_left;
-        ex->fuel_left -= (uint64_t)chunk;
-    }
-    ex->tick = chunk - 1;
-    return true;
-}
 
 /* Sanitizer builds dispatch through the switch: clang's instrumentation of a computed-goto
  * function with this many handlers takes minutes, the switch compiles in seconds. */
@@ -131,19 +26,15 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
 #define WA_LBL_(n) [WA_OP_##n] = &&L_##n,
         WA_OPS(WA_LBL_)
 #undef WA_LBL_
-#define WA_FLBL_(n, T, f, e)                                                                     \
-    [WA_OP_##n##_LL] = &&L_##n##_LL, [WA_OP_##n##_LC] = &&L_##n##_LC,                            \
-    [WA_OP_##n##_SL] = &&L_##n##_SL, [WA_OP_##n##_SC] = &&L_##n##_SC,                            \
-    [WA_OP_##n##_LLD] = &&L_##n##_LLD, [WA_OP_##n##_LCD] = &&L_##n##_LCD,                        \
-    [WA_OP_##n##_SLD] = &&L_##n##_SLD, [WA_OP_##n##_SCD] = &&L_##n##_SCD,                        \
-    [WA_OP_##n##_LLT] = &&L_##n##_LLT, [WA_OP_##n##_LCT] = &&L_##n##_LCT,                        \
-    [WA_OP_##n##_SLT] = &&L_##n##_SLT, [WA_OP_##n##_SCT] = &&L_##n##_SCT,                        \
-    [WA_OP_##n##_LLF] = &&L_##n##_LLF, [WA_OP_##n##_LCF] = &&L_##n##_LCF,                        \
-    [WA_OP_##n##_SLF] = &&L_##n##_SLF, [WA_OP_##n##_SCF] = &&L_##n##_SCF,                        \
-    [WA_OP_##n##_LLE] = &&L_##n##_LLE, [WA_OP_##n##_LCE] = &&L_##n##_LCE,                        \
-    [WA_OP_##n##_SLE] = &&L_##n##_SLE, [WA_OP_##n##_SCE] = &&L_##n##_SCE,
-        WA_FUSABLE(WA_FLBL_)
-#undef WA_FLBL_
+#define WA_RCLBL_(n, w) [WA_OP_##n##_RC] = &&L_##n##_RC,
+        WA_BINOPS(WA_RCLBL_)
+#undef WA_RCLBL_
+#define WA_CBLBL_(n, e)                                                                          \
+    [WA_OP_##n##_BT] = &&L_##n##_BT, [WA_OP_##n##_BF] = &&L_##n##_BF,                            \
+    [WA_OP_##n##_BTC] = &&L_##n##_BTC, [WA_OP_##n##_BFC] = &&L_##n##_BFC,
+        WA_CMPBR(WA_CBLBL_)
+#undef WA_CBLBL_
+        [WA_OP_I32_EQZ_BT] = &&L_I32_EQZ_BT, [WA_OP_I32_EQZ_BF] = &&L_I32_EQZ_BF,
     };
 #define OP(n) L_##n:
 #define NEXT() goto *labels[*pc++]
@@ -153,6 +44,7 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
 #endif
     wa_func_t *func = NULL, *callee = f;
     const wa_word_t *pc = NULL;
+    /* sp is only live from an "s" operand to the call or branch that uses it */
     wa_value_t *fp = NULL, *sp = args + f->type->nparams;
     wa_instance_t *inst = NULL;
     uint8_t *mem = NULL;
@@ -161,6 +53,10 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     wa_func_t **funcs = NULL;
     int64_t tick = ex->tick;
     uint32_t entry_depth = ex->depth;
+    /* the next free frame record; ex->depth is brought up to date only where someone else
+     * reads it (a host function's nested calls) */
+    wa_frame_t *frame = ex->frames + entry_depth;
+    wa_frame_t *const frames_end = ex->frames + ex->max_depth;
     wa_trap_kind_t kind = WA_TRAP_NONE;
 
 #define LOAD_CTX()                                                                               \
@@ -189,6 +85,21 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
             tick = ex->tick;                                                                     \
         }                                                                                        \
     } while (0)
+/* Conditional branches: the target word is pc[k] (relative to itself); when not taken, the
+ * k + 1 words of the op are stepped over. BRANCH_IF counts a unit of fuel when taken. */
+#define JUMP_IF(c, k) pc += (c) ? (k) + (int32_t)pc[k] : (k) + 1
+#define BRANCH_IF(c, k)                                                                          \
+    do {                                                                                         \
+        if (c) {                                                                                 \
+            TICK();                                                                              \
+            pc += (k) + (int32_t)pc[k];                                                          \
+        } else {                                                                                 \
+            pc += (k) + 1;                                                                       \
+        }                                                                                        \
+    } while (0)
+/* the stack operand form: the old stack pointer from the op's first immediate */
+#define SP_FROM_PC() sp = fp + *pc++
+#define SLOT(i) fp[pc[i]]
 
     goto do_call;
 
@@ -200,29 +111,12 @@ dispatch:
     OP(NOP) NEXT();
     OP(JMP) pc += (int32_t)*pc; NEXT();
     OP(JMP_LOOP) TICK(); pc += (int32_t)*pc; NEXT();
-    OP(JMP_IF)
-    if ((--sp)->i32)
-        pc += (int32_t)*pc;
-    else
-        pc++;
-    NEXT();
-    OP(JMP_IF_LOOP)
-    if ((--sp)->i32) {
-        TICK();
-        pc += (int32_t)*pc;
-    } else {
-        pc++;
-    }
-    NEXT();
-    OP(JMP_IFNOT)
-    if (!(--sp)->i32)
-        pc += (int32_t)*pc;
-    else
-        pc++;
-    NEXT();
+    OP(JMP_IF) JUMP_IF(SLOT(0).i32, 1); NEXT();
+    OP(JMP_IF_LOOP) BRANCH_IF(SLOT(0).i32, 1); NEXT();
+    OP(JMP_IFNOT) JUMP_IF(!SLOT(0).i32, 1); NEXT();
     OP(BR_IF)
-    if (!(--sp)->i32) {
-        pc += 4;
+    if (!SLOT(5).i32) {
+        pc += 6;
         NEXT();
     }
     /* fall through */
@@ -230,9 +124,9 @@ dispatch:
     {
         uint32_t arity = pc[2];
         wa_value_t *dst = fp + pc[1];
+        sp = fp + pc[4];
         if (arity)
             memmove(dst, sp - arity, arity * sizeof *sp);
-        sp = dst + arity;
         if (pc[3])
             TICK();
         pc += (int32_t)*pc;
@@ -240,6 +134,7 @@ dispatch:
     }
     OP(BR_TABLE)
     {
+        SP_FROM_PC();
         uint32_t n = pc[0], i = (uint32_t)(--sp)->i32;
         if (i > n)
             i = n;
@@ -248,19 +143,31 @@ dispatch:
         wa_value_t *dst = fp + e[1];
         if (arity && dst != sp - arity)
             memmove(dst, sp - arity, arity * sizeof *sp);
-        sp = dst + arity;
         TICK();
         pc = e + (int32_t)e[0];
         NEXT();
     }
+    OP(BR_TABLE0)
+    {
+        uint32_t n = pc[1], i = (uint32_t)SLOT(0).i32;
+        if (i > n)
+            i = n;
+        const wa_word_t *e = pc + 2 + i;
+        TICK();
+        pc = e + (int32_t)*e;
+        NEXT();
+    }
     OP(RETURN)
     {
-        uint32_t n = func->code->nresults;
-        wa_value_t *src = sp - n;
-        for (uint32_t i = 0; i < n; i++)
-            fp[i] = src[i];
-        sp = fp + n;
-        wa_frame_t *fr = &ex->frames[--ex->depth];
+        /* the results move down to the frame's first slots (src is never below them) */
+        wa_value_t *src = fp + pc[0];
+        uint32_t n = pc[1];
+        if (n == 1)
+            fp[0] = src[0];
+        else
+            for (uint32_t i = 0; i < n; i++)
+                fp[i] = src[i];
+        wa_frame_t *fr = --frame;
         if (!fr->ret_pc) {
             ex->tick = tick;
             return WA_TRAP_NONE;
@@ -275,10 +182,12 @@ dispatch:
         NEXT();
     }
     OP(CALL)
+    SP_FROM_PC();
     callee = funcs[*pc++];
     goto do_call;
     OP(CALL_INDIRECT)
     {
+        SP_FROM_PC();
         const wa_type_t *ty = &inst->module->types[pc[0]];
         wa_table_t *t = inst->tables[pc[1]];
         pc += 2;
@@ -292,19 +201,23 @@ dispatch:
             TRAP(WA_TRAP_INDIRECT_TYPE);
         goto do_call;
     }
-    OP(DROP) sp--; NEXT();
     OP(SELECT)
+    SP_FROM_PC();
     sp -= 2;
     if (!sp[1].i32)
         sp[-1] = sp[0];
     NEXT();
-    OP(LOCAL_GET) *sp++ = fp[*pc++]; NEXT();
-    OP(LOCAL_SET) fp[*pc++] = *--sp; NEXT();
-    OP(LOCAL_TEE) fp[*pc++] = sp[-1]; NEXT();
-    OP(GLOBAL_GET) *sp++ = globals[*pc++]->val; NEXT();
-    OP(GLOBAL_SET) globals[*pc++]->val = *--sp; NEXT();
+    OP(MOV) SLOT(0) = SLOT(1); pc += 2; NEXT();
+    OP(MOV2)
+    SLOT(0) = SLOT(1);
+    SLOT(2) = SLOT(3);
+    pc += 4;
+    NEXT();
+    OP(GLOBAL_GET) SLOT(0) = globals[pc[1]]->val; pc += 2; NEXT();
+    OP(GLOBAL_SET) globals[pc[1]]->val = SLOT(0); pc += 2; NEXT();
     OP(TABLE_GET)
     {
+        SP_FROM_PC();
         wa_table_t *t = inst->tables[*pc++];
         uint32_t i = (uint32_t)sp[-1].i32;
         if (i >= t->size)
@@ -314,35 +227,38 @@ dispatch:
     }
     OP(TABLE_SET)
     {
+        SP_FROM_PC();
         wa_table_t *t = inst->tables[*pc++];
         uint32_t i = (uint32_t)sp[-2].i32;
         if (i >= t->size)
             TRAP(WA_TRAP_TABLE_OOB);
         t->elems[i] = sp[-1];
-        sp -= 2;
         NEXT();
     }
 
-#define EA(k, n)                                                                                 \
-    uint64_t ea = (uint64_t)(uint32_t)sp[k].i32 + *pc++;                                         \
+/* effective address: slot `a` plus the addend word at pc[k] (an i32.add folded in, wrapping
+ * as Wasm's does), plus the offset word at pc[k + 1]; checked against the memory size */
+#define EA(a, k, n)                                                                              \
+    uint64_t ea = (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1];             \
     if (ea + (n) > mem_size)                                                                     \
         TRAP(WA_TRAP_MEMORY_OOB);
 #define LOAD(name, T, field, cast)                                                               \
     OP(name)                                                                                     \
     {                                                                                            \
-        EA(-1, sizeof(T))                                                                        \
+        EA(1, 2, sizeof(T))                                                                      \
         T v_;                                                                                    \
         memcpy(&v_, mem + ea, sizeof v_);                                                        \
-        sp[-1].field = cast v_;                                                                  \
+        SLOT(0).field = cast v_;                                                                 \
+        pc += 4;                                                                                 \
         NEXT();                                                                                  \
     }
-#define STORE(name, T, val)                                                                      \
+#define STORE(name, T, field)                                                                    \
     OP(name)                                                                                     \
     {                                                                                            \
-        EA(-2, sizeof(T))                                                                        \
-        T v_ = (T)(val);                                                                         \
+        EA(0, 2, sizeof(T))                                                                      \
+        T v_ = (T)SLOT(1).field;                                                                 \
         memcpy(mem + ea, &v_, sizeof v_);                                                        \
-        sp -= 2;                                                                                 \
+        pc += 4;                                                                                 \
         NEXT();                                                                                  \
     }
     LOAD(I32_LOAD, uint32_t, i32, (int32_t))
@@ -359,206 +275,148 @@ dispatch:
     LOAD(I64_LOAD16_U, uint16_t, i64, (int64_t))
     LOAD(I64_LOAD32_S, int32_t, i64, (int64_t))
     LOAD(I64_LOAD32_U, uint32_t, i64, (int64_t))
-    STORE(I32_STORE, uint32_t, sp[-1].i32)
-    STORE(I64_STORE, uint64_t, sp[-1].i64)
-    STORE(F32_STORE, uint32_t, sp[-1].f32_bits)
-    STORE(F64_STORE, uint64_t, sp[-1].f64_bits)
-    STORE(I32_STORE8, uint8_t, sp[-1].i32)
-    STORE(I32_STORE16, uint16_t, sp[-1].i32)
-    STORE(I64_STORE8, uint8_t, sp[-1].i64)
-    STORE(I64_STORE16, uint16_t, sp[-1].i64)
-    STORE(I64_STORE32, uint32_t, sp[-1].i64)
+    STORE(I32_STORE, uint32_t, i32)
+    STORE(I64_STORE, uint64_t, i64)
+    STORE(F32_STORE, uint32_t, f32_bits)
+    STORE(F64_STORE, uint64_t, f64_bits)
+    STORE(I32_STORE8, uint8_t, i32)
+    STORE(I32_STORE16, uint16_t, i32)
+    STORE(I64_STORE8, uint8_t, i64)
+    STORE(I64_STORE16, uint16_t, i64)
+    STORE(I64_STORE32, uint32_t, i64)
 
-    OP(MEMORY_SIZE) (sp++)->i32 = (int32_t)inst->mem->pages; NEXT();
+    OP(MEMORY_SIZE) SLOT(0).i32 = (int32_t)inst->mem->pages; pc += 1; NEXT();
     OP(MEMORY_GROW)
     {
-        int64_t old = wa__memory_grow(inst->mem, (uint32_t)sp[-1].i32, inst->lim.max_memory_pages);
-        sp[-1].i32 = (int32_t)old;
+        int64_t old = wa__memory_grow(inst->mem, (uint32_t)SLOT(1).i32, inst->lim.max_memory_pages);
+        SLOT(0).i32 = (int32_t)old;
         mem = inst->mem->base;
         mem_size = inst->mem->size_bytes;
+        pc += 2;
         NEXT();
     }
-    OP(I32_CONST) (sp++)->i32 = (int32_t)*pc++; NEXT();
-    OP(I64_CONST) (sp++)->i64 = (int64_t)((uint64_t)pc[0] | (uint64_t)pc[1] << 32); pc += 2; NEXT();
+    OP(I32_CONST) SLOT(0).i32 = (int32_t)pc[1]; pc += 2; NEXT();
+    OP(I64_CONST) SLOT(0).i64 = (int64_t)((uint64_t)pc[1] | (uint64_t)pc[2] << 32); pc += 3; NEXT();
 
+/* Value handlers are written against a two-slot scratch stack (sp[-2] = a, sp[-1] = b) that
+ * the compiler keeps in registers. */
 #define U32(k) ((uint32_t)sp[k].i32)
 #define S32(k) (sp[k].i32)
 #define U64(k) ((uint64_t)sp[k].i64)
 #define S64(k) (sp[k].i64)
-#define BIN(name, field, expr)                                                                   \
+#define BINX(name, W, field, check, expr)                                                        \
     OP(name)                                                                                     \
     {                                                                                            \
-        sp[-2].field = (expr);                                                                   \
-        sp--;                                                                                    \
+        wa_value_t sp_[2] = {SLOT(1), SLOT(2)};                                                  \
+        wa_value_t *sp = sp_ + 2;                                                                \
+        check;                                                                                   \
+        SLOT(0).field = (expr);                                                                  \
+        pc += 3;                                                                                 \
+        NEXT();                                                                                  \
+    }                                                                                            \
+    OP(name##_RC)                                                                                \
+    {                                                                                            \
+        wa_value_t sp_[2] = {SLOT(1)};                                                           \
+        sp_[1].raw = (W) == 2 ? ((uint64_t)pc[2] | (uint64_t)pc[3] << 32) : pc[2];               \
+        wa_value_t *sp = sp_ + 2;                                                                \
+        check;                                                                                   \
+        SLOT(0).field = (expr);                                                                  \
+        pc += 2 + (W);                                                                           \
         NEXT();                                                                                  \
     }
 #define UN(name, field, expr)                                                                    \
     OP(name)                                                                                     \
     {                                                                                            \
-        sp[-1].field = (expr);                                                                   \
+        wa_value_t sp_[1] = {SLOT(1)};                                                           \
+        wa_value_t *sp = sp_ + 1;                                                                \
+        SLOT(0).field = (expr);                                                                  \
+        pc += 2;                                                                                 \
         NEXT();                                                                                  \
     }
-    UN(I32_EQZ, i32, S32(-1) == 0)
-    BIN(I32_EQ, i32, S32(-2) == S32(-1))
-    BIN(I32_NE, i32, S32(-2) != S32(-1))
-    BIN(I32_LT_S, i32, S32(-2) < S32(-1))
-    BIN(I32_LT_U, i32, U32(-2) < U32(-1))
-    BIN(I32_GT_S, i32, S32(-2) > S32(-1))
-    BIN(I32_GT_U, i32, U32(-2) > U32(-1))
-    BIN(I32_LE_S, i32, S32(-2) <= S32(-1))
-    BIN(I32_LE_U, i32, U32(-2) <= U32(-1))
-    BIN(I32_GE_S, i32, S32(-2) >= S32(-1))
-    BIN(I32_GE_U, i32, U32(-2) >= U32(-1))
-    UN(I64_EQZ, i32, S64(-1) == 0)
-    BIN(I64_EQ, i32, S64(-2) == S64(-1))
-    BIN(I64_NE, i32, S64(-2) != S64(-1))
-    BIN(I64_LT_S, i32, S64(-2) < S64(-1))
-    BIN(I64_LT_U, i32, U64(-2) < U64(-1))
-    BIN(I64_GT_S, i32, S64(-2) > S64(-1))
-    BIN(I64_GT_U, i32, U64(-2) > U64(-1))
-    BIN(I64_LE_S, i32, S64(-2) <= S64(-1))
-    BIN(I64_LE_U, i32, U64(-2) <= U64(-1))
-    BIN(I64_GE_S, i32, S64(-2) >= S64(-1))
-    BIN(I64_GE_U, i32, U64(-2) >= U64(-1))
-    BIN(F32_EQ, i32, sp[-2].f32 == sp[-1].f32)
-    BIN(F32_NE, i32, sp[-2].f32 != sp[-1].f32)
-    BIN(F32_LT, i32, sp[-2].f32 < sp[-1].f32)
-    BIN(F32_GT, i32, sp[-2].f32 > sp[-1].f32)
-    BIN(F32_LE, i32, sp[-2].f32 <= sp[-1].f32)
-    BIN(F32_GE, i32, sp[-2].f32 >= sp[-1].f32)
-    BIN(F64_EQ, i32, sp[-2].f64 == sp[-1].f64)
-    BIN(F64_NE, i32, sp[-2].f64 != sp[-1].f64)
-    BIN(F64_LT, i32, sp[-2].f64 < sp[-1].f64)
-    BIN(F64_GT, i32, sp[-2].f64 > sp[-1].f64)
-    BIN(F64_LE, i32, sp[-2].f64 <= sp[-1].f64)
-    BIN(F64_GE, i32, sp[-2].f64 >= sp[-1].f64)
 
-    UN(I32_CLZ, i32, U32(-1) ? __builtin_clz(U32(-1)) : 32)
-    UN(I32_CTZ, i32, U32(-1) ? __builtin_ctz(U32(-1)) : 32)
-    UN(I32_POPCNT, i32, __builtin_popcount(U32(-1)))
-    BIN(I32_ADD, i32, (int32_t)(U32(-2) + U32(-1)))
-    BIN(I32_SUB, i32, (int32_t)(U32(-2) - U32(-1)))
-    BIN(I32_MUL, i32, (int32_t)(U32(-2) * U32(-1)))
-    OP(I32_DIV_S)
-    if (S32(-1) == 0)
-        TRAP(WA_TRAP_INT_DIV_ZERO);
-    if (S32(-1) == -1 && S32(-2) == INT32_MIN)
-        TRAP(WA_TRAP_INT_OVERFLOW);
-    sp[-2].i32 = S32(-2) / S32(-1);
-    sp--;
-    NEXT();
-    OP(I32_DIV_U)
-    if (S32(-1) == 0)
-        TRAP(WA_TRAP_INT_DIV_ZERO);
-    sp[-2].i32 = (int32_t)(U32(-2) / U32(-1));
-    sp--;
-    NEXT();
-    OP(I32_REM_S)
-    if (S32(-1) == 0)
-        TRAP(WA_TRAP_INT_DIV_ZERO);
-    sp[-2].i32 = S32(-1) == -1 ? 0 : S32(-2) % S32(-1);
-    sp--;
-    NEXT();
-    OP(I32_REM_U)
-    if (S32(-1) == 0)
-        TRAP(WA_TRAP_INT_DIV_ZERO);
-    sp[-2].i32 = (int32_t)(U32(-2) % U32(-1));
-    sp--;
-    NEXT();
-    BIN(I32_AND, i32, S32(-2) & S32(-1))
-    BIN(I32_OR, i32, S32(-2) | S32(-1))
-    BIN(I32_XOR, i32, S32(-2) ^ S32(-1))
-    BIN(I32_SHL, i32, (int32_t)(U32(-2) << (U32(-1) & 31)))
-    BIN(I32_SHR_S, i32, S32(-2) >> (U32(-1) & 31))
-    BIN(I32_SHR_U, i32, (int32_t)(U32(-2) >> (U32(-1) & 31)))
-    BIN(I32_ROTL, i32,
-        (int32_t)((U32(-2) << (U32(-1) & 31)) | (U32(-2) >> ((32 - (U32(-1) & 31)) & 31))))
-    BIN(I32_ROTR, i32,
-        (int32_t)((U32(-2) >> (U32(-1) & 31)) | (U32(-2) << ((32 - (U32(-1) & 31)) & 31))))
+/* The integer operators, once for each width: P the op prefix, f the value field, S/U the
+ * signed/unsigned operand reads, T/UT the C types, N the bit count, W the constant's words. */
+#define INT_OPS(P, f, S, U, T, UT, N, W, SMIN, CLZ, CTZ, POPCNT)                                 \
+    UN(P##_EQZ, i32, S(-1) == 0)                                                                 \
+    BINX(P##_EQ, W, i32, (void)0, S(-2) == S(-1))                                                \
+    BINX(P##_NE, W, i32, (void)0, S(-2) != S(-1))                                                \
+    BINX(P##_LT_S, W, i32, (void)0, S(-2) < S(-1))                                               \
+    BINX(P##_LT_U, W, i32, (void)0, U(-2) < U(-1))                                               \
+    BINX(P##_GT_S, W, i32, (void)0, S(-2) > S(-1))                                               \
+    BINX(P##_GT_U, W, i32, (void)0, U(-2) > U(-1))                                               \
+    BINX(P##_LE_S, W, i32, (void)0, S(-2) <= S(-1))                                              \
+    BINX(P##_LE_U, W, i32, (void)0, U(-2) <= U(-1))                                              \
+    BINX(P##_GE_S, W, i32, (void)0, S(-2) >= S(-1))                                              \
+    BINX(P##_GE_U, W, i32, (void)0, U(-2) >= U(-1))                                              \
+    UN(P##_CLZ, f, U(-1) ? CLZ(U(-1)) : N)                                                       \
+    UN(P##_CTZ, f, U(-1) ? CTZ(U(-1)) : N)                                                       \
+    UN(P##_POPCNT, f, POPCNT(U(-1)))                                                             \
+    BINX(P##_ADD, W, f, (void)0, (T)(U(-2) + U(-1)))                                             \
+    BINX(P##_SUB, W, f, (void)0, (T)(U(-2) - U(-1)))                                             \
+    BINX(P##_MUL, W, f, (void)0, (T)(U(-2) * U(-1)))                                             \
+    BINX(P##_DIV_S, W, f,                                                                        \
+         if (S(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO);                                             \
+         if (S(-1) == -1 && S(-2) == SMIN) TRAP(WA_TRAP_INT_OVERFLOW), S(-2) / S(-1))            \
+    BINX(P##_DIV_U, W, f, if (S(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO), (T)(U(-2) / U(-1)))        \
+    BINX(P##_REM_S, W, f, if (S(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO),                            \
+         S(-1) == -1 ? 0 : S(-2) % S(-1))                                                        \
+    BINX(P##_REM_U, W, f, if (S(-1) == 0) TRAP(WA_TRAP_INT_DIV_ZERO), (T)(U(-2) % U(-1)))        \
+    BINX(P##_AND, W, f, (void)0, S(-2) & S(-1))                                                  \
+    BINX(P##_OR, W, f, (void)0, S(-2) | S(-1))                                                   \
+    BINX(P##_XOR, W, f, (void)0, S(-2) ^ S(-1))                                                  \
+    BINX(P##_SHL, W, f, (void)0, (T)(U(-2) << (U(-1) & (N - 1))))                                \
+    BINX(P##_SHR_S, W, f, (void)0, S(-2) >> (U(-1) & (N - 1)))                                   \
+    BINX(P##_SHR_U, W, f, (void)0, (T)(U(-2) >> (U(-1) & (N - 1))))                              \
+    BINX(P##_ROTL, W, f, (void)0,                                                                \
+         (T)((UT)(U(-2) << (U(-1) & (N - 1))) | (U(-2) >> ((N - (U(-1) & (N - 1))) & (N - 1)))))  \
+    BINX(P##_ROTR, W, f, (void)0,                                                                \
+         (T)((U(-2) >> (U(-1) & (N - 1))) | (UT)(U(-2) << ((N - (U(-1) & (N - 1))) & (N - 1)))))
+    INT_OPS(I32, i32, S32, U32, int32_t, uint32_t, 32, 1, INT32_MIN, __builtin_clz, __builtin_ctz,
+            __builtin_popcount)
+    INT_OPS(I64, i64, S64, U64, int64_t, uint64_t, 64, 2, INT64_MIN, __builtin_clzll,
+            __builtin_ctzll, __builtin_popcountll)
+#undef INT_OPS
 
-    UN(I64_CLZ, i64, U64(-1) ? __builtin_clzll(U64(-1)) : 64)
-    UN(I64_CTZ, i64, U64(-1) ? __builtin_ctzll(U64(-1)) : 64)
-    UN(I64_POPCNT, i64, __builtin_popcountll(U64(-1)))
-    BIN(I64_ADD, i64, (int64_t)(U64(-2) + U64(-1)))
-    BIN(I64_SUB, i64, (int64_t)(U64(-2) - U64(-1)))
-    BIN(I64_MUL, i64, (int64_t)(U64(-2) * U64(-1)))
-    OP(I64_DIV_S)
-    if (S64(-1) == 0)
-        TRAP(WA_TRAP_INT_DIV_ZERO);
-    if (S64(-1) == -1 && S64(-2) == INT64_MIN)
-        TRAP(WA_TRAP_INT_OVERFLOW);
-    sp[-2].i64 = S64(-2) / S64(-1);
-    sp--;
-    NEXT();
-    OP(I64_DIV_U)
-    if (S64(-1) == 0)
-        TRAP(WA_TRAP_INT_DIV_ZERO);
-    sp[-2].i64 = (int64_t)(U64(-2) / U64(-1));
-    sp--;
-    NEXT();
-    OP(I64_REM_S)
-    if (S64(-1) == 0)
-        TRAP(WA_TRAP_INT_DIV_ZERO);
-    sp[-2].i64 = S64(-1) == -1 ? 0 : S64(-2) % S64(-1);
-    sp--;
-    NEXT();
-    OP(I64_REM_U)
-    if (S64(-1) == 0)
-        TRAP(WA_TRAP_INT_DIV_ZERO);
-    sp[-2].i64 = (int64_t)(U64(-2) % U64(-1));
-    sp--;
-    NEXT();
-    BIN(I64_AND, i64, S64(-2) & S64(-1))
-    BIN(I64_OR, i64, S64(-2) | S64(-1))
-    BIN(I64_XOR, i64, S64(-2) ^ S64(-1))
-    BIN(I64_SHL, i64, (int64_t)(U64(-2) << (U64(-1) & 63)))
-    BIN(I64_SHR_S, i64, S64(-2) >> (U64(-1) & 63))
-    BIN(I64_SHR_U, i64, (int64_t)(U64(-2) >> (U64(-1) & 63)))
-    BIN(I64_ROTL, i64,
-        (int64_t)((U64(-2) << (U64(-1) & 63)) | (U64(-2) >> ((64 - (U64(-1) & 63)) & 63))))
-    BIN(I64_ROTR, i64,
-        (int64_t)((U64(-2) >> (U64(-1) & 63)) | (U64(-2) << ((64 - (U64(-1) & 63)) & 63))))
-
-    UN(F32_ABS, f32_bits, sp[-1].f32_bits & 0x7fffffffu)
-    UN(F32_NEG, f32_bits, sp[-1].f32_bits ^ 0x80000000u)
-    UN(F32_CEIL, f32, f32_round(sp[-1].f32, ceilf))
-    UN(F32_FLOOR, f32, f32_round(sp[-1].f32, floorf))
-    UN(F32_TRUNC, f32, f32_round(sp[-1].f32, truncf))
-    UN(F32_NEAREST, f32, f32_round(sp[-1].f32, nearbyintf))
-    UN(F32_SQRT, f32, sqrtf(sp[-1].f32))
-    BIN(F32_ADD, f32, sp[-2].f32 + sp[-1].f32)
-    BIN(F32_SUB, f32, sp[-2].f32 - sp[-1].f32)
-    BIN(F32_MUL, f32, sp[-2].f32 * sp[-1].f32)
-    BIN(F32_DIV, f32, sp[-2].f32 / sp[-1].f32)
-    BIN(F32_MIN, f32, f32_min(sp[-2].f32, sp[-1].f32))
-    BIN(F32_MAX, f32, f32_max(sp[-2].f32, sp[-1].f32))
-    BIN(F32_COPYSIGN, f32_bits, (sp[-2].f32_bits & 0x7fffffffu) | (sp[-1].f32_bits & 0x80000000u))
-    UN(F64_ABS, f64_bits, sp[-1].f64_bits & 0x7fffffffffffffffull)
-    UN(F64_NEG, f64_bits, sp[-1].f64_bits ^ 0x8000000000000000ull)
-    UN(F64_CEIL, f64, f64_round(sp[-1].f64, ceil))
-    UN(F64_FLOOR, f64, f64_round(sp[-1].f64, floor))
-    UN(F64_TRUNC, f64, f64_round(sp[-1].f64, trunc))
-    UN(F64_NEAREST, f64, f64_round(sp[-1].f64, nearbyint))
-    UN(F64_SQRT, f64, sqrt(sp[-1].f64))
-    BIN(F64_ADD, f64, sp[-2].f64 + sp[-1].f64)
-    BIN(F64_SUB, f64, sp[-2].f64 - sp[-1].f64)
-    BIN(F64_MUL, f64, sp[-2].f64 * sp[-1].f64)
-    BIN(F64_DIV, f64, sp[-2].f64 / sp[-1].f64)
-    BIN(F64_MIN, f64, f64_min(sp[-2].f64, sp[-1].f64))
-    BIN(F64_MAX, f64, f64_max(sp[-2].f64, sp[-1].f64))
-    BIN(F64_COPYSIGN, f64_bits,
-        (sp[-2].f64_bits & 0x7fffffffffffffffull) | (sp[-1].f64_bits & 0x8000000000000000ull))
+/* The float operators, once for each width: P the op prefix, f/fb the value and bits fields,
+ * W the constant's words, SIGN the sign bit, the libm rounding functions and min/max. */
+#define FLOAT_OPS(P, f, fb, W, SIGN, CEIL, FLOOR, TRUNC, NEAREST, SQRT, MIN, MAX)                 \
+    BINX(P##_EQ, W, i32, (void)0, sp[-2].f == sp[-1].f)                                          \
+    BINX(P##_NE, W, i32, (void)0, sp[-2].f != sp[-1].f)                                          \
+    BINX(P##_LT, W, i32, (void)0, sp[-2].f < sp[-1].f)                                           \
+    BINX(P##_GT, W, i32, (void)0, sp[-2].f > sp[-1].f)                                           \
+    BINX(P##_LE, W, i32, (void)0, sp[-2].f <= sp[-1].f)                                          \
+    BINX(P##_GE, W, i32, (void)0, sp[-2].f >= sp[-1].f)                                          \
+    UN(P##_ABS, fb, sp[-1].fb & ~SIGN)                                                           \
+    UN(P##_NEG, fb, sp[-1].fb ^ SIGN)                                                            \
+    UN(P##_CEIL, f, f##_round(sp[-1].f, CEIL))                                                   \
+    UN(P##_FLOOR, f, f##_round(sp[-1].f, FLOOR))                                                 \
+    UN(P##_TRUNC, f, f##_round(sp[-1].f, TRUNC))                                                 \
+    UN(P##_NEAREST, f, f##_round(sp[-1].f, NEAREST))                                             \
+    UN(P##_SQRT, f, SQRT(sp[-1].f))                                                              \
+    BINX(P##_ADD, W, f, (void)0, sp[-2].f + sp[-1].f)                                            \
+    BINX(P##_SUB, W, f, (void)0, sp[-2].f - sp[-1].f)                                            \
+    BINX(P##_MUL, W, f, (void)0, sp[-2].f * sp[-1].f)                                            \
+    BINX(P##_DIV, W, f, (void)0, sp[-2].f / sp[-1].f)                                            \
+    BINX(P##_MIN, W, f, (void)0, MIN(sp[-2].f, sp[-1].f))                                        \
+    BINX(P##_MAX, W, f, (void)0, MAX(sp[-2].f, sp[-1].f))                                        \
+    BINX(P##_COPYSIGN, W, fb, (void)0, (sp[-2].fb & ~SIGN) | (sp[-1].fb & SIGN))
+    FLOAT_OPS(F32, f32, f32_bits, 1, 0x80000000u, ceilf, floorf, truncf, nearbyintf, sqrtf,
+              f32_min, f32_max)
+    FLOAT_OPS(F64, f64, f64_bits, 2, 0x8000000000000000ull, ceil, floor, trunc, nearbyint, sqrt,
+              f64_min, f64_max)
+#undef FLOAT_OPS
 
     UN(I32_WRAP_I64, i32, (int32_t)(uint32_t)U64(-1))
 #define TRUNC(name, field, src, lo_ok, hi_ok, cast)                                              \
     OP(name)                                                                                     \
     {                                                                                            \
-        double f_ = sp[-1].src;                                                                  \
+        double f_ = SLOT(1).src;                                                                 \
         if (f_ != f_)                                                                            \
             TRAP(WA_TRAP_INVALID_CONVERSION);                                                    \
         if (!(lo_ok && hi_ok))                                                                   \
             TRAP(WA_TRAP_INT_OVERFLOW);                                                          \
-        sp[-1].field = cast(f_);                                                                 \
+        SLOT(0).field = cast(f_);                                                                \
+        pc += 2;                                                                                 \
         NEXT();                                                                                  \
     }
     TRUNC(I32_TRUNC_F32_S, i32, f32, f_ >= -2147483648.0, f_ < 2147483648.0, (int32_t))
@@ -589,7 +447,7 @@ dispatch:
     UN(I64_EXTEND16_S, i64, (int64_t)(int16_t)S64(-1))
     UN(I64_EXTEND32_S, i64, (int64_t)(int32_t)S64(-1))
     UN(REF_IS_NULL, i32, sp[-1].raw == 0)
-    OP(REF_FUNC) (sp++)->funcref = funcs[*pc++]; NEXT();
+    OP(REF_FUNC) SLOT(0).funcref = funcs[pc[1]]; pc += 2; NEXT();
     UN(I32_TRUNC_SAT_F32_S, i32, sat_i32_s(sp[-1].f32))
     UN(I32_TRUNC_SAT_F32_U, i32, (int32_t)sat_i32_u(sp[-1].f32))
     UN(I32_TRUNC_SAT_F64_S, i32, sat_i32_s(sp[-1].f64))
@@ -601,6 +459,7 @@ dispatch:
 
     OP(MEMORY_INIT)
     {
+        SP_FROM_PC();
         const wa_data_t *d = &inst->module->datas[*pc++];
         uint64_t dst = U32(-3), src = U32(-2), n = U32(-1);
         uint64_t len = inst->data_dropped[d - inst->module->datas] ? 0 : d->len;
@@ -614,6 +473,7 @@ dispatch:
     OP(DATA_DROP) inst->data_dropped[*pc++] = 1; NEXT();
     OP(MEMORY_COPY)
     {
+        SP_FROM_PC();
         uint64_t dst = U32(-3), src = U32(-2), n = U32(-1);
         if (src + n > mem_size || dst + n > mem_size)
             TRAP(WA_TRAP_MEMORY_OOB);
@@ -624,6 +484,7 @@ dispatch:
     }
     OP(MEMORY_FILL)
     {
+        SP_FROM_PC();
         uint64_t dst = U32(-3), n = U32(-1);
         if (dst + n > mem_size)
             TRAP(WA_TRAP_MEMORY_OOB);
@@ -634,6 +495,7 @@ dispatch:
     }
     OP(TABLE_INIT)
     {
+        SP_FROM_PC();
         uint32_t ei = pc[0];
         const wa_elem_t *e = &inst->module->elems[ei];
         wa_table_t *t = inst->tables[pc[1]];
@@ -650,6 +512,7 @@ dispatch:
     OP(ELEM_DROP) inst->elem_dropped[*pc++] = 1; NEXT();
     OP(TABLE_COPY)
     {
+        SP_FROM_PC();
         wa_table_t *td = inst->tables[pc[0]], *ts = inst->tables[pc[1]];
         pc += 2;
         uint64_t dst = U32(-3), src = U32(-2), n = U32(-1);
@@ -662,15 +525,17 @@ dispatch:
     }
     OP(TABLE_GROW)
     {
+        SP_FROM_PC();
         wa_table_t *t = inst->tables[*pc++];
         int64_t old = wa__table_grow(t, U32(-1), sp[-2], inst->lim.max_table_elems);
         sp[-2].i32 = (int32_t)old;
         sp--;
         NEXT();
     }
-    OP(TABLE_SIZE) (sp++)->i32 = (int32_t)inst->tables[*pc++]->size; NEXT();
+    OP(TABLE_SIZE) SLOT(0).i32 = (int32_t)inst->tables[pc[1]]->size; pc += 2; NEXT();
     OP(TABLE_FILL)
     {
+        SP_FROM_PC();
         wa_table_t *t = inst->tables[*pc++];
         uint64_t dst = U32(-3), n = U32(-1);
         wa_value_t v = sp[-2];
@@ -681,108 +546,37 @@ dispatch:
         sp -= 3;
         NEXT();
     }
-    /* fused operators: operands read straight from locals (fp), constants (pc) or the stack;
-     * memcpy of the slot's low bytes is a plain load on this little-endian target */
-/* operand fetch for the four forms; `w` counts the immediate words consumed */
-#define F_LL(T)                                                                                  \
-    T a, b;                                                                                      \
-    memcpy(&a, &fp[pc[0]], sizeof a);                                                            \
-    memcpy(&b, &fp[pc[1]], sizeof b);                                                            \
-    const int w = 2;
-#define F_LC(T)                                                                                  \
-    T a, b;                                                                                      \
-    memcpy(&a, &fp[pc[0]], sizeof a);                                                            \
-    memcpy(&b, pc + 1, sizeof b);                                                                \
-    const int w = (int)(1 + sizeof(T) / 4);
-#define F_SL(T)                                                                                  \
-    T a, b;                                                                                      \
-    memcpy(&a, &sp[-1], sizeof a);                                                               \
-    memcpy(&b, &fp[pc[0]], sizeof b);                                                            \
-    const int w = 1;                                                                        \
-    sp--;
-#define F_SC(T)                                                                                  \
-    T a, b;                                                                                      \
-    memcpy(&a, &sp[-1], sizeof a);                                                               \
-    memcpy(&b, pc, sizeof b);                                                                    \
-    const int w = (int)(sizeof(T) / 4);                                                            \
-    sp--;
-#define F_PUSH(n, form, TY, f, e)                                                                 \
-    OP(n##_##form)                                                                               \
-    {                                                                                            \
-        F_##form(TY)(sp++)->f = (e);                                                              \
-        pc += w;                                                                                 \
-        NEXT();                                                                                  \
-    }                                                                                            \
-    OP(n##_##form##D)                                                                            \
-    {                                                                                            \
-        F_##form(TY) fp[pc[w]].f = (e);                                                           \
-        pc += w + 1;                                                                             \
-        NEXT();                                                                                  \
-    }                                                                                            \
-    OP(n##_##form##E)                                                                            \
-    {                                                                                            \
-        F_##form(TY) fp[pc[w]].f = (e);                                                          \
-        *sp++ = fp[pc[w]];                                                                       \
-        pc += w + 1;                                                                             \
-        NEXT();                                                                                  \
-    }                                                                                            \
-    OP(n##_##form##T)                                                                            \
-    {                                                                                            \
-        F_##form(TY) if ((e) != 0)                                                                 \
-        {                                                                                        \
-            TICK();                                                                              \
-            pc += w + (int32_t)pc[w];                                                            \
-        }                                                                                        \
-        else pc += w + 1;                                                                        \
-        NEXT();                                                                                  \
-    }                                                                                            \
-    OP(n##_##form##F)                                                                            \
-    {                                                                                            \
-        F_##form(TY) if ((e) == 0)                                                                 \
-        {                                                                                        \
-            TICK();                                                                              \
-            pc += w + (int32_t)pc[w];                                                            \
-        }                                                                                        \
-        else pc += w + 1;                                                                        \
-        NEXT();                                                                                  \
-    }
-#define FUSED(n, T, f, e)                                                                        \
-    F_PUSH(n, LL, T, f, e) F_PUSH(n, LC, T, f, e) F_PUSH(n, SL, T, f, e) F_PUSH(n, SC, T, f, e)
-    WA_FUSABLE(FUSED)
-#undef FUSED
 
-    OP(LOCAL_MOV) fp[pc[0]] = fp[pc[1]]; pc += 2; NEXT();
-    OP(LOCAL_SET_C32) fp[pc[0]].i32 = (int32_t)pc[1]; pc += 2; NEXT();
-    OP(LOCAL_SET_C64) fp[pc[0]].i64 = (int64_t)((uint64_t)pc[1] | (uint64_t)pc[2] << 32); pc += 3; NEXT();
-    OP(I32_LOAD_L)
-    {
-        uint64_t ea = (uint64_t)(uint32_t)fp[pc[0]].i32 + pc[1];
-        pc += 2;
-        if (ea + 4 > mem_size)
-            TRAP(WA_TRAP_MEMORY_OOB);
-        uint32_t v_;
-        memcpy(&v_, mem + ea, 4);
-        (sp++)->i32 = (int32_t)v_;
-        NEXT();
+    /* comparisons fused with the branch that consumes them */
+#define CMPBR(name, cond)                                                                        \
+    OP(name##_BT)                                                                                \
+    {                                                                                            \
+        int32_t a = SLOT(1).i32, b = SLOT(2).i32;                                                \
+        BRANCH_IF(cond, 3);                                                                      \
+        NEXT();                                                                                  \
+    }                                                                                            \
+    OP(name##_BF)                                                                                \
+    {                                                                                            \
+        int32_t a = SLOT(1).i32, b = SLOT(2).i32;                                                \
+        BRANCH_IF(!(cond), 3);                                                                   \
+        NEXT();                                                                                  \
+    }                                                                                            \
+    OP(name##_BTC)                                                                               \
+    {                                                                                            \
+        int32_t a = SLOT(1).i32, b = (int32_t)pc[2];                                             \
+        BRANCH_IF(cond, 3);                                                                      \
+        NEXT();                                                                                  \
+    }                                                                                            \
+    OP(name##_BFC)                                                                               \
+    {                                                                                            \
+        int32_t a = SLOT(1).i32, b = (int32_t)pc[2];                                             \
+        BRANCH_IF(!(cond), 3);                                                                   \
+        NEXT();                                                                                  \
     }
-    OP(I64_LOAD_L)
-    {
-        uint64_t ea = (uint64_t)(uint32_t)fp[pc[0]].i32 + pc[1];
-        pc += 2;
-        if (ea + 8 > mem_size)
-            TRAP(WA_TRAP_MEMORY_OOB);
-        memcpy(&(sp++)->i64, mem + ea, 8);
-        NEXT();
-    }
-    OP(F64_LOAD_L)
-    {
-        uint64_t ea = (uint64_t)(uint32_t)fp[pc[0]].i32 + pc[1];
-        pc += 2;
-        if (ea + 8 > mem_size)
-            TRAP(WA_TRAP_MEMORY_OOB);
-        memcpy(&(sp++)->f64_bits, mem + ea, 8);
-        NEXT();
-    }
+    WA_CMPBR(CMPBR)
+#undef CMPBR
+    OP(I32_EQZ_BT) BRANCH_IF(SLOT(1).i32 == 0, 2); NEXT();
+    OP(I32_EQZ_BF) BRANCH_IF(SLOT(1).i32 != 0, 2); NEXT();
 
 #ifdef WA_INTERP_SWITCH
     default:
@@ -800,6 +594,7 @@ do_call:
         TICK();
         ex->sp = sp;
         ex->tick = tick;
+        ex->depth = (uint32_t)(frame - ex->frames); /* nested calls push above it */
         ex->host_nesting++;
         ex->host_msg[0] = 0;
         wa_trap_kind_t hk = callee->host(inst ? inst : callee->inst, callee->user, a, res);
@@ -820,15 +615,26 @@ do_call:
     {
         const wa_code_t *cd = callee->code;
         wa_value_t *nfp = sp - cd->nparams;
-        if (ex->depth >= ex->max_depth ||
+        if (frame >= frames_end ||
             nfp + cd->nlocals + cd->max_height > ex->stack_end)
             TRAP(WA_TRAP_STACK_EXHAUSTED);
         TICK();
-        wa_frame_t *fr = &ex->frames[ex->depth++];
+        wa_frame_t *fr = frame++;
         fr->ret_pc = pc;
         fr->fp = fp;
         fr->func = func;
-        memset(nfp + cd->nparams, 0, (cd->nlocals - cd->nparams) * sizeof *nfp);
+        /* declared locals start at zero; a short run is cleared inline, its tail landing in
+         * operand slots, which are dead here (max_height is at least 4) */
+        wa_value_t *z = nfp + cd->nparams;
+        uint32_t nz = cd->nlocals - cd->nparams;
+        if (nz <= 4) {
+            z[0].raw = 0;
+            z[1].raw = 0;
+            z[2].raw = 0;
+            z[3].raw = 0;
+        } else {
+            memset(z, 0, nz * sizeof *z);
+        }
         fp = nfp;
         sp = fp + cd->nlocals;
         if (callee->inst != inst) {

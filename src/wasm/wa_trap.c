@@ -1,0 +1,44 @@
+/* Where a trap happened (word code position back to the byte offset in the module) and the
+ * slow path of the fuel and deadline counter that the interpreter ticks at loops and calls. */
+#include "wa_internal.h"
+
+uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
+{
+    if (!c || !pc || pc < c->code || pc > c->code + c->code_len)
+        return 0;
+    uint32_t idx = (uint32_t)(pc - c->code);
+    uint32_t best = c->body_offset;
+    /* the last trap site whose op word precedes pc */
+    uint32_t lo = 0, hi = c->ntrap;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (c->trap_map[2 * mid] < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0)
+        best = c->trap_map[2 * (lo - 1) + 1];
+    return best;
+}
+
+bool wa__deadline_check(wa_exec_t *ex)
+{
+    if (ex->deadline_ns && wa_now_ns() >= ex->deadline_ns) {
+        ex->trap_kind = WA_TRAP_DEADLINE;
+        return false;
+    }
+    /* read the clock every 4096 back-edges/calls when a deadline is set */
+    int64_t chunk = ex->deadline_ns ? 4096 : ((int64_t)1 << 40);
+    if (ex->fuel_on) {
+        if (ex->fuel_left == 0) {
+            ex->trap_kind = WA_TRAP_FUEL;
+            return false;
+        }
+        if ((uint64_t)chunk > ex->fuel_left)
+            chunk = (int64_t)ex->fuel_left;
+        ex->fuel_left -= (uint64_t)chunk;
+    }
+    ex->tick = chunk - 1;
+    return true;
+}
