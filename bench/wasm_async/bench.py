@@ -20,66 +20,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import cleanup, fmt, free_port, on_signal, start, started, stop, to_ms  # noqa: E402
+
 BODY = "hello, world\n"
-started = []  # Popen objects, each the leader of its own process group
-
-
-def cleanup():
-    for p in reversed(started):
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.time() + 5
-    for p in reversed(started):
-        try:
-            p.wait(timeout=max(0.1, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
-    started.clear()
-
-
-def on_signal(signum, _frame):
-    cleanup()
-    sys.exit(128 + signum)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(argv, log_path):
-    log = open(log_path, "wb")
-    p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
-    started.append(p)
-    return p
-
-
-def stop(p, grace=5):
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-    if p in started:
-        started.remove(p)
 
 
 def http_get(port, path="/", headers=None, timeout=2.0):
@@ -263,10 +213,6 @@ class Sluice:
 
 # ---- wrk ----------------------------------------------------------------------------------------
 
-def to_ms(v, unit):
-    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
 def wrk(argv, timeout):
     """wrk's (stdout, stderr); it is in `started` while it runs, so a signal stops it too."""
     p = subprocess.Popen(["wrk"] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -307,10 +253,6 @@ def run_wrk(port, seconds, conns, threads, warmup=0):
         errs.append("socket errors: " + m.group(1).strip())
     res["errors"] = "; ".join(errs)
     return res
-
-
-def fmt(v, spec):
-    return format(v, spec) if v is not None else "-"
 
 
 def ratio(a, b, spec=".2f"):

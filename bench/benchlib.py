@@ -1,0 +1,70 @@
+# Process and output helpers the benchmark scripts share: every server they start runs in its
+# own process group and is killed on exit, normal or by signal; ports are chosen at run time.
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+started = []  # Popen objects, each the leader of its own process group
+
+
+def cleanup():
+    for p in reversed(started):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.time() + 5
+    for p in reversed(started):
+        try:
+            p.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    started.clear()
+
+
+def on_signal(signum, _frame):
+    cleanup()
+    sys.exit(128 + signum)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(argv, log_path, cwd=None):
+    log = open(log_path, "wb")
+    p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                         start_new_session=True)
+    log.close()
+    started.append(p)
+    return p
+
+
+def stop(p, grace=5):
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    if p in started:
+        started.remove(p)
+
+
+def to_ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def fmt(v, spec):
+    return format(v, spec) if v is not None else "-"
