@@ -101,7 +101,12 @@ static slot_t *find(uint32_t id)
 static bool insert(uint32_t id, uint32_t root)
 {
     if ((used + 1) * 2 > cap) {
-        size_t ncap = cap ? cap * 2 : 64;
+        /* Mostly tombstones (contexts come and go): rebuild at the same size rather than
+         * doubling, or the table would grow with every context ever created. */
+        size_t live = 0;
+        for (size_t i = 0; i < cap; i++)
+            live += table[i].id && !table[i].dead;
+        size_t ncap = !cap ? 64 : (live + 1) * 4 > cap ? cap * 2 : cap;
         slot_t *nt = calloc(ncap, sizeof *nt);
         if (!nt)
             return false;
