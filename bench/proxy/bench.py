@@ -17,7 +17,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import cleanup, fmt, free_port, on_signal, start, started, stop, to_ms  # noqa: E402
+from benchlib import (cleanup, fmt, free_port, on_signal, sluice_conf, start,  # noqa: E402
+                      started, stop, to_ms)
 
 BODY = "hello, world\n"
 
@@ -61,48 +62,6 @@ http {{
 }}
 """
     path = os.path.join(d, f"{name}.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    return path
-
-
-def sluice_conf(d, port, up_port):
-    conf = f"""static_resources:
-  listeners:
-  - name: bench
-    address:
-      socket_address: {{ address: 127.0.0.1, port_value: {port} }}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{ prefix: / }}
-                route: {{ cluster: upstream }}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: upstream
-    type: STATIC
-    connect_timeout: 1s
-    lb_policy: ROUND_ROBIN
-    load_assignment:
-      cluster_name: upstream
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: {{ address: 127.0.0.1, port_value: {up_port} }}
-"""
-    path = os.path.join(d, "sluice.yaml")
     with open(path, "w") as f:
         f.write(conf)
     return path
@@ -229,7 +188,7 @@ def main():
                   "its row is missing")
         else:
             sl_port = free_port()
-            conf = sluice_conf(d, sl_port, up_port)
+            conf = sluice_conf(os.path.join(d, "sluice.yaml"), sl_port, up_port)
             # The access log goes to stdout: sent to a file, as nginx's would go to disk if on.
             sl = start([args.sluice, "-c", conf, "--concurrency", str(args.workers),
                         "-l", "error"], f"{d}/sluice.out")

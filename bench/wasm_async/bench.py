@@ -27,7 +27,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import cleanup, fmt, free_port, on_signal, start, started, stop, to_ms  # noqa: E402
+from benchlib import (cleanup, cluster, fmt, free_port, on_signal, sluice_conf,  # noqa: E402
+                      start, started, stop, to_ms)
 
 BODY = "hello, world\n"
 
@@ -99,21 +100,6 @@ http {{
     return path
 
 
-def cluster(name, port):
-    return f"""  - name: {name}
-    type: STATIC
-    connect_timeout: 1s
-    lb_policy: ROUND_ROBIN
-    load_assignment:
-      cluster_name: {name}
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: {{ address: 127.0.0.1, port_value: {port} }}
-"""
-
-
 def wasm_filter(name, configuration, vm_id, plugin_dir, runtime):
     return f"""          - name: envoy.filters.http.wasm
             typed_config:
@@ -153,65 +139,6 @@ def wasm_service(name, configuration, vm_id, plugin_dir, runtime):
             filename: {os.path.join(plugin_dir, name + ".wasm")}
 """
 
-
-def sluice_conf(d, name, port, admin_port, up_port, filters="", head="", extra_clusters=""):
-    conf = f"""{head}admin:
-  address:
-    socket_address: {{ address: 127.0.0.1, port_value: {admin_port} }}
-static_resources:
-  listeners:
-  - name: bench
-    address:
-      socket_address: {{ address: 127.0.0.1, port_value: {port} }}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{ prefix: / }}
-                route: {{ cluster: upstream }}
-          http_filters:
-{filters}          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-{cluster("upstream", up_port)}{extra_clusters}"""
-    path = os.path.join(d, f"{name}.yaml")
-    with open(path, "w") as f:
-        f.write(conf)
-    return path
-
-
-class Sluice:
-    def __init__(self, binary, d, name, conf, workers):
-        self.log = os.path.join(d, f"{name}.out")
-        self.proc = start([binary, "-c", conf, "--concurrency", str(workers), "-l", "warning"],
-                          self.log)
-        m = re.search(r"^admin:\n(?:[ \t]+.*\n)*?.*port_value:\s*(\d+)", open(conf).read(), re.M)
-        self.admin_port = int(m.group(1))
-
-    def stats(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats",
-                                    timeout=5) as r:
-            text = r.read().decode(errors="replace")
-        out = {}
-        for line in text.splitlines():
-            m = re.match(r"^([\w.:-]+):\s+(-?\d+)\s*$", line)
-            if m:
-                out[m.group(1)] = int(m.group(2))
-        return out
-
-    def stop(self):
-        stop(self.proc)
-
-
-# ---- wrk ----------------------------------------------------------------------------------------
 
 def wrk(argv, timeout):
     """wrk's (stdout, stderr); it is in `started` while it runs, so a signal stops it too."""
@@ -334,11 +261,38 @@ def queue_peer(binary, args, port, wrk_args):
             "max": int(m.group(4))}
 
 
+class Sluice:
+    def __init__(self, binary, d, name, conf, workers):
+        self.log = os.path.join(d, f"{name}.out")
+        self.proc = start([binary, "-c", conf, "--concurrency", str(workers), "-l", "warning"],
+                          self.log)
+        m = re.search(r"^admin:\n(?:[ \t]+.*\n)*?.*port_value:\s*(\d+)", open(conf).read(), re.M)
+        self.admin_port = int(m.group(1))
+
+    def stats(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats",
+                                    timeout=5) as r:
+            text = r.read().decode(errors="replace")
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r"^([\w.:-]+):\s+(-?\d+)\s*$", line)
+            if m:
+                out[m.group(1)] = int(m.group(2))
+        return out
+
+    def stop(self):
+        stop(self.proc)
+
+
+# ---- wrk ----------------------------------------------------------------------------------------
+
+
 def bench_queue(a, d, up_port):
     port, admin = free_port(), free_port()
     head = wasm_service("qlat_recv", "lat", "qlat", a.plugins, a.runtime)
     filters = wasm_filter("qlat_send", "qlat lat", "qlat_web", a.plugins, a.runtime)
-    conf = sluice_conf(d, "sluice-queue", port, admin, up_port, filters=filters, head=head)
+    conf = sluice_conf(os.path.join(d, "sluice-queue.yaml"), port, up_port, filters=filters,
+                       head=head, admin_port=admin)
     sl = Sluice(a.sluice, d, "sluice-queue", conf, a.workers)
     rows = []
     try:
@@ -396,7 +350,8 @@ def bench_callout(a, d, up_port, auth_port):
                                          a.runtime), cluster("auth", auth_port))):
         port, admin = free_port(), free_port()
         tag = "sluice-" + name.replace(" ", "-")
-        conf = sluice_conf(d, tag, port, admin, up_port, filters=filters, extra_clusters=extra)
+        conf = sluice_conf(os.path.join(d, tag + ".yaml"), port, up_port, filters=filters,
+                           admin_port=admin, extra_clusters=extra)
         procs[name] = (Sluice(a.sluice, d, tag, conf, a.workers), port)
     out = {}
     try:
@@ -492,8 +447,9 @@ def bench_callgrind(a, d, up_port, auth_port):
     out = {}
     for name, filters, extra, head in configs:
         tag = "cg-" + re.sub(r"[^a-z]+", "-", name)
-        conf = sluice_conf(d, tag, free_port(), free_port(), up_port, filters=filters,
-                           head=head, extra_clusters=extra)
+        conf = sluice_conf(os.path.join(d, tag + ".yaml"), free_port(), up_port,
+                           filters=filters, head=head, admin_port=free_port(),
+                           extra_clusters=extra)
         one, two = callgrind_total(a, d, tag, conf, n), callgrind_total(a, d, tag, conf, 2 * n)
         out[name] = (two - one) / n if one is not None and two is not None else None
     return out

@@ -25,7 +25,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import cleanup, fmt, free_port, on_signal, start, started, stop, to_ms  # noqa: E402
+from benchlib import (cleanup, fmt, free_port, on_signal, sluice_conf, start,  # noqa: E402
+                      started, stop, to_ms)
 
 BODY = "hello, world\n"
 # The AssemblyScript example's header name is fixed ("x-as-plugin", value = its plugin
@@ -123,48 +124,6 @@ def filters_for(target, plugins):
     return ""
 
 
-def sluice_conf(d, name, port, up_port, filters):
-    conf = f"""static_resources:
-  listeners:
-  - name: bench
-    address:
-      socket_address: {{ address: 127.0.0.1, port_value: {port} }}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{ prefix: / }}
-                route: {{ cluster: upstream }}
-          http_filters:
-{filters}          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: upstream
-    type: STATIC
-    connect_timeout: 1s
-    lb_policy: ROUND_ROBIN
-    load_assignment:
-      cluster_name: upstream
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: {{ address: 127.0.0.1, port_value: {up_port} }}
-"""
-    path = os.path.join(d, f"sluice-{name}.yaml")
-    with open(path, "w") as f:
-        f.write(conf)
-    return path
-
-
 def rss_kib(pid, field="VmRSS"):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -223,7 +182,7 @@ def run_wrk(port, seconds, conns, threads, pid):
 def start_sluice(args, d, name, up_port, filters, workers):
     """(process, port) once it serves GET /, else (None, None) with the reason printed."""
     port = free_port()
-    conf = sluice_conf(d, name, port, up_port, filters)
+    conf = sluice_conf(os.path.join(d, f"sluice-{name}.yaml"), port, up_port, filters)
     log = f"{d}/sluice-{name}.out"
     p = start([args.sluice, "-c", conf, "--concurrency", str(workers), "-l", "error"], log)
     if wait_ready(port, p):
