@@ -230,22 +230,13 @@ static void on_timer(uv_timer_t *t)
     finish(c, c->deferred != SL_OK ? c->deferred : SL_ERR_TIMEOUT);
 }
 
+/* The map lower-cases names itself; hop-by-hop headers are this connection's business. */
 static bool copy_map(sl_hmap_t *m, const sl_header_t *h, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (h[i].name_len && h[i].name[0] != ':' &&
-            sl_h1_is_hop_by_hop(h[i].name, h[i].name_len))
+        if (sl_h1_is_hop_by_hop(h[i].name, h[i].name_len))
             continue;
-        char lower[128];
-        const char *name = h[i].name;
-        if (h[i].name_len <= sizeof lower) {
-            for (size_t k = 0; k < h[i].name_len; k++) {
-                char ch = h[i].name[k];
-                lower[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-            }
-            name = lower;
-        }
-        if (!sl_hmap_add(m, name, h[i].name_len, h[i].value, h[i].value_len))
+        if (!sl_hmap_add(m, h[i].name, h[i].name_len, h[i].value, h[i].value_len))
             return false;
     }
     return true;

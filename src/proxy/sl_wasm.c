@@ -195,13 +195,13 @@ static void check_timer_op(void *ud, pw_root_t *root, uint32_t period_ms)
 
 static const pw_dispatch_ops_t check_ops = {.log = log_op, .timer_set = check_timer_op};
 
-/* True when plugin `i` belongs to a bootstrap service. */
-static bool is_service(size_t i)
+/* The bootstrap service plugin `i` belongs to, or NULL for a filter's plugin. */
+static const sl_wasm_service_config_t *service_of(size_t i)
 {
     for (size_t k = 0; k < g.cfg->n_wasm_services; k++)
         if (g.cfg->wasm_services[k].plugin.index == i)
-            return true;
-    return false;
+            return &g.cfg->wasm_services[k];
+    return NULL;
 }
 
 sl_status_t sl_wasm_start(const sl_config_t *cfg, bool check_services, char *err,
@@ -243,7 +243,7 @@ sl_status_t sl_wasm_start(const sl_config_t *cfg, bool check_services, char *err
     for (size_t i = 0; i < g.n_plugins && st == SL_OK; i++) {
         /* Services run for real at start (their queues and ticks must not belong to a VM
          * that goes away); only a validation run checks them here. */
-        if (!check_services && is_service(i))
+        if (!check_services && service_of(i))
             continue;
         pw_error_t e;
         if (pw_thread_prepare(t, g.plugins[i], &e) != PW_OK) {
@@ -598,15 +598,6 @@ pw_thread_t *sl_wasm_worker_thread(sl_worker_t *w)
     return ww ? ww->thread : NULL;
 }
 
-/* True when plugin `i` is a singleton service's (it runs on the main thread only). */
-static bool is_singleton(size_t i)
-{
-    for (size_t k = 0; k < g.cfg->n_wasm_services; k++)
-        if (g.cfg->wasm_services[k].singleton && g.cfg->wasm_services[k].plugin.index == i)
-            return true;
-    return false;
-}
-
 void sl_wasm_worker_start(sl_worker_t *w)
 {
     if (g.n_plugins == 0)
@@ -614,8 +605,9 @@ void sl_wasm_worker_start(sl_worker_t *w)
     pw_thread_t *t = sl_wasm_worker_thread(w);
     char label[256];
     for (size_t i = 0; i < g.n_plugins; i++) {
-        if (is_singleton(i))
-            continue;
+        const sl_wasm_service_config_t *sc = service_of(i);
+        if (sc && sc->singleton)
+            continue; /* the main thread runs it */
         pw_error_t e;
         if (!t || pw_thread_prepare(t, g.plugins[i], &e) != PW_OK)
             SL_ERROR("wasm [%s]: worker %u: %s",
