@@ -1,6 +1,8 @@
 # Process and output helpers the benchmark scripts share: every server they start runs in its
 # own process group and is killed on exit, normal or by signal; ports are chosen at run time.
+import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -122,3 +124,65 @@ def sluice_conf(path, port, up_port, filters="", head="", admin_port=None, extra
     with open(path, "w") as f:
         f.write(conf)
     return path
+
+
+def tail(path, n=1500):
+    """The last n bytes of a log file, as text ("" if it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()[-n:].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def sequential_gets(port, n):
+    """n GETs one after another on one keep-alive connection; how many answered 200."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    ok = 0
+    try:
+        for _ in range(n):
+            c.request("GET", "/")
+            r = c.getresponse()
+            r.read()
+            ok += r.status == 200
+    finally:
+        c.close()
+    return ok
+
+
+def callgrind_total(who, sluice, workers, d, tag, conf, port, n, ready):
+    """Instructions sluice executes (every thread) over start-up, 20 warm-up requests, n
+    requests and shutdown, under callgrind; None if the run failed. ready(port, proc,
+    seconds) says when sluice serves; `who` prefixes every message."""
+    out = os.path.join(d, f"{tag}-{n}.callgrind")
+    log = os.path.join(d, f"{tag}-{n}.valgrind")
+    p = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sluice, "-c",
+               conf, "--concurrency", str(workers), "-l", "error"], log)
+    try:
+        if not ready(port, p, 60):
+            print(f"{who}: sluice under callgrind ({tag}) did not start:\n{tail(log)}")
+            return None
+        sequential_gets(port, 20)
+        time.sleep(0.5)
+        if sequential_gets(port, n) != n:
+            print(f"{who}: under callgrind ({tag}) a request did not answer 200")
+            return None
+        time.sleep(0.5)  # queue items and callouts settle
+    finally:
+        stop(p, grace=60)  # callgrind writes its counts as sluice exits
+    try:
+        with open(out) as f:
+            m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)
+    except OSError:
+        m = None
+    if not m:
+        print(f"{who}: no callgrind totals for {tag}:\n{tail(log)}")
+    return int(m.group(1)) if m else None
+
+
+def instructions_per_request(who, sluice, workers, d, tag, conf, port, n, ready):
+    """Instructions per request: the difference between a run of 2n requests and one of n,
+    over n, so start-up and shutdown cancel; None if either run failed."""
+    one = callgrind_total(who, sluice, workers, d, tag, conf, port, n, ready)
+    two = callgrind_total(who, sluice, workers, d, tag, conf, port, 2 * n, ready)
+    return (two - one) / n if one is not None and two is not None else None

@@ -12,6 +12,8 @@ BENCH_WF_SECONDS ?= 5
 BENCH_WF_REPLICAS ?= 16
 # wrk rounds over all targets, interleaved; each row keeps its best round.
 BENCH_WF_ROUNDS ?= 2
+# requests per callgrind run (instructions per request); 0 leaves them out
+BENCH_WF_CALLGRIND ?= 300
 
 $(BENCH_WF_DIR)/host_bench: $(call objs,bench/wasm_filter/host_bench.c) $(HOST_LIB) $(WASM_LIB)
 	@mkdir -p $(dir $@)
@@ -31,7 +33,8 @@ endif
 	python3 bench/wasm_filter/bench.py --sluice $(B)/sluice \
 	    --host-bench $(BENCH_WF_DIR)/host_bench --plugins $(PLUGIN_DIR) \
 	    --bump-plugins $(BENCH_WF_DIR)/bump --seconds $(BENCH_WF_SECONDS) \
-	    --rounds $(BENCH_WF_ROUNDS) --replicas $(BENCH_WF_REPLICAS)
+	    --rounds $(BENCH_WF_ROUNDS) --replicas $(BENCH_WF_REPLICAS) \
+	    --callgrind $(BENCH_WF_CALLGRIND)
 
 # hostcalls.wasm again, with bump_alloc.c in place of wasi-libc's malloc: host_bench runs it
 # to show what a hostcall costs when the guest allocator costs next to nothing.

@@ -15,7 +15,6 @@
 Servers listen on 127.0.0.1 ports chosen at run time; every process started is killed on exit."""
 
 import argparse
-import http.client
 import os
 import re
 import shutil
@@ -27,8 +26,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import (cleanup, cluster, fmt, free_port, on_signal, sluice_conf,  # noqa: E402
-                      start, started, stop, to_ms)
+from benchlib import (cleanup, cluster, fmt, free_port,  # noqa: E402
+                      instructions_per_request, on_signal, sluice_conf, start, started, stop,
+                      tail, to_ms)
 
 BODY = "hello, world\n"
 
@@ -56,14 +56,6 @@ def wait_ready(port, proc, seconds=10.0):
             return True
         time.sleep(0.1)
     return False
-
-
-def tail(path, n=1500):
-    try:
-        with open(path, "rb") as f:
-            return f.read()[-n:].decode(errors="replace")
-    except OSError:
-        return ""
 
 
 # ---- configurations -----------------------------------------------------------------------------
@@ -386,52 +378,6 @@ def bench_callout(a, d, up_port, auth_port):
 
 # ---- 4. instructions per request (callgrind) ----------------------------------------------------
 
-def sequential_gets(port, n):
-    """n GETs one after another on one keep-alive connection; how many answered 200."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    ok = 0
-    try:
-        for _ in range(n):
-            c.request("GET", "/")
-            r = c.getresponse()
-            r.read()
-            ok += r.status == 200
-    finally:
-        c.close()
-    return ok
-
-
-def callgrind_total(a, d, tag, conf, n):
-    """Instructions sluice executes (every thread) over start-up, 20 warm-up requests, n
-    requests and shutdown, under callgrind; None if the run failed."""
-    out = os.path.join(d, f"{tag}-{n}.callgrind")
-    log = os.path.join(d, f"{tag}-{n}.valgrind")
-    p = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", a.sluice, "-c",
-               conf, "--concurrency", str(a.workers), "-l", "error"], log)
-    port = int(re.search(r"- name: bench\n    address:\n.*port_value: (\d+)",
-                         open(conf).read()).group(1))
-    try:
-        if not wait_ready(port, p, seconds=60):
-            print(f"bench-wasm-async: sluice under callgrind ({tag}) did not start:\n{tail(log)}")
-            return None
-        sequential_gets(port, 20)
-        time.sleep(0.5)
-        if sequential_gets(port, n) != n:
-            print(f"bench-wasm-async: under callgrind ({tag}) a request did not answer 200")
-            return None
-        time.sleep(0.5)  # queue items and callouts settle
-    finally:
-        stop(p, grace=60)  # callgrind writes its counts as sluice exits
-    try:
-        with open(out) as f:
-            m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)
-    except OSError:
-        m = None
-    if not m:
-        print(f"bench-wasm-async: no callgrind totals for {tag}:\n{tail(log)}")
-    return int(m.group(1)) if m else None
-
-
 def bench_callgrind(a, d, up_port, auth_port):
     """{name: instructions per request}: the difference between a run of 2n and one of n
     requests, over n, so start-up and shutdown cancel."""
@@ -447,11 +393,12 @@ def bench_callgrind(a, d, up_port, auth_port):
     out = {}
     for name, filters, extra, head in configs:
         tag = "cg-" + re.sub(r"[^a-z]+", "-", name)
-        conf = sluice_conf(os.path.join(d, tag + ".yaml"), free_port(), up_port,
+        port = free_port()
+        conf = sluice_conf(os.path.join(d, tag + ".yaml"), port, up_port,
                            filters=filters, head=head, admin_port=free_port(),
                            extra_clusters=extra)
-        one, two = callgrind_total(a, d, tag, conf, n), callgrind_total(a, d, tag, conf, 2 * n)
-        out[name] = (two - one) / n if one is not None and two is not None else None
+        out[name] = instructions_per_request("bench-wasm-async", a.sluice, a.workers, d, tag,
+                                             conf, port, n, wait_ready)
     return out
 
 

@@ -25,8 +25,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import (cleanup, fmt, free_port, on_signal, sluice_conf, start,  # noqa: E402
-                      started, stop, to_ms)
+from benchlib import (cleanup, fmt, free_port, instructions_per_request,  # noqa: E402
+                      on_signal, sluice_conf, start, started, stop, to_ms)
 
 BODY = "hello, world\n"
 # The AssemblyScript example's header name is fixed ("x-as-plugin", value = its plugin
@@ -277,6 +277,41 @@ def wrk_part(args, d, up_port):
             print(line)
 
 
+def instructions_part(args, d, up_port):
+    """Instructions sluice executes per request (callgrind, every thread), per target: a count
+    that other load on the machine does not disturb, unlike requests/s."""
+    if args.callgrind <= 0:
+        return
+    if not shutil.which("valgrind"):
+        print("bench-wasm-filter: valgrind is not installed; instruction counts skipped")
+        return
+    print()
+    print(f"== instructions per request in sluice, every thread (callgrind, runs of "
+          f"{args.callgrind} and {2 * args.callgrind} sequential requests, "
+          f"{args.workers} workers) ==")
+    base = None
+    for label, t in (("no filter", "none"), ("native filter", "native"),
+                     ("wasm C SDK", "wasm-c"), ("wasm AS", "wasm-as")):
+        need = {"wasm-c": "add_header.wasm", "wasm-as": "as_add_header.wasm"}.get(t)
+        if need and not os.path.exists(os.path.join(args.plugins, need)):
+            continue
+        port = free_port()
+        conf = sluice_conf(os.path.join(d, f"cg-{t}.yaml"), port, up_port,
+                           filters_for(t, args.plugins))
+        n = instructions_per_request("bench-wasm-filter", args.sluice, args.workers, d,
+                                     f"cg-{t}", conf, port, args.callgrind, wait_ready)
+        if n is None:
+            continue
+        if base is None and t == "none":
+            base = n
+        line = f"{label:<14} {n:10,.0f}"
+        if base and t != "none":
+            line += (f"  +{n - base:,.0f} over no filter, {n / base:.3f}x, i.e. "
+                     f"{base / n * 100:.1f}% of no-filter throughput when sluice's CPU is "
+                     f"the limit")
+        print(line)
+
+
 def host_bench(args, argv):
     r = subprocess.run([args.host_bench] + argv, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
@@ -397,6 +432,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="wrk rounds; best round kept")
     ap.add_argument("--replicas", type=int, default=16)
     ap.add_argument("--warm-conns", type=int, default=200)
+    ap.add_argument("--callgrind", type=int, default=300,
+                    help="requests per callgrind run for instruction counts (0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     args.plugins = os.path.abspath(args.plugins)
@@ -426,6 +463,7 @@ def main():
               f"{args.seconds}s x {args.rounds} round(s), keep-alive; "
               f"header '{HEADER}: {VALUE}' checked first ==")
         wrk_part(args, d, up_port)
+        instructions_part(args, d, up_port)
         request_part(args)
         hostcall_part(args)
         replica_part(args, d, up_port)

@@ -264,9 +264,15 @@ static pw_action_t fail_stream(pw_stream_t *st, pw_phase_t ph)
 pw_stream_t *pw_stream_new(pw_thread_t *t, pw_plugin_t *p, pw_stream_kind_t kind,
                            const pw_stream_ops_t *ops, void *s)
 {
-    pw_stream_t *st = calloc(1, sizeof *st);
-    if (!st)
+    /* A stream per request: reuse a freed one rather than go through malloc. */
+    pw_stream_t *st = t->spare;
+    if (st) {
+        t->spare = st->next_dirty;
+        t->n_spare--;
+        memset(st, 0, sizeof *st);
+    } else if (!(st = calloc(1, sizeof *st))) {
         return NULL;
+    }
     st->thread = t;
     st->plugin = pw_plugin_ref(p);
     st->ops = ops;
@@ -452,9 +458,16 @@ void pw_stream_free(pw_stream_t *st)
     }
     reply_free(st->reply);
     free(st->props);
-    st->thread->stats.streams_live--;
+    pw_thread_t *t = st->thread;
+    t->stats.streams_live--;
     pw_plugin_unref(st->plugin);
-    free(st);
+    if (t->n_spare < PW_SPARE_STREAMS) {
+        st->next_dirty = t->spare;
+        t->spare = st;
+        t->n_spare++;
+    } else {
+        free(st);
+    }
 }
 
 bool pw_stream_failed(const pw_stream_t *st) { return st->failed; }

@@ -122,6 +122,9 @@ typedef enum {
     PW_PHASE_LOG, PW_PHASE_END,
 } pw_phase_t;
 
+/* Freed streams a thread keeps for reuse: enough for a burst of concurrent requests. */
+enum { PW_SPARE_STREAMS = 64 };
+
 struct pw_stream {
     pw_ctx_t ctx;
     pw_thread_t *thread;       /* borrowed; outlives the stream */
@@ -136,7 +139,7 @@ struct pw_stream {
     bool reply_sent;           /* a local reply went to the proxy: nothing is held any more */
     bool dirty;                /* on the VM's list of streams with deferred actions */
     pw_reply_t *reply;         /* owned; a deferred local reply */
-    pw_stream_t *next_dirty;
+    pw_stream_t *next_dirty;   /* also links the thread's spare streams */
     uint8_t *props;            /* owned: filter state written by proxy_set_property, as
                                   pairs (u32 klen, u32 vlen, key, value) back to back */
     size_t props_len;
@@ -210,6 +213,8 @@ struct pw_thread {
     size_t n_ready, cap_ready;
     pw_callout_t *callouts;   /* owned list */
     uint32_t next_token;
+    pw_stream_t *spare;       /* owned: freed streams kept for reuse, linked by next_dirty */
+    unsigned n_spare;
 };
 
 /* ---- cross-file internals ------------------------------------------------------------------ */

@@ -460,6 +460,11 @@ void pw_thread_free(pw_thread_t *t)
             t->ops->http_call_cancel(t->ud, c->token);
         free(c);
     }
+    while (t->spare) {
+        pw_stream_t *st = t->spare;
+        t->spare = st->next_dirty;
+        free(st);
+    }
     free(t->ready);
     pthread_mutex_destroy(&t->ready_lock);
     while (t->fails) {

@@ -18,12 +18,19 @@ typedef struct wf_conf {
     pw_plugin_t *plugin;   /* borrowed: the process table's */
     pw_thread_t *thread;   /* borrowed: the worker's */
     sl_worker_t *worker;   /* borrowed */
+    struct wf *spare;      /* owned: freed per-stream states kept for reuse */
+    unsigned n_spare;
 } wf_conf_t;
+
+/* Freed per-stream states a worker keeps, so a request does not go through malloc. */
+enum { WF_SPARE = 64 };
 
 /* Per stream; malloc'd and reference counted because a deferred task may hold it past the
  * stream (the stream's arena dies in on_destroy). */
 typedef struct wf {
     sl_http_filter_t *f;   /* borrowed; valid until on_destroy (dead) */
+    wf_conf_t *conf;       /* borrowed: outlives its streams; takes x back when unused */
+    struct wf *next_spare;
     pw_stream_t *st;       /* owned */
     sl_worker_t *worker;   /* borrowed */
     sl_buf_t *cur[2];      /* body being offered to the plugin right now, per direction */
@@ -55,8 +62,16 @@ typedef struct wf {
 
 static void wf_unref(wf_t *x)
 {
-    if (--x->refs == 0)
+    if (--x->refs > 0)
+        return;
+    wf_conf_t *c = x->conf;
+    if (c->n_spare < WF_SPARE) {
+        x->next_spare = c->spare;
+        c->spare = x;
+        c->n_spare++;
+    } else {
         free(x);
+    }
 }
 
 static void flush(wf_t *x);
@@ -720,22 +735,34 @@ static bool wf_config_create(const struct sl_http_filter_config *fc, void **out,
 
 static void wf_config_destroy(void *config)
 {
-    free(config);
+    wf_conf_t *c = config;
+    while (c->spare) {
+        wf_t *x = c->spare;
+        c->spare = x->next_spare;
+        free(x);
+    }
+    free(c);
 }
 
 static bool wf_create(const void *config, sl_http_filter_t *f)
 {
-    const wf_conf_t *c = config;
-    wf_t *x = calloc(1, sizeof *x);
-    if (!x)
+    wf_conf_t *c = (wf_conf_t *)config; /* per worker: only this thread touches it */
+    wf_t *x = c->spare;
+    if (x) {
+        c->spare = x->next_spare;
+        c->n_spare--;
+        memset(x, 0, sizeof *x);
+    } else if (!(x = calloc(1, sizeof *x))) {
         return false;
+    }
     x->f = f;
+    x->conf = c;
     x->worker = c->worker;
     x->plugin = c->plugin;
     x->refs = 1;
     x->task.run = task_run;
     if (!(x->st = pw_stream_new(c->thread, c->plugin, PW_KIND_HTTP, &stream_ops, x))) {
-        free(x);
+        wf_unref(x);
         return false;
     }
     f->ops = &wf_ops;

@@ -645,7 +645,6 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
         local.fuel_left = 0;
         local.fuel_on = false;
         local.deadline_ns = 0;
-        local.tick = 0;
         local.trap_kind = WA_TRAP_NONE;
         ex = &local;
         if (f->inst) {
@@ -662,7 +661,8 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
         }
         if (limits)
             ex->deadline_ns = limits->deadline_ns;
-        ex->tick = 0;
+        /* The deadline was just set from the clock: the first read can wait a whole chunk. */
+        (void)wa__tick_refill(ex); /* fuel, when on, is non-zero here */
         base = ex->stack;
         tl_exec = ex;
     }

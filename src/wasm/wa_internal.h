@@ -322,5 +322,6 @@ wa_status_t wa__table_make(wa_valtype_t elem, wa_limits_desc_t limits, uint32_t 
                            wa_table_t **out);
 void wa__instance_release_kept(wa_instance_t **keep, uint32_t n);
 bool wa__deadline_check(wa_exec_t *ex); /* slow path of the tick counter; false = trap set */
+bool wa__tick_refill(wa_exec_t *ex);    /* the next chunk, no clock read; false = no fuel */
 
 #endif

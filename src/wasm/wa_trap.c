@@ -22,13 +22,11 @@ uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
     return best;
 }
 
-bool wa__deadline_check(wa_exec_t *ex)
+/* Counts the next chunk of ticks without reading the clock: fuel is taken from the budget in
+ * chunks and the clock is read once per chunk when a deadline is set. False when the fuel is
+ * gone. */
+bool wa__tick_refill(wa_exec_t *ex)
 {
-    if (ex->deadline_ns && wa_now_ns() >= ex->deadline_ns) {
-        ex->trap_kind = WA_TRAP_DEADLINE;
-        return false;
-    }
-    /* read the clock every 4096 back-edges/calls when a deadline is set */
     int64_t chunk = ex->deadline_ns ? 4096 : ((int64_t)1 << 40);
     if (ex->fuel_on) {
         if (ex->fuel_left == 0) {
@@ -41,4 +39,13 @@ bool wa__deadline_check(wa_exec_t *ex)
     }
     ex->tick = chunk - 1;
     return true;
+}
+
+bool wa__deadline_check(wa_exec_t *ex)
+{
+    if (ex->deadline_ns && wa_now_ns() >= ex->deadline_ns) {
+        ex->trap_kind = WA_TRAP_DEADLINE;
+        return false;
+    }
+    return wa__tick_refill(ex);
 }
