@@ -197,7 +197,9 @@ dispatch:
         callee = t->elems[i].funcref;
         if (!callee)
             TRAP(WA_TRAP_UNINITIALIZED_ELEMENT);
-        if (callee->type_hash != ty->hash || !wa__type_eq(callee->type, &ty->ft))
+        /* the same type entry of the same module needs no structural compare */
+        if (callee->type != &ty->ft &&
+            (callee->type_hash != ty->hash || !wa__type_eq(callee->type, &ty->ft)))
             TRAP(WA_TRAP_INDIRECT_TYPE);
         goto do_call;
     }
