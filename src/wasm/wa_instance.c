@@ -687,11 +687,13 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
         kind = WA_TRAP_STACK_EXHAUSTED;
         ex->trap_func = f;
     } else {
-        if (nargs)
-            memcpy(base, args, nargs * sizeof *base);
+        /* a handful of values: plain loops beat two calls into libc on every guest call */
+        for (uint32_t i = 0; i < nargs; i++)
+            base[i] = args[i];
         kind = wa__run(ex, f, base);
-        if (kind == WA_TRAP_NONE && f->type->nresults)
-            memcpy(results, base, f->type->nresults * sizeof *results);
+        if (kind == WA_TRAP_NONE)
+            for (uint32_t i = 0, n = f->type->nresults; i < n; i++)
+                results[i] = base[i];
     }
     if (kind != WA_TRAP_NONE)
         fill_trap(trap, ex, kind);
