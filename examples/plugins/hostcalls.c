@@ -67,6 +67,23 @@ static bool configure(uint32_t root, size_t size)
 
 static volatile int sink;
 
+/* "ctx_data": every stream context keeps a record through pwc_set_data and checks at each
+ * callback that the SDK's context table still hands back its own; a mismatch traps. */
+typedef struct ctx_rec {
+    uint32_t id, magic;
+} ctx_rec_t;
+
+enum { CTX_MAGIC = 0x5eed1e55u };
+
+static void ctx_check(uint32_t ctx)
+{
+    if (!is("ctx_data"))
+        return;
+    ctx_rec_t *r = pwc_data(ctx);
+    if (!r || r->id != ctx || r->magic != CTX_MAGIC)
+        __builtin_trap();
+}
+
 /* Results of hostcalls given out-of-range pointers, as "r1,r2,..." in x-badptr. */
 static void bad_pointers(void)
 {
@@ -166,6 +183,7 @@ static void call_response(uint32_t ctx, uint32_t token, uint32_t nh, size_t body
 static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
 {
     trace(eos ? "request_headers eos" : "request_headers", ctx);
+    ctx_check(ctx);
     if (is("loop"))
         for (;;)
             sink++;
@@ -340,6 +358,12 @@ static pwc_action_t response_headers(uint32_t ctx, uint32_t n, bool eos)
 {
     (void)n;
     trace(eos ? "response_headers eos" : "response_headers", ctx);
+    ctx_check(ctx);
+    if (is("ctx_data")) {
+        char v[16];
+        snprintf(v, sizeof v, "%u", ctx);
+        pwc_add_header(PWC_RESPONSE_HEADERS, "x-ctx", v);
+    }
     if (is("pause_request_resume_in_response"))
         pwc_continue_stream(PWC_STREAM_REQUEST); /* another direction: reaches the proxy */
     return PWC_CONTINUE;
@@ -363,11 +387,36 @@ static void create(uint32_t ctx, uint32_t root)
 {
     (void)root;
     trace("create", ctx);
+    if (is("ctx_data")) {
+        ctx_rec_t *r = malloc(sizeof *r);
+        if (!r)
+            __builtin_trap();
+        *r = (ctx_rec_t){ctx, CTX_MAGIC};
+        pwc_set_data(ctx, r);
+    }
 }
 
-static void on_log(uint32_t ctx) { trace("log", ctx); }
-static void done(uint32_t ctx) { trace("done", ctx); }
-static void delete_ctx(uint32_t ctx) { trace("delete", ctx); }
+static void on_log(uint32_t ctx)
+{
+    trace("log", ctx);
+    ctx_check(ctx);
+}
+
+static void done(uint32_t ctx)
+{
+    trace("done", ctx);
+    ctx_check(ctx);
+}
+
+static void delete_ctx(uint32_t ctx)
+{
+    trace("delete", ctx);
+    if (is("ctx_data") && pwc_root_of(ctx) != ctx) { /* roots are deleted here too */
+        ctx_check(ctx);
+        free(pwc_data(ctx));
+        pwc_set_data(ctx, NULL);
+    }
+}
 
 static pwc_action_t new_connection(uint32_t ctx)
 {

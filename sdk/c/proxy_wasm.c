@@ -75,22 +75,25 @@ PWC_EXPORT(proxy_on_memory_allocate) void *pwc_on_memory_allocate(size_t size)
 
 /* ---- context table: open addressing on the id, grown when half full --------------------------- */
 
+/* Linear probing with backward-shift deletion: no tombstones, so a table where contexts
+ * come and go stays at the size its live contexts need and no insert pays for a rebuild. */
 typedef struct slot {
     uint32_t id;   /* 0 = empty */
     uint32_t root; /* own id for roots */
     void *data;    /* plugin-owned */
-    bool dead;     /* tombstone */
 } slot_t;
 
 static slot_t *table; /* owned */
 static size_t cap, used;
 
+static size_t home(uint32_t id) { return id & (cap - 1); }
+
 static slot_t *find(uint32_t id)
 {
     if (!cap || !id)
         return NULL;
-    for (size_t i = id & (cap - 1), n = 0; n < cap; i = (i + 1) & (cap - 1), n++) {
-        if (table[i].id == id && !table[i].dead)
+    for (size_t i = home(id), n = 0; n < cap; i = (i + 1) & (cap - 1), n++) {
+        if (table[i].id == id)
             return &table[i];
         if (table[i].id == 0)
             return NULL;
@@ -101,44 +104,50 @@ static slot_t *find(uint32_t id)
 static bool insert(uint32_t id, uint32_t root)
 {
     if ((used + 1) * 2 > cap) {
-        /* Mostly tombstones (contexts come and go): rebuild at the same size rather than
-         * doubling, or the table would grow with every context ever created. */
-        size_t live = 0;
-        for (size_t i = 0; i < cap; i++)
-            live += table[i].id && !table[i].dead;
-        size_t ncap = !cap ? 64 : (live + 1) * 4 > cap ? cap * 2 : cap;
+        size_t ncap = cap ? cap * 2 : 64;
         slot_t *nt = calloc(ncap, sizeof *nt);
         if (!nt)
             return false;
-        for (size_t i = 0; i < cap; i++) {
-            if (!table[i].id || table[i].dead)
-                continue;
-            size_t j = table[i].id & (ncap - 1);
-            while (nt[j].id)
-                j = (j + 1) & (ncap - 1);
-            nt[j] = table[i];
-        }
-        free(table);
+        slot_t *old = table;
+        size_t ocap = cap;
         table = nt;
         cap = ncap;
-        used = 0;
-        for (size_t i = 0; i < cap; i++)
-            used += table[i].id != 0;
+        for (size_t i = 0; i < ocap; i++) {
+            if (!old[i].id)
+                continue;
+            size_t j = home(old[i].id);
+            while (table[j].id)
+                j = (j + 1) & (cap - 1);
+            table[j] = old[i];
+        }
+        free(old);
     }
-    size_t i = id & (cap - 1);
-    while (table[i].id && !table[i].dead)
+    size_t i = home(id);
+    while (table[i].id)
         i = (i + 1) & (cap - 1);
-    if (!table[i].id)
-        used++;
     table[i] = (slot_t){.id = id, .root = root};
+    used++;
     return true;
 }
 
 static void erase(uint32_t id)
 {
     slot_t *s = find(id);
-    if (s)
-        s->dead = true;
+    if (!s)
+        return;
+    size_t i = (size_t)(s - table);
+    table[i].id = 0;
+    used--;
+    /* Pull back every later entry of the run that may no longer be reachable from its home. */
+    for (size_t j = (i + 1) & (cap - 1); table[j].id; j = (j + 1) & (cap - 1)) {
+        size_t h = home(table[j].id);
+        bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+        if (stays)
+            continue;
+        table[i] = table[j];
+        table[j].id = 0;
+        i = j;
+    }
 }
 
 uint32_t pwc_root_of(uint32_t ctx)

@@ -311,6 +311,47 @@ def lifecycle_order_through_the_proxy():
 
 
 @test
+def many_live_streams_keep_their_own_context_data():
+    # Long streams stay alive on one worker's VM while hundreds of short ones come and go, so
+    # context ids wrap around the SDK's table onto occupied slots and are deleted from the
+    # middle of probe runs; every callback checks that its context's data is its own (the
+    # plugin traps otherwise, which answers 503).
+    up = Upstream(echo())
+    up.on("/long", delay(1.0))
+    with up:
+        port = free_port()
+        with Sluice(http_config(port, up.port, http_filters=wasm_filter(
+                "hostcalls", "ctx_data")), concurrency=1) as s:
+            out, lock = [], threading.Lock()
+
+            def run(paths):
+                for p in paths:
+                    try:
+                        r = http_request(port, "GET", p, timeout=20)
+                        got = (r.status, r.header("x-ctx"))
+                    except Exception as e:  # noqa: BLE001 - reported below
+                        got = (repr(e), None)
+                    with lock:
+                        out.append(got)
+            longs = [threading.Thread(target=run, args=(["/long/%d" % i],)) for i in range(40)]
+            for t in longs:
+                t.start()
+            time.sleep(0.2)
+            shorts = [threading.Thread(target=run, args=(["/s/%d/%d" % (k, i)
+                                                          for i in range(40)],))
+                      for k in range(8)]
+            for t in shorts:
+                t.start()
+            for t in longs + shorts:
+                t.join(60)
+            check_eq(sorted(st for st, _ in out), [200] * 360)
+            ids = [c for _, c in out]
+            check_eq(len(set(ids)), 360)  # one context per stream
+            check(all(c and c.isdigit() for c in ids), "x-ctx values %r" % ids[:5])
+            check_eq(s.log_errors(), [])
+
+
+@test
 def local_reply_from_headers():
     with Upstream(echo()) as up:
         port = free_port()
