@@ -7,6 +7,7 @@
 
 typedef struct conf {
     char name[128], value[256];
+    size_t name_len, value_len; /* measured once, at configuration */
 } conf_t;
 
 static bool configure(uint32_t root, size_t size)
@@ -36,6 +37,8 @@ static bool configure(uint32_t root, size_t size)
         strncpy(c->value, v, sizeof c->value - 1);
         free(cfg);
     }
+    c->name_len = strlen(c->name);
+    c->value_len = strlen(c->value);
     return true;
 }
 
@@ -44,7 +47,7 @@ static pwc_action_t response_headers(uint32_t ctx, uint32_t n, bool eos)
     (void)n, (void)eos;
     conf_t *c = pwc_data(pwc_root_of(ctx));
     if (c)
-        pwc_add_header(PWC_RESPONSE_HEADERS, c->name, c->value);
+        pwc_add_header_n(PWC_RESPONSE_HEADERS, c->name, c->name_len, c->value, c->value_len);
     return PWC_CONTINUE;
 }
 

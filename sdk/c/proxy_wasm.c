@@ -372,7 +372,13 @@ pwc_result_t pwc_get_header(pwc_map_t m, const char *key, char **out, size_t *le
 
 pwc_result_t pwc_add_header(pwc_map_t m, const char *key, const char *value)
 {
-    return (pwc_result_t)proxy_add_header_map_value(m, key, strlen(key), value, strlen(value));
+    return pwc_add_header_n(m, key, strlen(key), value, strlen(value));
+}
+
+pwc_result_t pwc_add_header_n(pwc_map_t m, const char *key, size_t key_len, const char *value,
+                              size_t value_len)
+{
+    return (pwc_result_t)proxy_add_header_map_value(m, key, key_len, value, value_len);
 }
 
 pwc_result_t pwc_replace_header(pwc_map_t m, const char *key, const char *value)

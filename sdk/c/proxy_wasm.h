@@ -109,6 +109,9 @@ pwc_result_t pwc_set_buffer(pwc_buffer_t b, size_t start, size_t size, const voi
                             size_t len);
 pwc_result_t pwc_get_header(pwc_map_t m, const char *key, char **out, size_t *len);
 pwc_result_t pwc_add_header(pwc_map_t m, const char *key, const char *value);
+/* The same with lengths: for names and values not NUL-terminated, or measured once. */
+pwc_result_t pwc_add_header_n(pwc_map_t m, const char *key, size_t key_len, const char *value,
+                              size_t value_len);
 pwc_result_t pwc_replace_header(pwc_map_t m, const char *key, const char *value);
 pwc_result_t pwc_remove_header(pwc_map_t m, const char *key);
 
