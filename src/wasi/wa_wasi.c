@@ -71,18 +71,36 @@ static wa_trap_kind_t ret(wa_value_t *results, int32_t errno_value)
     return WA_TRAP_NONE;
 }
 
-/* The one place guest pointers become host pointers: NULL unless [ptr, ptr+len) is in the
- * caller's memory 0. An empty range is valid wherever it points: nothing goes through it
- * (toolchains pass a dangling pointer with length 0). Never held across a call into Wasm. */
-static uint8_t *lift(wa_instance_t *caller, uint64_t ptr, uint64_t len)
+/* The caller's memory 0, looked up once per call (a write checks many ranges). */
+typedef struct guest_mem {
+    uint8_t *base; /* borrowed from the instance; NULL without a memory */
+    uint64_t size;
+} guest_mem_t;
+
+static guest_mem_t guest_mem(wa_instance_t *caller)
+{
+    guest_mem_t g = {NULL, 0};
+    g.base = wa_memory_data(wa_instance_memory(caller), &g.size);
+    return g;
+}
+
+/* Where guest pointers become host pointers: NULL unless [ptr, ptr+len) is in g. An empty
+ * range is valid wherever it points: nothing goes through it (toolchains pass a dangling
+ * pointer with length 0). Never held across a call into Wasm. */
+static inline uint8_t *view(const guest_mem_t *g, uint64_t ptr, uint64_t len)
 {
     static uint8_t empty[1];
     if (len == 0)
         return empty;
-    wa_memory_t *m = wa_instance_memory(caller);
-    if (!m)
+    if (!g->base || ptr > g->size || len > g->size - ptr)
         return NULL;
-    return wa_memory_view(m, ptr, len);
+    return g->base + ptr;
+}
+
+static uint8_t *lift(wa_instance_t *caller, uint64_t ptr, uint64_t len)
+{
+    guest_mem_t g = guest_mem(caller);
+    return view(&g, ptr, len);
 }
 
 static void put_u16(uint8_t *p, uint16_t v)
@@ -637,7 +655,7 @@ static bool is_out(uint32_t fd)
 }
 
 /* Room for n gathered bytes (n <= line_max); false leaves the buffer as it was. */
-static bool line_room(wa_wasi_t *w, size_t n)
+static __attribute__((noinline, cold)) bool line_room(wa_wasi_t *w, size_t n)
 {
     if (n <= w->line_cap)
         return true;
@@ -654,6 +672,19 @@ static bool line_room(wa_wasi_t *w, size_t n)
     return true;
 }
 
+/* Appends up to len bytes of src to the record gathered in w->line (at most line_max in all),
+ * growing the buffer if it must; returns the record's new length. Forced inline (and the
+ * growth kept out of line) so that a write of several buffers costs no call per buffer. */
+static inline __attribute__((always_inline)) size_t gather(wa_wasi_t *w, size_t off,
+                                                            const uint8_t *src, size_t len)
+{
+    size_t take = len < w->line_max - off ? len : w->line_max - off;
+    if (off + take > w->line_cap && !line_room(w, off + take))
+        take = w->line_cap - off; /* out of memory: a shorter record */
+    memcpy(w->line + off, src, take);
+    return off + take;
+}
+
 /* One record per call. A single non-empty buffer reaches the sink straight from guest memory;
  * several are gathered into w->line, which only grows (to line_max at most), so a write
  * allocates nothing once it has grown. Out of memory shortens the record rather than failing
@@ -663,47 +694,41 @@ static int32_t sb_write(wa_wasi_t *w, wa_instance_t *c, uint32_t fd, uint32_t io
 {
     if (!is_out(fd))
         return WA_WASI_EBADF;
-    const uint8_t *iov = lift(c, iovs_ptr, (uint64_t)niov * 8);
-    if (!iov || !lift(c, nwritten_ptr, 4))
+    guest_mem_t g = guest_mem(c);
+    const uint8_t *iov = view(&g, iovs_ptr, (uint64_t)niov * 8);
+    if (!iov || !view(&g, nwritten_ptr, 4))
         return WA_WASI_EFAULT;
     uint64_t total = 0;
-    const uint8_t *rec = NULL;
-    uint32_t nonempty = 0;
+    const uint8_t *first = NULL; /* the first non-empty buffer, in guest memory */
+    size_t first_len = 0, off = 0;
+    bool gathered = false;
     for (uint32_t i = 0; i < niov; i++) {
         uint32_t len = get_u32(iov + 8 * i + 4);
-        const uint8_t *b = lift(c, get_u32(iov + 8 * i), len);
+        const uint8_t *b = view(&g, get_u32(iov + 8 * i), len);
         if (!b)
-            return WA_WASI_EFAULT;
-        if (len) {
-            rec = b;
-            nonempty++;
-        }
+            return WA_WASI_EFAULT; /* the sink has seen nothing yet */
         total += len;
-    }
-    size_t keep = total < w->line_max ? (size_t)total : w->line_max;
-    if (nonempty > 1) {
-        if (!line_room(w, keep))
-            keep = w->line_cap;
-        size_t off = 0;
-        for (uint32_t i = 0; i < niov && off < keep; i++) {
-            uint32_t len = get_u32(iov + 8 * i + 4);
-            size_t take = len < keep - off ? len : keep - off;
-            if (take)
-                memcpy(w->line + off, lift(c, get_u32(iov + 8 * i), len), take);
-            off += take;
+        if (len == 0)
+            continue;
+        if (!first) {
+            first = b;
+            first_len = len;
+            continue;
         }
-        rec = w->line;
+        if (!gathered) {
+            off = gather(w, 0, first, first_len);
+            gathered = true;
+        }
+        off = gather(w, off, b, len);
     }
-    if (!rec)
-        rec = (const uint8_t *)"";
+    const uint8_t *rec = gathered ? w->line : first ? first : (const uint8_t *)"";
+    size_t keep = gathered ? off : first_len < w->line_max ? first_len : w->line_max;
     if (keep && rec[keep - 1] == '\n')
         keep--;
     if (w->line_cb)
         w->line_cb(w->line_user, (int)fd, rec, keep);
-    uint8_t *nwritten = lift(c, nwritten_ptr, 4); /* again: the sink ran host code */
-    if (!nwritten)
-        return WA_WASI_EFAULT;
-    put_u32(nwritten, (uint32_t)total);
+    /* Still in range: the sink may not call into the guest, so memory has not moved. */
+    put_u32(view(&g, nwritten_ptr, 4), (uint32_t)total);
     return WA_WASI_ESUCCESS;
 }
 
