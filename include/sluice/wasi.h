@@ -67,7 +67,8 @@ void wa_wasi_free(wa_wasi_t *w); /* NULL is a no-op; w must outlive the instance
  * sched_yield. Every other function is defined and returns ENOSYS so modules importing it
  * still link. A sandboxed context defines the same names with the answers described at
  * wa_wasi_config_t.sandbox. Guest memory is the calling instance's memory 0; every pointer
- * and length is bounds-checked, a bad one returns EFAULT. Returns the linker's status. */
+ * and length is bounds-checked, a bad one returns EFAULT (an empty range is valid wherever
+ * it points: nothing is read or written through it). Returns the linker's status. */
 wa_status_t wa_wasi_define(wa_wasi_t *w, wa_linker_t *l);
 
 /* One function as wa_wasi_define defines it. */
