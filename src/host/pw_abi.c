@@ -76,19 +76,46 @@ bool pw__sig_matches(const wa_functype_t *ft, const char *params, const char *re
 const pw_hostcall_t *pw__hostcall_find(const char *module, const char *name)
 {
     static const pw_hostcall_t *const tables[] = {
-        pw__hostcalls_core, pw__hostcalls_http, pw__hostcalls_props,
-        pw__hostcalls_async, pw__hostcalls_wasi,
+        pw__hostcalls_core, pw__hostcalls_http, pw__hostcalls_props, pw__hostcalls_async,
     };
-    bool wasi = strcmp(module, "wasi_snapshot_preview1") == 0 ||
-                strcmp(module, "wasi_unstable") == 0;
-    if (!wasi && strcmp(module, "env") != 0)
+    if (strcmp(module, "env") != 0)
         return NULL;
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const pw_hostcall_t *h = tables[t]; h->name; h++)
-            if (strcmp(h->name, name) == 0 &&
-                (wasi ? strcmp(h->module, "wasi") == 0 : strcmp(h->module, "env") == 0))
+            if (strcmp(h->name, name) == 0)
                 return h;
     return NULL;
+}
+
+/* ABI 1 (restricted phases): start-up may call every WASI function but these; proc_exit stays
+ * allowed because TinyGo and Go end _start with it (ABI 4.4). */
+unsigned pw__wasi_flags(const char *name)
+{
+    static const char *const not_at_start_up[] = {
+        "fd_read", "fd_seek", "fd_close", "path_open", "sched_yield",
+    };
+    static const char *const in_allocator[] = {"fd_write", "clock_time_get", "poll_oneoff"};
+    unsigned flags = PW_HC_ANY_PHASE;
+    for (size_t i = 0; i < sizeof not_at_start_up / sizeof not_at_start_up[0]; i++)
+        if (strcmp(name, not_at_start_up[i]) == 0)
+            flags &= ~(unsigned)PW_HC_ANY_PHASE;
+    for (size_t i = 0; i < sizeof in_allocator / sizeof in_allocator[0]; i++)
+        if (strcmp(name, in_allocator[i]) == 0)
+            flags |= PW_HC_IN_ALLOC;
+    return flags;
+}
+
+static bool same_type(const wa_functype_t *a, const wa_functype_t *b)
+{
+    if (a->nparams != b->nparams || a->nresults != b->nresults)
+        return false;
+    for (uint32_t i = 0; i < a->nparams; i++)
+        if (a->params[i] != b->params[i])
+            return false;
+    for (uint32_t i = 0; i < a->nresults; i++)
+        if (a->results[i] != b->results[i])
+            return false;
+    return true;
 }
 
 static pw_status_t fail(pw_error_t *err, pw_status_t st, const char *fmt, ...)
@@ -126,7 +153,8 @@ static pw_abi_t detect_abi(const wa_module_t *m)
     return PW_ABI_UNKNOWN;
 }
 
-/* Every import must be one we provide, with the exact type (ABI 4.5, 5.17, 9). */
+/* Every import must be one we provide (an env hostcall, or WASI from src/wasi), with the
+ * exact type (ABI 4.5, 5.17, 9). */
 static pw_status_t check_imports(const wa_module_t *m, pw_error_t *err)
 {
     size_t n = wa_module_import_count(m);
@@ -138,10 +166,16 @@ static pw_status_t check_imports(const wa_module_t *m, pw_error_t *err)
         if (t.kind != WA_EXTERN_FUNC)
             return fail(err, PW_ERR_LINK, "import %s.%s: only functions can be imported",
                         mod, name);
-        const pw_hostcall_t *h = pw__hostcall_find(mod, name);
-        if (!h)
+        wa_wasi_func_t wf;
+        const pw_hostcall_t *h = NULL;
+        bool typed;
+        if (wa_wasi_lookup(NULL, mod, name, &wf))
+            typed = same_type(&t.u.func, &wf.type);
+        else if ((h = pw__hostcall_find(mod, name)) != NULL)
+            typed = pw__sig_matches(&t.u.func, h->params, h->results);
+        else
             return fail(err, PW_ERR_LINK, "import %s.%s: not provided by sluice", mod, name);
-        if (!pw__sig_matches(&t.u.func, h->params, h->results))
+        if (!typed)
             return fail(err, PW_ERR_LINK, "import %s.%s: type mismatch", mod, name);
     }
     return PW_OK;

@@ -4,6 +4,7 @@
 #define SLUICE_PW_INTERNAL_H
 
 #include "sluice/host.h"
+#include "sluice/wasi.h"
 #include "sluice/wasm.h"
 
 #include <pthread.h>
@@ -182,10 +183,13 @@ struct pw_vm {
     pw_cb_t trap_cb;
     uint8_t *scratch;         /* owned; reused for lower-casing keys and decoding pairs */
     size_t scratch_cap;
-    uint8_t *xfer;            /* owned; shared-data values on their way to the guest (not
-                                 scratch: fd_write may use scratch inside the allocator) */
+    uint8_t *xfer;            /* owned; shared-data values on their way to the guest (apart
+                                 from scratch, which property getters hold across the
+                                 allocator call) */
     size_t xfer_cap;
-    void *hc_slots;           /* owned: one (vm, hostcall) pair per linked import */
+    void *hc_slots;           /* owned: one slot (vm, hostcall or WASI function) per import */
+    wa_wasi_t *wasi;          /* owned; NULL unless the module imports WASI: a sandbox with
+                                 the plugin's environment whose fds 1/2 are its log */
     pw_vm_t *next;            /* the thread's list */
 };
 
@@ -229,15 +233,17 @@ typedef struct pw_hostcall {
     pw_hostcall_fn_t fn;
     unsigned flags;
 } pw_hostcall_t;
+/* The "env" hostcall named `name`, or NULL (WASI imports come from src/wasi). */
 const pw_hostcall_t *pw__hostcall_find(const char *module, const char *name);
 bool pw__sig_matches(const wa_functype_t *ft, const char *params, const char *results);
+/* PW_HC_* flags for the WASI function `name`: where ABI 1 lets a plugin call it. */
+unsigned pw__wasi_flags(const char *name);
 
 /* Hostcall tables, one per group file, each ending with a {NULL} entry. */
 extern const pw_hostcall_t pw__hostcalls_core[];
 extern const pw_hostcall_t pw__hostcalls_http[];
 extern const pw_hostcall_t pw__hostcalls_props[];
 extern const pw_hostcall_t pw__hostcalls_async[];
-extern const pw_hostcall_t pw__hostcalls_wasi[];
 
 /* pw_vm.c: guest memory and calls. */
 void pw__log(pw_thread_t *t, pw_log_level_t lvl, const char *who, const char *fmt, ...)

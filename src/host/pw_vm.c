@@ -1,5 +1,6 @@
-/* VM replicas: one instance per VM key per thread, linked against the hostcall tables, started
- * as the ABI says (4.4), called with per-callback deadlines; and the guest-memory helpers. */
+/* VM replicas: one instance per VM key per thread, linked against the hostcall tables and
+ * src/wasi, started as the ABI says (4.4), called with per-callback deadlines; and the
+ * guest-memory helpers. */
 #include "pw_internal.h"
 
 #include <stdarg.h>
@@ -190,25 +191,91 @@ pw_root_t *pw__eff_root(pw_vm_t *vm)
 
 typedef struct hc_slot {
     pw_vm_t *vm;                /* borrowed: the slot array lives in the VM */
-    const pw_hostcall_t *hc;    /* static table entry */
+    const char *name;           /* borrowed from the module (the VM holds its code) */
+    unsigned flags;             /* PW_HC_* */
+    const pw_hostcall_t *hc;    /* env import: static table entry */
+    wa_host_fn_t wasi;          /* WASI import: src/wasi's function, run on vm->wasi */
 } hc_slot_t;
 
-/* Enforces the restricted phases of ABI 1 before running the hostcall. */
+/* Enforces the restricted phases of ABI 1 before any hostcall runs. */
+static inline wa_trap_kind_t restrict_phase(pw_vm_t *vm, wa_instance_t *caller,
+                                            const hc_slot_t *sl)
+{
+    if (vm->phase == PW_VMPHASE_INIT && !(sl->flags & PW_HC_ANY_PHASE))
+        return wa_trap_set(caller, WA_TRAP_HOST, 0,
+                           "restricted_callback: %s is not allowed during start-up", sl->name);
+    if (vm->in_alloc && !(sl->flags & PW_HC_IN_ALLOC))
+        return wa_trap_set(caller, WA_TRAP_HOST, 0,
+                           "restricted_callback: %s is not allowed inside the allocator",
+                           sl->name);
+    return WA_TRAP_NONE;
+}
+
 static wa_trap_kind_t trampoline(wa_instance_t *caller, void *user, const wa_value_t *args,
                                  wa_value_t *results)
 {
     hc_slot_t *sl = user;
     pw_vm_t *vm = sl->vm;
     vm->caller = caller;
-    if (vm->phase == PW_VMPHASE_INIT && !(sl->hc->flags & PW_HC_ANY_PHASE))
-        return wa_trap_set(caller, WA_TRAP_HOST, 0,
-                           "restricted_callback: %s is not allowed during start-up",
-                           sl->hc->name);
-    if (vm->in_alloc && !(sl->hc->flags & PW_HC_IN_ALLOC))
-        return wa_trap_set(caller, WA_TRAP_HOST, 0,
-                           "restricted_callback: %s is not allowed inside the allocator",
-                           sl->hc->name);
+    wa_trap_kind_t k = restrict_phase(vm, caller, sl);
+    if (k != WA_TRAP_NONE)
+        return k;
     return sl->hc->fn(vm, args, results);
+}
+
+static wa_trap_kind_t wasi_trampoline(wa_instance_t *caller, void *user, const wa_value_t *args,
+                                      wa_value_t *results)
+{
+    hc_slot_t *sl = user;
+    pw_vm_t *vm = sl->vm;
+    vm->caller = caller;
+    wa_trap_kind_t k = restrict_phase(vm, caller, sl);
+    if (k != WA_TRAP_NONE)
+        return k;
+    return sl->wasi(caller, vm->wasi, args, results);
+}
+
+/* WASI fds 1 and 2 (ABI 9): one log line per write, INFO for stdout and ERROR for stderr,
+ * under the plugin of the effective context, as proxy_log does (without its level filter). */
+static void wasi_log_line(void *user, int fd, const uint8_t *line, size_t len)
+{
+    pw_vm_t *vm = user;
+    pw_ctx_t *c = vm->eff ? vm->eff : vm->cur;
+    pw_plugin_t *p = c ? c->plugin : vm->plugin;
+    pw_log_level_t lvl = fd == 1 ? PW_LOG_INFO : PW_LOG_ERROR;
+    pw_thread_t *t = vm->thread;
+    if (t->ops && t->ops->log)
+        t->ops->log(t->ud, lvl, p->who, (const char *)line, len);
+    else
+        pw__log(t, lvl, p->who, "%.*s", (int)len, (const char *)line);
+}
+
+/* The VM's WASI context: a sandbox whose environment is vm_config.environment_variables
+ * only, never the proxy's own (ABI 9). */
+static bool wasi_new(pw_vm_t *vm)
+{
+    const pw_plugin_t *p = vm->plugin;
+    size_t bytes = 0;
+    for (size_t i = 0; i < p->n_env; i++)
+        bytes += strlen(p->env[i].key) + strlen(p->env[i].value) + 2;
+    char *buf = malloc(bytes ? bytes : 1);
+    const char **env = calloc(p->n_env ? p->n_env : 1, sizeof *env);
+    bool ok = buf && env;
+    for (size_t i = 0, off = 0; ok && i < p->n_env; i++) {
+        size_t kl = strlen(p->env[i].key), vl = strlen(p->env[i].value);
+        env[i] = buf + off;
+        memcpy(buf + off, p->env[i].key, kl);
+        buf[off + kl] = '=';
+        memcpy(buf + off + kl + 1, p->env[i].value, vl + 1);
+        off += kl + vl + 2;
+    }
+    wa_wasi_config_t cfg = {.envc = p->n_env, .env = env, .stdin_fd = -1, .stdout_fd = -1,
+                            .stderr_fd = -1, .sandbox = true, .line_cb = wasi_log_line,
+                            .line_user = vm};
+    ok = ok && wa_wasi_new(&cfg, &vm->wasi) == WA_OK; /* copies the strings */
+    free(env);
+    free(buf);
+    return ok;
 }
 
 static pw_status_t link_imports(pw_vm_t *vm, pw_error_t *err)
@@ -223,10 +290,22 @@ static pw_status_t link_imports(pw_vm_t *vm, pw_error_t *err)
     for (size_t i = 0; i < n; i++) {
         const char *mod, *name;
         wa_externtype_t t;
+        wa_wasi_func_t wf;
         if (wa_module_import(m, i, &mod, &name, &t) != WA_OK)
             goto nomem;
-        const pw_hostcall_t *hc = pw__hostcall_find(mod, name);
-        if (!hc) { /* pw_code_load checked this already */
+        slots[i].vm = vm;
+        slots[i].name = name;
+        wa_host_fn_t fn = trampoline;
+        if (wa_wasi_lookup(NULL, mod, name, NULL)) {
+            if (!vm->wasi && !wasi_new(vm))
+                goto nomem;
+            wa_wasi_lookup(vm->wasi, mod, name, &wf);
+            slots[i].wasi = wf.fn;
+            slots[i].flags = pw__wasi_flags(name);
+            fn = wasi_trampoline;
+        } else if ((slots[i].hc = pw__hostcall_find(mod, name)) != NULL) {
+            slots[i].flags = slots[i].hc->flags;
+        } else { /* pw_code_load checked this already */
             if (err) {
                 err->status = PW_ERR_LINK;
                 snprintf(err->message, sizeof err->message, "import %s.%s: not provided", mod,
@@ -234,10 +313,7 @@ static pw_status_t link_imports(pw_vm_t *vm, pw_error_t *err)
             }
             return PW_ERR_LINK;
         }
-        slots[i].vm = vm;
-        slots[i].hc = hc;
-        if (wa_linker_define_func(vm->linker, mod, name, &t.u.func, trampoline, &slots[i]) !=
-            WA_OK)
+        if (wa_linker_define_func(vm->linker, mod, name, &t.u.func, fn, &slots[i]) != WA_OK)
             goto nomem;
     }
     return PW_OK;
@@ -330,6 +406,7 @@ static void vm_free(pw_vm_t *vm)
     }
     wa_instance_free(vm->inst);
     wa_linker_free(vm->linker);
+    wa_wasi_free(vm->wasi);
     free(vm->hc_slots);
     free(vm->scratch);
     free(vm->xfer);

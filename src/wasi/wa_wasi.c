@@ -1,5 +1,5 @@
 /* WASI preview1 for sluice's engine: args, environ, clocks, randomness, stdio fds, poll,
- * exit; every other preview1 function is defined as ENOSYS so that importing modules link. */
+ * exit over host fds, or a sandbox (log-line sinks, nothing blocks) for embedded plugins. */
 #include "sluice/wasi.h"
 
 #include <errno.h>
@@ -32,6 +32,8 @@ enum { EV_CLOCK = 0, EV_FD_READ = 1, EV_FD_WRITE = 2 };
 #define MAX_POLL_SUBS 1024 /* subscriptions handled per poll_oneoff, bounded for the stack */
 
 #define NSTDIO 3
+#define LINE_MAX_DEFAULT 65536
+#define SANDBOX_RANDOM_MAX 65536 /* bytes per random_get call in a sandbox */
 
 typedef struct guest_fd {
     int host_fd; /* borrowed from the config: -1 when the guest fd is closed */
@@ -48,6 +50,12 @@ struct wa_wasi {
     guest_fd_t fds[NSTDIO];
     wa_wasi_write_cb write_cb;
     void *write_user; /* borrowed */
+    bool sandbox;
+    wa_wasi_line_cb line_cb;
+    void *line_user;  /* borrowed */
+    size_t line_max;
+    uint8_t *line;    /* owned: gathers a sandbox write of several buffers; grows to line_max */
+    size_t line_cap;
 };
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -63,14 +71,36 @@ static wa_trap_kind_t ret(wa_value_t *results, int32_t errno_value)
     return WA_TRAP_NONE;
 }
 
-/* The one place guest pointers become host pointers: NULL unless [ptr, ptr+len) is in the
- * caller's memory 0. Never held across a call back into Wasm. */
+/* The caller's memory 0, looked up once per call (a write checks many ranges). */
+typedef struct guest_mem {
+    uint8_t *base; /* borrowed from the instance; NULL without a memory */
+    uint64_t size;
+} guest_mem_t;
+
+static guest_mem_t guest_mem(wa_instance_t *caller)
+{
+    guest_mem_t g = {NULL, 0};
+    g.base = wa_memory_data(wa_instance_memory(caller), &g.size);
+    return g;
+}
+
+/* Where guest pointers become host pointers: NULL unless [ptr, ptr+len) is in g. An empty
+ * range is valid wherever it points: nothing goes through it (toolchains pass a dangling
+ * pointer with length 0). Never held across a call into Wasm. */
+static inline uint8_t *view(const guest_mem_t *g, uint64_t ptr, uint64_t len)
+{
+    static uint8_t empty[1];
+    if (len == 0)
+        return empty;
+    if (!g->base || ptr > g->size || len > g->size - ptr)
+        return NULL;
+    return g->base + ptr;
+}
+
 static uint8_t *lift(wa_instance_t *caller, uint64_t ptr, uint64_t len)
 {
-    wa_memory_t *m = wa_instance_memory(caller);
-    if (!m)
-        return NULL;
-    return wa_memory_view(m, ptr, len);
+    guest_mem_t g = guest_mem(caller);
+    return view(&g, ptr, len);
 }
 
 static void put_u16(uint8_t *p, uint16_t v)
@@ -614,80 +644,351 @@ static wa_trap_kind_t nosys(wa_instance_t *c, void *u, const wa_value_t *a, wa_v
     return ret(r, WA_WASI_ENOSYS);
 }
 
+/* ---- sandbox ------------------------------------------------------------------------------- */
+
+/* A sandbox's answers follow what Proxy-Wasm hosts give plugins: fds 1 and 2 exist (as
+ * sinks), nothing else does, and no call waits for anything. */
+
+static bool is_out(uint32_t fd)
+{
+    return fd == 1 || fd == 2;
+}
+
+/* Room for n gathered bytes (n <= line_max); false leaves the buffer as it was. */
+static __attribute__((noinline, cold)) bool line_room(wa_wasi_t *w, size_t n)
+{
+    if (n <= w->line_cap)
+        return true;
+    size_t cap = w->line_cap ? w->line_cap : 256;
+    while (cap < n)
+        cap *= 2;
+    if (cap > w->line_max)
+        cap = w->line_max;
+    uint8_t *p = realloc(w->line, cap);
+    if (!p)
+        return false;
+    w->line = p;
+    w->line_cap = cap;
+    return true;
+}
+
+/* Appends up to len bytes of src to the record gathered in w->line (at most line_max in all),
+ * growing the buffer if it must; returns the record's new length. Forced inline (and the
+ * growth kept out of line) so that a write of several buffers costs no call per buffer. */
+static inline __attribute__((always_inline)) size_t gather(wa_wasi_t *w, size_t off,
+                                                            const uint8_t *src, size_t len)
+{
+    size_t take = len < w->line_max - off ? len : w->line_max - off;
+    if (off + take > w->line_cap && !line_room(w, off + take))
+        take = w->line_cap - off; /* out of memory: a shorter record */
+    memcpy(w->line + off, src, take);
+    return off + take;
+}
+
+/* One record per call. A single non-empty buffer reaches the sink straight from guest memory;
+ * several are gathered into w->line, which only grows (to line_max at most), so a write
+ * allocates nothing once it has grown. Out of memory shortens the record rather than failing
+ * the write. The guest is told every byte was written. */
+static int32_t sb_write(wa_wasi_t *w, wa_instance_t *c, uint32_t fd, uint32_t iovs_ptr,
+                        uint32_t niov, uint32_t nwritten_ptr)
+{
+    if (!is_out(fd))
+        return WA_WASI_EBADF;
+    guest_mem_t g = guest_mem(c);
+    const uint8_t *iov = view(&g, iovs_ptr, (uint64_t)niov * 8);
+    if (!iov || !view(&g, nwritten_ptr, 4))
+        return WA_WASI_EFAULT;
+    uint64_t total = 0;
+    const uint8_t *first = NULL; /* the first non-empty buffer, in guest memory */
+    size_t first_len = 0, off = 0;
+    bool gathered = false;
+    for (uint32_t i = 0; i < niov; i++) {
+        uint32_t len = get_u32(iov + 8 * i + 4);
+        const uint8_t *b = view(&g, get_u32(iov + 8 * i), len);
+        if (!b)
+            return WA_WASI_EFAULT; /* the sink has seen nothing yet */
+        total += len;
+        if (len == 0)
+            continue;
+        if (!first) {
+            first = b;
+            first_len = len;
+            continue;
+        }
+        if (!gathered) {
+            off = gather(w, 0, first, first_len);
+            gathered = true;
+        }
+        off = gather(w, off, b, len);
+    }
+    const uint8_t *rec = gathered ? w->line : first ? first : (const uint8_t *)"";
+    size_t keep = gathered ? off : first_len < w->line_max ? first_len : w->line_max;
+    if (keep && rec[keep - 1] == '\n')
+        keep--;
+    if (w->line_cb)
+        w->line_cb(w->line_user, (int)fd, rec, keep);
+    /* Still in range: the sink may not call into the guest, so memory has not moved. */
+    put_u32(view(&g, nwritten_ptr, 4), (uint32_t)total);
+    return WA_WASI_ESUCCESS;
+}
+
+static wa_trap_kind_t sb_fd_write(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    return ret(r, sb_write(u, c, u32_arg(a, 0), u32_arg(a, 1), u32_arg(a, 2), u32_arg(a, 3)));
+}
+
+/* The offset (a[3]) means nothing to a sink. */
+static wa_trap_kind_t sb_fd_pwrite(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    return ret(r, sb_write(u, c, u32_arg(a, 0), u32_arg(a, 1), u32_arg(a, 2), u32_arg(a, 4)));
+}
+
+static wa_trap_kind_t sb_success(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u, (void)a;
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+static wa_trap_kind_t sb_badf(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u, (void)a;
+    return ret(r, WA_WASI_EBADF);
+}
+
+static wa_trap_kind_t sb_notsup(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u, (void)a;
+    return ret(r, WA_WASI_ENOTSUP);
+}
+
+/* No file exists, so opening one finds nothing. */
+static wa_trap_kind_t sb_noent(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u, (void)a;
+    return ret(r, WA_WASI_ENOENT);
+}
+
+/* Sync, sizes, times, rights, allocation: nothing to do for a sink; other fds do not exist. */
+static wa_trap_kind_t sb_out_ok(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u;
+    return ret(r, is_out(u32_arg(a, 0)) ? WA_WASI_ESUCCESS : WA_WASI_EBADF);
+}
+
+static wa_trap_kind_t sb_fd_seek(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)c, (void)u;
+    return ret(r, u32_arg(a, 0) < NSTDIO ? WA_WASI_ESPIPE : WA_WASI_EBADF);
+}
+
+/* A sink is always at offset 0. */
+static wa_trap_kind_t sb_fd_tell(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)u;
+    if (!is_out(u32_arg(a, 0)))
+        return ret(r, WA_WASI_EBADF);
+    uint8_t *out = lift(c, u32_arg(a, 1), 8);
+    if (!out)
+        return ret(r, WA_WASI_EFAULT);
+    put_u64(out, 0);
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+/* Filetype unknown, no flags, write right only (the Go runtime asks at start-up). */
+static wa_trap_kind_t sb_fd_fdstat_get(wa_instance_t *c, void *u, const wa_value_t *a,
+                                       wa_value_t *r)
+{
+    (void)u;
+    if (!is_out(u32_arg(a, 0)))
+        return ret(r, WA_WASI_EBADF);
+    uint8_t *out = lift(c, u32_arg(a, 1), 24);
+    if (!out)
+        return ret(r, WA_WASI_EFAULT);
+    memset(out, 0, 24);
+    put_u64(out + 8, RIGHT_FD_WRITE);
+    return ret(r, WA_WASI_ESUCCESS);
+}
+
+static wa_trap_kind_t sb_fd_renumber(wa_instance_t *c, void *u, const wa_value_t *a,
+                                     wa_value_t *r)
+{
+    (void)c, (void)u;
+    return ret(r, is_out(u32_arg(a, 0)) ? WA_WASI_ENOTSUP : WA_WASI_EBADF);
+}
+
+/* Writes 0 to the u32 at a[i] (a "bytes used" result), then answers e. */
+static wa_trap_kind_t zero_then(wa_instance_t *c, const wa_value_t *a, int i, int32_t e,
+                                wa_value_t *r)
+{
+    uint8_t *out = lift(c, u32_arg(a, i), 4);
+    if (!out)
+        return ret(r, WA_WASI_EFAULT);
+    put_u32(out, 0);
+    return ret(r, e);
+}
+
+static wa_trap_kind_t sb_fd_readdir(wa_instance_t *c, void *u, const wa_value_t *a,
+                                    wa_value_t *r)
+{
+    (void)u;
+    return zero_then(c, a, 4, WA_WASI_ENOTDIR, r);
+}
+
+static wa_trap_kind_t sb_path_readlink(wa_instance_t *c, void *u, const wa_value_t *a,
+                                       wa_value_t *r)
+{
+    (void)u;
+    return zero_then(c, a, 5, WA_WASI_ENOTSUP, r);
+}
+
+static wa_trap_kind_t sb_sock_send(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)u;
+    return zero_then(c, a, 4, WA_WASI_ENOTSUP, r);
+}
+
+/* Zero bytes received, zero flags. */
+static wa_trap_kind_t sb_sock_recv(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
+{
+    (void)u;
+    uint8_t *flags = lift(c, u32_arg(a, 5), 2);
+    if (!flags || !lift(c, u32_arg(a, 4), 4))
+        return ret(r, WA_WASI_EFAULT);
+    put_u16(flags, 0);
+    return zero_then(c, a, 4, WA_WASI_ENOTSUP, r);
+}
+
+/* Wall and monotonic time only: the CPU-time clocks would describe the whole server. */
+static wa_trap_kind_t sb_clock_time_get(wa_instance_t *c, void *u, const wa_value_t *a,
+                                        wa_value_t *r)
+{
+    if (u32_arg(a, 0) > 1)
+        return ret(r, WA_WASI_ENOTSUP);
+    return clock_time_get(c, u, a, r);
+}
+
+static wa_trap_kind_t sb_clock_res_get(wa_instance_t *c, void *u, const wa_value_t *a,
+                                       wa_value_t *r)
+{
+    if (u32_arg(a, 0) > 1)
+        return ret(r, WA_WASI_ENOTSUP);
+    return clock_res_get(c, u, a, r);
+}
+
+static wa_trap_kind_t sb_random_get(wa_instance_t *c, void *u, const wa_value_t *a,
+                                    wa_value_t *r)
+{
+    if (u32_arg(a, 1) > SANDBOX_RANDOM_MAX)
+        return ret(r, WA_WASI_EINVAL);
+    return random_get(c, u, a, r);
+}
+
+/* Never waits: no event is ready (the Go runtime needs success here, not an error). */
+static wa_trap_kind_t sb_poll_oneoff(wa_instance_t *c, void *u, const wa_value_t *a,
+                                     wa_value_t *r)
+{
+    (void)u;
+    return zero_then(c, a, 3, WA_WASI_ESUCCESS, r);
+}
+
 /* ---- the import table ---------------------------------------------------------------------- */
 
-/* Parameter signatures: 'i' is i32, 'I' is i64. Every function returns an errno (i32)
- * except proc_exit, which returns nothing. */
+#define I WA_I32
+#define L WA_I64
+#define MAX_WASI_PARAMS 9
+
+/* Every function returns an errno (i32) except proc_exit, which returns nothing. */
 typedef struct wasi_fn {
     const char *name;
-    const char *params;
+    uint32_t nparams;
+    wa_valtype_t params[MAX_WASI_PARAMS];
     wa_host_fn_t preview1;
     wa_host_fn_t unstable; /* NULL: same as preview1 */
+    wa_host_fn_t sandbox;  /* under both module names in a sandbox; NULL: same as preview1 */
 } wasi_fn_t;
 
 static const wasi_fn_t wasi_fns[] = {
-    {"args_get", "ii", args_get, NULL},
-    {"args_sizes_get", "ii", args_sizes_get, NULL},
-    {"environ_get", "ii", environ_get, NULL},
-    {"environ_sizes_get", "ii", environ_sizes_get, NULL},
-    {"clock_res_get", "ii", clock_res_get, NULL},
-    {"clock_time_get", "iIi", clock_time_get, NULL},
-    {"fd_advise", "iIIi", nosys, NULL},
-    {"fd_allocate", "iII", nosys, NULL},
-    {"fd_close", "i", fd_close, NULL},
-    {"fd_datasync", "i", nosys, NULL},
-    {"fd_fdstat_get", "ii", fd_fdstat_get, NULL},
-    {"fd_fdstat_set_flags", "ii", nosys, NULL},
-    {"fd_fdstat_set_rights", "iII", nosys, NULL},
-    {"fd_filestat_get", "ii", nosys, NULL},
-    {"fd_filestat_set_size", "iI", nosys, NULL},
-    {"fd_filestat_set_times", "iIIi", nosys, NULL},
-    {"fd_pread", "iiiIi", nosys, NULL},
-    {"fd_prestat_get", "ii", fd_prestat_get, NULL},
-    {"fd_prestat_dir_name", "iii", fd_prestat_get, NULL},
-    {"fd_pwrite", "iiiIi", nosys, NULL},
-    {"fd_read", "iiii", fd_read, NULL},
-    {"fd_readdir", "iiiIi", nosys, NULL},
-    {"fd_renumber", "ii", nosys, NULL},
-    {"fd_seek", "iIii", fd_seek, fd_seek_unstable},
-    {"fd_sync", "i", nosys, NULL},
-    {"fd_tell", "ii", fd_tell, NULL},
-    {"fd_write", "iiii", fd_write, NULL},
-    {"path_create_directory", "iii", nosys, NULL},
-    {"path_filestat_get", "iiiii", nosys, NULL},
-    {"path_filestat_set_times", "iiiiIIi", nosys, NULL},
-    {"path_link", "iiiiiii", nosys, NULL},
-    {"path_open", "iiiiiIIii", nosys, NULL},
-    {"path_readlink", "iiiiii", nosys, NULL},
-    {"path_remove_directory", "iii", nosys, NULL},
-    {"path_rename", "iiiiii", nosys, NULL},
-    {"path_symlink", "iiiii", nosys, NULL},
-    {"path_unlink_file", "iii", nosys, NULL},
-    {"poll_oneoff", "iiii", poll_oneoff, poll_oneoff_unstable},
-    {"proc_exit", "i", proc_exit, NULL},
-    {"proc_raise", "i", nosys, NULL},
-    {"sched_yield", "", sched_yield_fn, NULL},
-    {"random_get", "ii", random_get, NULL},
-    {"sock_accept", "iii", nosys, NULL},
-    {"sock_recv", "iiiiii", nosys, NULL},
-    {"sock_send", "iiiii", nosys, NULL},
-    {"sock_shutdown", "ii", nosys, NULL},
+    {"args_get", 2, {I, I}, args_get, NULL, NULL},
+    {"args_sizes_get", 2, {I, I}, args_sizes_get, NULL, NULL},
+    {"environ_get", 2, {I, I}, environ_get, NULL, NULL},
+    {"environ_sizes_get", 2, {I, I}, environ_sizes_get, NULL, NULL},
+    {"clock_res_get", 2, {I, I}, clock_res_get, NULL, sb_clock_res_get},
+    {"clock_time_get", 3, {I, L, I}, clock_time_get, NULL, sb_clock_time_get},
+    {"fd_advise", 4, {I, L, L, I}, nosys, NULL, sb_success},
+    {"fd_allocate", 3, {I, L, L}, nosys, NULL, sb_out_ok},
+    {"fd_close", 1, {I}, fd_close, NULL, sb_success},
+    {"fd_datasync", 1, {I}, nosys, NULL, sb_out_ok},
+    {"fd_fdstat_get", 2, {I, I}, fd_fdstat_get, NULL, sb_fd_fdstat_get},
+    {"fd_fdstat_set_flags", 2, {I, I}, nosys, NULL, NULL},
+    {"fd_fdstat_set_rights", 3, {I, L, L}, nosys, NULL, sb_out_ok},
+    {"fd_filestat_get", 2, {I, I}, nosys, NULL, sb_badf},
+    {"fd_filestat_set_size", 2, {I, L}, nosys, NULL, sb_out_ok},
+    {"fd_filestat_set_times", 4, {I, L, L, I}, nosys, NULL, sb_out_ok},
+    {"fd_pread", 5, {I, I, I, L, I}, nosys, NULL, NULL},
+    {"fd_prestat_get", 2, {I, I}, fd_prestat_get, NULL, NULL},
+    {"fd_prestat_dir_name", 3, {I, I, I}, fd_prestat_get, NULL, nosys},
+    {"fd_pwrite", 5, {I, I, I, L, I}, nosys, NULL, sb_fd_pwrite},
+    {"fd_read", 4, {I, I, I, I}, fd_read, NULL, nosys},
+    {"fd_readdir", 5, {I, I, I, L, I}, nosys, NULL, sb_fd_readdir},
+    {"fd_renumber", 2, {I, I}, nosys, NULL, sb_fd_renumber},
+    {"fd_seek", 4, {I, L, I, I}, fd_seek, fd_seek_unstable, sb_fd_seek},
+    {"fd_sync", 1, {I}, nosys, NULL, sb_out_ok},
+    {"fd_tell", 2, {I, I}, fd_tell, NULL, sb_fd_tell},
+    {"fd_write", 4, {I, I, I, I}, fd_write, NULL, sb_fd_write},
+    {"path_create_directory", 3, {I, I, I}, nosys, NULL, sb_notsup},
+    {"path_filestat_get", 5, {I, I, I, I, I}, nosys, NULL, sb_notsup},
+    {"path_filestat_set_times", 7, {I, I, I, I, L, L, I}, nosys, NULL, sb_notsup},
+    {"path_link", 7, {I, I, I, I, I, I, I}, nosys, NULL, sb_notsup},
+    {"path_open", 9, {I, I, I, I, I, L, L, I, I}, nosys, NULL, sb_noent},
+    {"path_readlink", 6, {I, I, I, I, I, I}, nosys, NULL, sb_path_readlink},
+    {"path_remove_directory", 3, {I, I, I}, nosys, NULL, sb_notsup},
+    {"path_rename", 6, {I, I, I, I, I, I}, nosys, NULL, sb_notsup},
+    {"path_symlink", 5, {I, I, I, I, I}, nosys, NULL, sb_notsup},
+    {"path_unlink_file", 3, {I, I, I}, nosys, NULL, sb_notsup},
+    {"poll_oneoff", 4, {I, I, I, I}, poll_oneoff, poll_oneoff_unstable, sb_poll_oneoff},
+    {"proc_exit", 1, {I}, proc_exit, NULL, NULL},
+    {"proc_raise", 1, {I}, nosys, NULL, NULL},
+    {"sched_yield", 0, {I}, sched_yield_fn, NULL, sb_success},
+    {"random_get", 2, {I, I}, random_get, NULL, sb_random_get},
+    {"sock_accept", 3, {I, I, I}, nosys, NULL, sb_notsup},
+    {"sock_recv", 6, {I, I, I, I, I, I}, nosys, NULL, sb_sock_recv},
+    {"sock_send", 5, {I, I, I, I, I}, nosys, NULL, sb_sock_send},
+    {"sock_shutdown", 2, {I, I}, nosys, NULL, sb_notsup},
 };
+
+#undef I
+#undef L
+
+static const wa_valtype_t i32_result[] = {WA_I32};
+
+static wa_functype_t fn_type(const wasi_fn_t *f)
+{
+    bool is_exit = strcmp(f->name, "proc_exit") == 0;
+    return (wa_functype_t){.nparams = f->nparams, .params = f->params,
+                           .nresults = is_exit ? 0 : 1, .results = i32_result};
+}
+
+static wa_host_fn_t fn_for(const wa_wasi_t *w, const wasi_fn_t *f, bool unstable)
+{
+    if (w->sandbox && f->sandbox)
+        return f->sandbox;
+    return unstable && f->unstable ? f->unstable : f->preview1;
+}
+
+/* 1: preview1, 2: unstable, 0: not a WASI module name. */
+static int module_kind(const char *module)
+{
+    if (strcmp(module, "wasi_snapshot_preview1") == 0)
+        return 1;
+    return strcmp(module, "wasi_unstable") == 0 ? 2 : 0;
+}
 
 static wa_status_t define_module(wa_wasi_t *w, wa_linker_t *l, const char *module, bool unstable)
 {
-    static const wa_valtype_t i32_result[] = {WA_I32};
     for (size_t i = 0; i < sizeof(wasi_fns) / sizeof(wasi_fns[0]); i++) {
         const wasi_fn_t *f = &wasi_fns[i];
-        wa_valtype_t params[16];
-        uint32_t n = 0;
-        for (const char *p = f->params; *p; p++)
-            params[n++] = *p == 'I' ? WA_I64 : WA_I32;
-        bool is_exit = strcmp(f->name, "proc_exit") == 0;
-        wa_functype_t ft = {.nparams = n, .params = params,
-                            .nresults = is_exit ? 0 : 1, .results = i32_result};
-        wa_host_fn_t fn = unstable && f->unstable ? f->unstable : f->preview1;
-        wa_status_t s = wa_linker_define_func(l, module, f->name, &ft, fn, w);
+        wa_functype_t ft = fn_type(f);
+        wa_status_t s = wa_linker_define_func(l, module, f->name, &ft, fn_for(w, f, unstable), w);
         if (s != WA_OK)
             return s;
     }
@@ -702,6 +1003,26 @@ wa_status_t wa_wasi_define(wa_wasi_t *w, wa_linker_t *l)
     if (s == WA_OK)
         s = define_module(w, l, "wasi_unstable", true);
     return s;
+}
+
+/* Linear: embedders look names up when they link a module, never per call. */
+bool wa_wasi_lookup(const wa_wasi_t *w, const char *module, const char *name,
+                    wa_wasi_func_t *out)
+{
+    int kind = module && name ? module_kind(module) : 0;
+    if (!kind)
+        return false;
+    for (size_t i = 0; i < sizeof(wasi_fns) / sizeof(wasi_fns[0]); i++) {
+        const wasi_fn_t *f = &wasi_fns[i];
+        if (strcmp(f->name, name) != 0)
+            continue;
+        if (out) {
+            out->type = fn_type(f);
+            out->fn = w ? fn_for(w, f, kind == 2) : NULL;
+        }
+        return true;
+    }
+    return false;
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
@@ -750,13 +1071,24 @@ wa_status_t wa_wasi_new(const wa_wasi_config_t *cfg, wa_wasi_t **out)
     if (!w->env)
         goto fail;
     w->envc = cfg->envc;
-    int host[NSTDIO] = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd};
-    for (int i = 0; i < NSTDIO; i++) {
-        w->fds[i].host_fd = host[i];
-        w->fds[i].open = host[i] >= 0 || (cfg->write_cb && i > 0);
+    w->sandbox = cfg->sandbox;
+    if (w->sandbox) {
+        /* No host fd at all: the functions a sandbox shares with the host-fd mode then find
+         * every fd closed. */
+        for (int i = 0; i < NSTDIO; i++)
+            w->fds[i] = (guest_fd_t){.host_fd = -1, .open = false};
+        w->line_cb = cfg->line_cb;
+        w->line_user = cfg->line_user;
+        w->line_max = cfg->line_max ? cfg->line_max : LINE_MAX_DEFAULT;
+    } else {
+        int host[NSTDIO] = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd};
+        for (int i = 0; i < NSTDIO; i++) {
+            w->fds[i].host_fd = host[i];
+            w->fds[i].open = host[i] >= 0 || (cfg->write_cb && i > 0);
+        }
+        w->write_cb = cfg->write_cb;
+        w->write_user = cfg->write_user;
     }
-    w->write_cb = cfg->write_cb;
-    w->write_user = cfg->write_user;
     *out = w;
     return WA_OK;
 fail:
@@ -770,5 +1102,6 @@ void wa_wasi_free(wa_wasi_t *w)
         return;
     free_strings(w->argv, w->argc);
     free_strings(w->env, w->envc);
+    free(w->line);
     free(w);
 }

@@ -428,6 +428,31 @@ def trap_gives_503_and_one_log_line():
 
 
 @test
+def wasi_stdout_is_a_log_line_and_the_environment_is_the_vms_own():
+    # The proxy's own MODE must not reach the plugin: only environment_variables does.
+    proxy_env = {"MODE": "the-proxys"}
+    with Upstream(echo()) as up:
+        port = free_port()
+        f = wasm_filter("hostcalls", "wasi", vm_extra=(
+            "                  environment_variables:\n"
+            "                    key_values: { MODE: prod }\n"))
+        with Sluice(http_config(port, up.port, http_filters=f), env=proxy_env) as s:
+            r = http_request(port, "GET", "/")
+            check_eq(r.status, 200)
+            check_in(["x-env-mode", "prod"], [[k.lower(), v] for k, v in r.json()["headers"]])
+            line = s.wait_log(r"^.*\[info\].*hello from printf, MODE=prod$")
+            check(line is not None, "no INFO line from the plugin's printf")
+            check(not re.search(r"MODE=prod\n\s*\n", s.log()), "trailing newline was kept")
+            check_eq(s.log_errors(), [])
+        with Sluice(http_config(port, up.port, http_filters=wasm_filter("hostcalls", "wasi")),
+                    env=proxy_env) as s:
+            r = http_request(port, "GET", "/")
+            check_in(["x-env-mode", "(unset)"],
+                     [[k.lower(), v] for k, v in r.json()["headers"]])
+            s.wait_log(r"hello from printf, MODE=\(unset\)$")
+
+
+@test
 def fail_open_skips_a_trapping_plugin():
     with Upstream(echo()) as up:
         port = free_port()

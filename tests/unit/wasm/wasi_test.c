@@ -569,3 +569,335 @@ TEST(config_strings_are_copied)
     T_EQ_INT(wa_wasi_new(NULL, &w), WA_ERR_ARG);
     T_ASSERT(w == NULL);
 }
+
+/* ---- sandbox ------------------------------------------------------------------------------ */
+
+typedef struct lines {
+    char text[8][128]; /* the records, NUL-terminated copies */
+    size_t len[8];
+    int fd[8];
+    int n;
+} lines_t;
+
+static void line_sink(void *user, int fd, const uint8_t *line, size_t len)
+{
+    lines_t *l = user;
+    if (l->n >= 8 || len >= sizeof(l->text[0]))
+        t_fail(__FILE__, __LINE__, "record %d of %zu bytes: more than the test expects", l->n,
+               len);
+    memcpy(l->text[l->n], line, len);
+    l->text[l->n][len] = 0;
+    l->len[l->n] = len;
+    l->fd[l->n++] = fd;
+}
+
+static wa_wasi_config_t sandbox_config(lines_t *l, size_t line_max)
+{
+    wa_wasi_config_t c = stdio_config(-1, -1, -1);
+    c.sandbox = true;
+    c.line_cb = line_sink;
+    c.line_user = l;
+    c.line_max = line_max;
+    return c;
+}
+
+/* iovecs at 16: (1000, 7) "hello, " and (2000, 6) "world\n". */
+static void two_buffers(fixture_t *f)
+{
+    memcpy(f->mem + 1000, "hello, ", 7);
+    memcpy(f->mem + 2000, "world\n", 6);
+    wr32(f, 16, 1000);
+    wr32(f, 20, 7);
+    wr32(f, 24, 2000);
+    wr32(f, 28, 6);
+}
+
+TEST(sandbox_write_is_one_record_per_call_without_its_trailing_newline)
+{
+    lines_t l = {.n = 0};
+    wa_wasi_config_t c = sandbox_config(&l, 0);
+    fixture_t f;
+    setup(&f, &c);
+    two_buffers(&f);
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 2, 8), 0);
+    T_EQ_UINT(rd32(&f, 8), 13);
+    T_EQ_INT(l.n, 1);
+    T_EQ_STR(l.text[0], "hello, world");
+    T_EQ_INT(l.fd[0], 1);
+    /* One buffer, two newlines: only the last goes; stderr keeps its fd. */
+    memcpy(f.mem + 3000, "oops\n\n", 6);
+    wr32(&f, 32, 3000);
+    wr32(&f, 36, 6);
+    T_EQ_INT(call(&f, "fd_write", 4, 2, 32, 1, 8), 0);
+    T_EQ_UINT(rd32(&f, 8), 6);
+    T_EQ_INT(l.n, 2);
+    T_EQ_STR(l.text[1], "oops\n");
+    T_EQ_INT(l.fd[1], 2);
+    /* An empty write is an empty record; a zero-length buffer may point anywhere. */
+    wr32(&f, 40, 0xfffffff0u);
+    wr32(&f, 44, 0);
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 40, 1, 8), 0);
+    T_EQ_UINT(rd32(&f, 8), 0);
+    T_EQ_INT(l.n, 3);
+    T_EQ_UINT(l.len[2], 0);
+    /* wasi_unstable reaches the same sink. */
+    T_EQ_INT(call(&f, "u_fd_write", 4, 1, 16, 1, 8), 0);
+    T_EQ_STR(l.text[3], "hello, ");
+    /* Only fds 1 and 2 exist. */
+    T_EQ_INT(call(&f, "fd_write", 4, 0, 16, 1, 8), WA_WASI_EBADF);
+    T_EQ_INT(call(&f, "fd_write", 4, 3, 16, 1, 8), WA_WASI_EBADF);
+    T_EQ_INT(l.n, 4);
+    teardown(&f);
+}
+
+TEST(sandbox_record_is_cut_at_line_max_and_every_byte_is_reported_written)
+{
+    lines_t l = {.n = 0};
+    wa_wasi_config_t c = sandbox_config(&l, 8);
+    fixture_t f;
+    setup(&f, &c);
+    two_buffers(&f); /* 13 bytes in two buffers: gathered, cut to 8 */
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 2, 8), 0);
+    T_EQ_UINT(rd32(&f, 8), 13);
+    T_EQ_STR(l.text[0], "hello, w");
+    memcpy(f.mem + 3000, "0123456\nXYZ", 11); /* one buffer, cut right after a newline */
+    wr32(&f, 32, 3000);
+    wr32(&f, 36, 11);
+    T_EQ_INT(call(&f, "fd_write", 4, 2, 32, 1, 8), 0);
+    T_EQ_UINT(rd32(&f, 8), 11);
+    T_EQ_STR(l.text[1], "0123456");
+    teardown(&f);
+}
+
+static void length_sink(void *user, int fd, const uint8_t *line, size_t len)
+{
+    (void)fd;
+    size_t *got = user;
+    *got = len;
+    T_EQ_INT(line[len - 1], 'x'); /* gathered in order: the second buffer's end is cut */
+}
+
+TEST(sandbox_keeps_64_kib_by_default_and_may_drop_lines)
+{
+    size_t got = 0;
+    lines_t unused = {.n = 0};
+    wa_wasi_config_t c = sandbox_config(&unused, 0);
+    c.line_cb = length_sink;
+    c.line_user = &got;
+    fixture_t f;
+    setup(&f, &c);
+    memset(f.mem + 100, 'x', 65436);
+    wr32(&f, 16, 100); /* 65436 + 200 bytes: 65636 written, 65536 kept */
+    wr32(&f, 20, 65436);
+    wr32(&f, 24, 100);
+    wr32(&f, 28, 200);
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 2, 8), 0);
+    T_EQ_UINT(rd32(&f, 8), 65636);
+    T_EQ_UINT(got, 65536);
+    teardown(&f);
+    /* Without a sink the lines go nowhere and writes still succeed. */
+    c.line_cb = NULL;
+    setup(&f, &c);
+    two_buffers(&f);
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 2, 8), 0);
+    T_EQ_UINT(rd32(&f, 8), 13);
+    teardown(&f);
+}
+
+TEST(sandbox_leaves_host_fds_alone_and_stdin_answers_at_once)
+{
+    int in[2], out[2];
+    T_EQ_INT(pipe(in), 0);
+    T_EQ_INT(pipe(out), 0);
+    T_EQ_INT(fcntl(out[0], F_SETFL, O_NONBLOCK), 0);
+    T_EQ_INT(write(in[1], "abc", 3), 3);
+    lines_t l = {.n = 0};
+    wa_wasi_config_t c = sandbox_config(&l, 0);
+    c.stdin_fd = in[0]; /* ignored by a sandbox */
+    c.stdout_fd = out[1];
+    c.stderr_fd = out[1];
+    fixture_t f;
+    setup(&f, &c);
+    wr32(&f, 16, 1000);
+    wr32(&f, 20, 16);
+    uint64_t t0 = wa_now_ns();
+    T_EQ_INT(call(&f, "fd_read", 4, 0, 16, 1, 8), WA_WASI_ENOSYS);
+    T_ASSERT(wa_now_ns() - t0 < 1000000000ull);
+    char buf[8];
+    T_EQ_INT(read(in[0], buf, sizeof(buf)), 3); /* still there: the guest read nothing */
+    memcpy(f.mem + 1000, "to the log", 10);
+    wr32(&f, 20, 10);
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 1, 8), 0);
+    T_EQ_STR(l.text[0], "to the log");
+    T_EQ_INT(read(out[0], buf, sizeof(buf)), -1); /* nothing reached the host fd */
+    /* Closing a sink has no effect: it stays writable. */
+    T_EQ_INT(call(&f, "fd_close", 1, 1), 0);
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 1, 8), 0);
+    T_EQ_INT(l.n, 2);
+    teardown(&f);
+    close(in[0]);
+    close(in[1]);
+    close(out[0]);
+    close(out[1]);
+}
+
+TEST(sandbox_has_no_files_and_never_blocks)
+{
+    lines_t l = {.n = 0};
+    wa_wasi_config_t c = sandbox_config(&l, 0);
+    fixture_t f;
+    setup(&f, &c);
+    T_EQ_INT(call(&f, "path_open", 0), WA_WASI_ENOENT);
+    T_EQ_INT(call(&f, "fd_prestat_get", 2, 3, 0), WA_WASI_EBADF);
+    T_EQ_INT(call(&f, "fd_seek", 4, 1, (int64_t)0, 1, 8), WA_WASI_ESPIPE);
+    T_EQ_INT(call(&f, "fd_seek", 4, 0, (int64_t)0, 0, 8), WA_WASI_ESPIPE);
+    T_EQ_INT(call(&f, "fd_seek", 4, 5, (int64_t)0, 0, 8), WA_WASI_EBADF);
+    memset(f.mem + 64, 0xee, 24);
+    T_EQ_INT(call(&f, "fd_fdstat_get", 2, 2, 64), 0);
+    T_EQ_INT(f.mem[64], 0);        /* filetype unknown */
+    T_EQ_UINT(rd64(&f, 72), 64);   /* rights: fd_write only */
+    T_EQ_UINT(rd64(&f, 80), 0);
+    T_EQ_INT(call(&f, "fd_fdstat_get", 2, 0, 64), WA_WASI_EBADF);
+    T_EQ_INT(call(&f, "sched_yield", 0), 0);
+    /* A 10 s clock subscription: no event, at once. */
+    memset(f.mem + 1000, 0, 48);
+    f.mem[1008] = 0;
+    wr32(&f, 1016, 1);
+    wr64(&f, 1024, 10000000000ull);
+    wr32(&f, 8, 99);
+    uint64_t t0 = wa_now_ns();
+    T_EQ_INT(call(&f, "poll_oneoff", 4, 1000, 2000, 1, 8), 0);
+    T_ASSERT(wa_now_ns() - t0 < 1000000000ull);
+    T_EQ_UINT(rd32(&f, 8), 0);
+    teardown(&f);
+}
+
+TEST(sandbox_environment_is_the_callers_and_clocks_are_wall_and_monotonic)
+{
+    const char *env[] = {"MODE=prod"};
+    lines_t l = {.n = 0};
+    wa_wasi_config_t c = sandbox_config(&l, 0);
+    c.envc = 1;
+    c.env = env;
+    fixture_t f;
+    setup(&f, &c);
+    T_EQ_INT(call(&f, "environ_sizes_get", 2, 0, 4), 0);
+    T_EQ_UINT(rd32(&f, 0), 1);
+    T_EQ_UINT(rd32(&f, 4), 10);
+    T_EQ_INT(call(&f, "environ_get", 2, 64, 128), 0);
+    T_EQ_UINT(rd32(&f, 64), 128);
+    T_EQ_STR((const char *)f.mem + 128, "MODE=prod");
+    T_EQ_INT(call(&f, "args_sizes_get", 2, 0, 4), 0);
+    T_EQ_UINT(rd32(&f, 0), 0);
+    T_EQ_UINT(rd32(&f, 4), 0);
+    T_EQ_INT(call(&f, "args_get", 2, 0, 16), 0);
+    T_EQ_INT(call(&f, "clock_time_get", 2, 1, 8), 0);
+    T_ASSERT(rd64(&f, 8) > 0);
+    T_EQ_INT(call(&f, "clock_time_get", 2, 0, 8), 0);
+    T_ASSERT(rd64(&f, 8) > 1600000000ull * 1000000000ull);
+    T_EQ_INT(call(&f, "clock_time_get", 2, 2, 8), WA_WASI_ENOTSUP); /* process CPU time */
+    T_EQ_INT(call(&f, "clock_res_get", 2, 3, 16), WA_WASI_ENOTSUP);
+    T_EQ_INT(call(&f, "clock_res_get", 2, 1, 16), 0);
+    T_ASSERT(rd64(&f, 16) > 0);
+    T_EQ_INT(call(&f, "random_get", 2, 100, 64), 0);
+    T_EQ_INT(call(&f, "random_get", 2, 0, 65537), WA_WASI_EINVAL);
+    T_EQ_INT(call(&f, "random_get", 2, 0, 65536), 0);
+    T_EQ_INT(call(&f, "random_get", 2, 70000, 0), 0);
+    teardown(&f);
+}
+
+TEST(sandbox_bad_pointers_are_efault_and_reach_no_sink)
+{
+    lines_t l = {.n = 0};
+    wa_wasi_config_t c = sandbox_config(&l, 0);
+    fixture_t f;
+    setup(&f, &c);
+    two_buffers(&f);
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 65532, 1, 8), WA_WASI_EFAULT);      /* iovec array */
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 0x20000000, 8), WA_WASI_EFAULT); /* its length */
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 2, 65534), WA_WASI_EFAULT);     /* nwritten */
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 2, -4), WA_WASI_EFAULT);
+    wr32(&f, 24, 65533); /* second buffer runs off the end */
+    T_EQ_INT(call(&f, "fd_write", 4, 1, 16, 2, 8), WA_WASI_EFAULT);
+    wr32(&f, 24, 2000);
+    wr32(&f, 28, 0x80000000u);
+    T_EQ_INT(call(&f, "fd_write", 4, 2, 16, 2, 8), WA_WASI_EFAULT);
+    T_EQ_INT(l.n, 0);
+    T_EQ_INT(call(&f, "poll_oneoff", 4, 1000, 2000, 1, 65533), WA_WASI_EFAULT);
+    T_EQ_INT(call(&f, "fd_fdstat_get", 2, 1, 65520), WA_WASI_EFAULT);
+    T_EQ_INT(call(&f, "environ_sizes_get", 2, 65534, 0), WA_WASI_EFAULT);
+    T_EQ_INT(call(&f, "clock_time_get", 2, 0, 65530), WA_WASI_EFAULT);
+    T_EQ_INT(call(&f, "random_get", 2, 65000, 1000), WA_WASI_EFAULT);
+    teardown(&f);
+}
+
+TEST(lookup_gives_each_function_type_and_the_contexts_implementation)
+{
+    wa_wasi_func_t fw, fu;
+    T_ASSERT(wa_wasi_lookup(NULL, "wasi_snapshot_preview1", "fd_write", &fw));
+    T_EQ_UINT(fw.type.nparams, 4);
+    T_EQ_UINT(fw.type.nresults, 1);
+    T_EQ_INT(fw.type.results[0], WA_I32);
+    T_ASSERT(fw.fn == NULL);
+    T_ASSERT(wa_wasi_lookup(NULL, "wasi_unstable", "path_open", &fw));
+    T_EQ_UINT(fw.type.nparams, 9);
+    T_EQ_INT(fw.type.params[5], WA_I64);
+    T_EQ_INT(fw.type.params[7], WA_I32);
+    T_ASSERT(wa_wasi_lookup(NULL, "wasi_unstable", "proc_exit", &fw));
+    T_EQ_UINT(fw.type.nresults, 0);
+    T_ASSERT(!wa_wasi_lookup(NULL, "env", "fd_write", &fw));
+    T_ASSERT(!wa_wasi_lookup(NULL, "wasi_snapshot_preview1", "no_such_call", &fw));
+    T_ASSERT(wa_wasi_lookup(NULL, "wasi_snapshot_preview1", "sched_yield", NULL));
+    /* Each context's own functions: wasi_unstable numbers whence differently, a sandbox
+     * answers fd_seek alike under both names. */
+    wa_wasi_config_t hc = stdio_config(0, 1, 2);
+    lines_t l = {.n = 0};
+    wa_wasi_config_t sc = sandbox_config(&l, 0);
+    wa_wasi_t *host = NULL, *sandbox = NULL;
+    T_EQ_INT(wa_wasi_new(&hc, &host), WA_OK);
+    T_EQ_INT(wa_wasi_new(&sc, &sandbox), WA_OK);
+    T_ASSERT(wa_wasi_lookup(host, "wasi_snapshot_preview1", "fd_seek", &fw));
+    T_ASSERT(wa_wasi_lookup(host, "wasi_unstable", "fd_seek", &fu));
+    T_ASSERT(fw.fn != NULL && fu.fn != NULL && fw.fn != fu.fn);
+    wa_wasi_func_t sw, su;
+    T_ASSERT(wa_wasi_lookup(sandbox, "wasi_snapshot_preview1", "fd_seek", &sw));
+    T_ASSERT(wa_wasi_lookup(sandbox, "wasi_unstable", "fd_seek", &su));
+    T_ASSERT(sw.fn == su.fn && sw.fn != fw.fn);
+    wa_wasi_free(host);
+    wa_wasi_free(sandbox);
+}
+
+/* A module linked through wa_wasi_lookup alone (as an embedder wrapping each import does)
+ * behaves as one linked by wa_wasi_define. */
+TEST(lookup_links_a_module_like_define)
+{
+    wa_error_t err;
+    memset(&err, 0, sizeof(err));
+    wa_module_t *m = NULL;
+    T_EQ_INT(wa_module_load(probe_wasm, sizeof(probe_wasm), &m, &err), WA_OK);
+    lines_t l = {.n = 0};
+    wa_wasi_config_t c = sandbox_config(&l, 0);
+    wa_wasi_t *w = NULL;
+    T_EQ_INT(wa_wasi_new(&c, &w), WA_OK);
+    wa_linker_t *lk = wa_linker_new();
+    for (size_t i = 0; i < wa_module_import_count(m); i++) {
+        const char *mod, *name;
+        wa_externtype_t t;
+        wa_wasi_func_t fn;
+        T_EQ_INT(wa_module_import(m, i, &mod, &name, &t), WA_OK);
+        T_ASSERT(wa_wasi_lookup(w, mod, name, &fn));
+        T_EQ_INT(wa_linker_define_func(lk, mod, name, &fn.type, fn.fn, w), WA_OK);
+    }
+    fixture_t f;
+    memset(&f, 0, sizeof(f));
+    f.mod = m;
+    f.linker = lk;
+    f.wasi = w;
+    T_EQ_INT(wa_instance_new(m, lk, NULL, &f.inst, &err), WA_OK);
+    f.mem = wa_memory_data(wa_instance_memory(f.inst), &f.mem_bytes);
+    two_buffers(&f);
+    T_EQ_INT(call(&f, "fd_write", 4, 2, 16, 2, 8), 0);
+    T_EQ_STR(l.text[0], "hello, world");
+    T_EQ_INT(l.fd[0], 2);
+    teardown(&f);
+}
