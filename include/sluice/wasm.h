@@ -234,6 +234,8 @@ wa_status_t wa_instance_export_n(wa_instance_t *inst, const char *name, size_t n
                                  wa_extern_t *out);
 
 void wa_func_type(const wa_func_t *f, wa_functype_t *out);
+/* Two function types are the same: parameters and results, in order. */
+bool wa_functype_eq(const wa_functype_t *a, const wa_functype_t *b);
 
 /* Calls f with nargs args (checked against its type), writing its results. Returns WA_OK,
  * WA_ERR_TRAP with *trap filled, or WA_ERR_TYPE / WA_ERR_ARG for a bad call. After a trap

@@ -105,19 +105,6 @@ unsigned pw__wasi_flags(const char *name)
     return flags;
 }
 
-static bool same_type(const wa_functype_t *a, const wa_functype_t *b)
-{
-    if (a->nparams != b->nparams || a->nresults != b->nresults)
-        return false;
-    for (uint32_t i = 0; i < a->nparams; i++)
-        if (a->params[i] != b->params[i])
-            return false;
-    for (uint32_t i = 0; i < a->nresults; i++)
-        if (a->results[i] != b->results[i])
-            return false;
-    return true;
-}
-
 static pw_status_t fail(pw_error_t *err, pw_status_t st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -170,7 +157,7 @@ static pw_status_t check_imports(const wa_module_t *m, pw_error_t *err)
         const pw_hostcall_t *h = NULL;
         bool typed;
         if (wa_wasi_lookup(NULL, mod, name, &wf))
-            typed = same_type(&t.u.func, &wf.type);
+            typed = wa_functype_eq(&t.u.func, &wf.type);
         else if ((h = pw__hostcall_find(mod, name)) != NULL)
             typed = pw__sig_matches(&t.u.func, h->params, h->results);
         else

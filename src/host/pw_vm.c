@@ -197,10 +197,14 @@ typedef struct hc_slot {
     wa_host_fn_t wasi;          /* WASI import: src/wasi's function, run on vm->wasi */
 } hc_slot_t;
 
-/* Enforces the restricted phases of ABI 1 before any hostcall runs. */
-static inline wa_trap_kind_t restrict_phase(pw_vm_t *vm, wa_instance_t *caller,
-                                            const hc_slot_t *sl)
+/* Every import lands here: enforces the restricted phases of ABI 1, then runs the env
+ * hostcall or src/wasi's function on the VM's sandbox. */
+static wa_trap_kind_t trampoline(wa_instance_t *caller, void *user, const wa_value_t *args,
+                                 wa_value_t *results)
 {
+    hc_slot_t *sl = user;
+    pw_vm_t *vm = sl->vm;
+    vm->caller = caller;
     if (vm->phase == PW_VMPHASE_INIT && !(sl->flags & PW_HC_ANY_PHASE))
         return wa_trap_set(caller, WA_TRAP_HOST, 0,
                            "restricted_callback: %s is not allowed during start-up", sl->name);
@@ -208,31 +212,7 @@ static inline wa_trap_kind_t restrict_phase(pw_vm_t *vm, wa_instance_t *caller,
         return wa_trap_set(caller, WA_TRAP_HOST, 0,
                            "restricted_callback: %s is not allowed inside the allocator",
                            sl->name);
-    return WA_TRAP_NONE;
-}
-
-static wa_trap_kind_t trampoline(wa_instance_t *caller, void *user, const wa_value_t *args,
-                                 wa_value_t *results)
-{
-    hc_slot_t *sl = user;
-    pw_vm_t *vm = sl->vm;
-    vm->caller = caller;
-    wa_trap_kind_t k = restrict_phase(vm, caller, sl);
-    if (k != WA_TRAP_NONE)
-        return k;
-    return sl->hc->fn(vm, args, results);
-}
-
-static wa_trap_kind_t wasi_trampoline(wa_instance_t *caller, void *user, const wa_value_t *args,
-                                      wa_value_t *results)
-{
-    hc_slot_t *sl = user;
-    pw_vm_t *vm = sl->vm;
-    vm->caller = caller;
-    wa_trap_kind_t k = restrict_phase(vm, caller, sl);
-    if (k != WA_TRAP_NONE)
-        return k;
-    return sl->wasi(caller, vm->wasi, args, results);
+    return sl->wasi ? sl->wasi(caller, vm->wasi, args, results) : sl->hc->fn(vm, args, results);
 }
 
 /* WASI fds 1 and 2 (ABI 9): one log line per write, INFO for stdout and ERROR for stderr,
@@ -295,14 +275,12 @@ static pw_status_t link_imports(pw_vm_t *vm, pw_error_t *err)
             goto nomem;
         slots[i].vm = vm;
         slots[i].name = name;
-        wa_host_fn_t fn = trampoline;
         if (wa_wasi_lookup(NULL, mod, name, NULL)) {
             if (!vm->wasi && !wasi_new(vm))
                 goto nomem;
             wa_wasi_lookup(vm->wasi, mod, name, &wf);
             slots[i].wasi = wf.fn;
             slots[i].flags = pw__wasi_flags(name);
-            fn = wasi_trampoline;
         } else if ((slots[i].hc = pw__hostcall_find(mod, name)) != NULL) {
             slots[i].flags = slots[i].hc->flags;
         } else { /* pw_code_load checked this already */
@@ -313,7 +291,8 @@ static pw_status_t link_imports(pw_vm_t *vm, pw_error_t *err)
             }
             return PW_ERR_LINK;
         }
-        if (wa_linker_define_func(vm->linker, mod, name, &t.u.func, fn, &slots[i]) != WA_OK)
+        if (wa_linker_define_func(vm->linker, mod, name, &t.u.func, trampoline, &slots[i]) !=
+            WA_OK)
             goto nomem;
     }
     return PW_OK;

@@ -31,6 +31,11 @@ bool wa__type_eq(const wa_functype_t *a, const wa_functype_t *b)
     return true;
 }
 
+bool wa_functype_eq(const wa_functype_t *a, const wa_functype_t *b)
+{
+    return a && b && wa__type_eq(a, b);
+}
+
 static void module_free(wa_module_t *m)
 {
     if (!m)
