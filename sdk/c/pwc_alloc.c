@@ -270,7 +270,7 @@ static __attribute__((noinline)) void *small_refill(unsigned c)
 /* Largest request: its page count and header arithmetic stay within 32 bits. */
 #define MAX_REQUEST ((size_t)0x7FFFFFFF)
 
-static void *large_alloc(size_t n)
+static __attribute__((noinline)) void *large_alloc(size_t n)
 {
     if (n > MAX_REQUEST)
         return oom();
@@ -281,7 +281,7 @@ static void *large_alloc(size_t n)
     return TO_PTR(r + HDR);
 }
 
-void *PWC_FN(malloc)(size_t n)
+static inline __attribute__((always_inline)) void *alloc(size_t n)
 {
     if (n > SMALL_MAX)
         return large_alloc(n);
@@ -301,6 +301,16 @@ void *PWC_FN(malloc)(size_t n)
     }
     return TO_PTR(b);
 }
+
+void *PWC_FN(malloc)(size_t n) { return alloc(n); }
+
+#ifndef PWC_ALLOC_TEST
+/* The host allocates every value it returns through this export: malloc without a call. */
+__attribute__((export_name("proxy_on_memory_allocate"))) void *pwc_on_memory_allocate(size_t n)
+{
+    return alloc(n);
+}
+#endif
 
 static __attribute__((noinline)) void release_page(hdr_t *h, ref_t r)
 {
