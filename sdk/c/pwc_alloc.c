@@ -8,10 +8,10 @@
 /* Layout. Memory is cut into 4 KiB pages. A run of pages starts with a 16-byte header, and
  * every block handed out lies in (run, run + PAGE], so (p - 1) rounded down to a page finds
  * its header: no per-block overhead.
- *   - Small blocks (<= 2032 bytes): a one-page run of a size class, its free blocks on a list
- *     inside the page. Pages with a free block are linked per class; malloc pops from the
- *     first, free pushes onto the block's own page. A page whose blocks are all free goes back
- *     to the page heap unless it heads its class's list (so a malloc/free loop stays O(1)).
+ *   - Small blocks (<= 2032 bytes): one-page runs of a size class. Free blocks of a class are
+ *     on one list: malloc pops, free pushes, nothing else (the fewest guest instructions).
+ *     Pages whose blocks are all free go back to the page heap when no free run fits a
+ *     request (before memory grows): a sweep counts the free blocks of each page.
  *   - Large blocks: a run of whole pages, payload after the header (further in when aligned).
  *   - Free runs sit in bins by page count (exact up to 16 pages, then one per power of two;
  *     a bitmap finds the first non-empty bin), carry their length in their last 4 bytes, and
@@ -19,7 +19,8 @@
  *     footer is there). Each contiguous segment ends with a one-page in-use sentinel, so
  *     merging never reads past memory that is ours; growing contiguously turns the sentinel
  *     into part of the new run.
- * Memory comes from memory.grow, 64 KiB at a time; the first segment is what lies between
+ * Memory comes from memory.grow, by what is needed or an eighth of the memory, whichever is
+ * more (exactly what is needed if that fails); the first segment is what lies between
  * __heap_base and the initial memory size. A refused grow (the VM's cap) makes malloc return
  * NULL with ENOMEM. Links inside the heap are 32-bit offsets from the memory's base (0 in Wasm),
  * so a native build of this file for tests has the same layout. Single-threaded, as wasm32-wasi
@@ -34,6 +35,15 @@ extern unsigned char __heap_base;
 #define HEAP_BASE ((uintptr_t)&__heap_base)
 #define TO_PTR(r) ((void *)(uintptr_t)(r))
 #define TO_REF(p) ((ref_t)(uintptr_t)(p))
+/* The memory size before any code of the plugin's runs (reactor constructors come first):
+ * pages the plugin grows itself before its first malloc must not be taken for the heap. */
+static size_t initial_pages;
+__attribute__((constructor)) static void note_initial_pages(void)
+{
+    if (!initial_pages)
+        initial_pages = MEM_PAGES();
+}
+#define INITIAL_PAGES() (initial_pages ? initial_pages : MEM_PAGES())
 #else
 #define TO_PTR(r) ((void *)(MEM_BASE + (r)))
 #define TO_REF(p) ((ref_t)((unsigned char *)(p) - MEM_BASE))
@@ -51,6 +61,7 @@ enum {
     CLS_SENTINEL = 0xFE,
     CLS_LARGE = 0xFF,
     PREV_FREE = 1, /* flags: the run before this one is free (its footer holds its length) */
+    QUEUED = 0xFFFF, /* a small page's `used` once a sweep has found all its blocks free */
 };
 
 typedef uint32_t ref_t; /* offset from MEM_BASE; 0 is never a heap address */
@@ -58,12 +69,12 @@ typedef uint32_t ref_t; /* offset from MEM_BASE; 0 is never a heap address */
 typedef struct hdr {
     uint8_t cls;   /* size class, or CLS_* */
     uint8_t flags; /* PREV_FREE */
-    uint16_t used; /* small pages: blocks handed out */
+    uint16_t used; /* small pages, during a sweep: free blocks counted, or QUEUED */
     union {
         uint32_t pages; /* large, free and sentinel runs: length in pages */
-        ref_t free;     /* small pages: first free block, 0 when full */
+        ref_t queue;    /* small pages, during a sweep: next page to release */
     };
-    ref_t next, prev; /* free runs: bin list; small pages: their class's list of non-full pages */
+    ref_t next, prev; /* free runs: bin list; small pages: prev holds the last sweep's epoch */
 } hdr_t;
 
 _Static_assert(sizeof(hdr_t) == HDR, "a run header is 16 bytes");
@@ -81,7 +92,8 @@ static const uint8_t class_of[SMALL_MAX / 16 + 1] = {
     20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20,
     20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20};
 
-static ref_t avail[NCLASS]; /* per class: first small page with a free block */
+static ref_t head[NCLASS];  /* per class: the free blocks, linked through their first bytes */
+static uint32_t epoch;      /* sweeps so far */
 static ref_t bins[NBINS];   /* free runs */
 static uint64_t binmap;     /* bit b: bins[b] is not empty */
 static uintptr_t seg_end;   /* end of the segment being extended (offset), 0 before set-up */
@@ -183,10 +195,16 @@ static int grow(uint32_t pages)
     int contiguous = seg_end && (uintptr_t)cur * WASM_PAGE == seg_end;
     /* contiguous: the old sentinel page joins the run and a new one ends it */
     size_t bytes = (size_t)pages * PAGE + (contiguous ? 0 : PAGE);
-    size_t n = (bytes + WASM_PAGE - 1) / WASM_PAGE;
+    size_t n = (bytes + WASM_PAGE - 1) / WASM_PAGE, more = cur / 8;
     if (n >= 65536 - cur) /* the end offset must fit in 32 bits */
         return 0;
-    size_t old = MEM_GROW(n);
+    size_t old = (size_t)-1;
+    if (more > n && more < 65536 - cur)
+        old = MEM_GROW(more);
+    if (old == (size_t)-1)
+        old = MEM_GROW(n);
+    else
+        n = more;
     if (old == (size_t)-1)
         return 0;
     ref_t base = (ref_t)(old * WASM_PAGE);
@@ -206,12 +224,13 @@ static int grow(uint32_t pages)
     return 1;
 }
 
-/* The initial segment: whole pages from __heap_base to the end of the initial memory. */
+/* The initial segment: whole pages from __heap_base to the end of the initial memory. If
+ * memory has grown since, the next grow starts a segment of its own. */
 static void set_up(void)
 {
     ready = 1;
     uintptr_t start = (HEAP_BASE + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-    uintptr_t end = (uintptr_t)MEM_PAGES() * WASM_PAGE;
+    uintptr_t end = (uintptr_t)INITIAL_PAGES() * WASM_PAGE;
     if (end < start + 2 * PAGE)
         return; /* too little: the first grow starts a segment of its own */
     hdr_t *s = H((ref_t)(end - PAGE));
@@ -223,6 +242,49 @@ static void set_up(void)
     put_run((ref_t)start, (uint32_t)((end - PAGE - start) / PAGE));
 }
 
+/* Gives back every small page whose blocks are all free; true if there was one. Two passes
+ * over the free small blocks, so it runs only when no free run fits (before growing). */
+static int sweep(void)
+{
+    epoch++;
+    for (unsigned c = 0; c < NCLASS; c++)
+        for (ref_t b = head[c]; b; b = *(ref_t *)TO_PTR(b)) {
+            hdr_t *h = H(run_of(TO_PTR(b)));
+            if (h->prev != epoch) {
+                h->prev = epoch;
+                h->used = 0;
+            }
+            h->used++;
+        }
+    ref_t queue = 0;
+    for (unsigned c = 0; c < NCLASS; c++) {
+        uint32_t per_page = (PAGE - HDR) / class_size[c];
+        ref_t *link = &head[c];
+        for (ref_t b = head[c], next; b; b = next) {
+            next = *(ref_t *)TO_PTR(b);
+            ref_t r = run_of(TO_PTR(b));
+            hdr_t *h = H(r);
+            if (h->used == per_page) {
+                h->used = QUEUED;
+                h->queue = queue;
+                queue = r;
+            }
+            if (h->used != QUEUED) {
+                *link = b;
+                link = (ref_t *)TO_PTR(b);
+            }
+        }
+        *link = 0;
+    }
+    int any = queue != 0;
+    while (queue) {
+        ref_t next = H(queue)->queue; /* read first: releasing rewrites headers */
+        put_run(queue, 1);
+        queue = next;
+    }
+    return any;
+}
+
 /* An in-use run of exactly `pages` pages (class not yet set), or 0. */
 static ref_t get_run(uint32_t pages)
 {
@@ -231,6 +293,8 @@ static ref_t get_run(uint32_t pages)
         if (!ready)
             set_up();
         r = find_run(pages);
+        if (!r && sweep())
+            r = find_run(pages);
         if (!r && (!grow(pages) || !(r = find_run(pages))))
             return 0;
     }
@@ -259,11 +323,9 @@ static __attribute__((noinline)) void *small_refill(unsigned c)
         *(ref_t *)TO_PTR(b) = b + size;
     *(ref_t *)TO_PTR(b) = 0;
     h->cls = (uint8_t)c;
-    h->used = 1;
-    h->free = r + HDR + size;
-    h->prev = 0;
-    h->next = 0;
-    avail[c] = r;
+    h->used = 0;
+    h->prev = 0; /* no sweep has counted it */
+    head[c] = r + HDR + size;
     return TO_PTR(r + HDR);
 }
 
@@ -286,19 +348,10 @@ static inline __attribute__((always_inline)) void *alloc(size_t n)
     if (n > SMALL_MAX)
         return large_alloc(n);
     unsigned c = class_of[(n + 15) >> 4];
-    ref_t r = avail[c];
-    if (!r)
+    ref_t b = head[c];
+    if (!b)
         return small_refill(c);
-    hdr_t *h = H(r);
-    ref_t b = h->free;
-    ref_t next = *(ref_t *)TO_PTR(b);
-    h->free = next;
-    h->used++;
-    if (!next) { /* full: off the list (it is the list's head) */
-        avail[c] = h->next;
-        if (h->next)
-            H(h->next)->prev = 0;
-    }
+    head[c] = *(ref_t *)TO_PTR(b);
     return TO_PTR(b);
 }
 
@@ -312,14 +365,6 @@ __attribute__((export_name("proxy_on_memory_allocate"))) void *pwc_on_memory_all
 }
 #endif
 
-static __attribute__((noinline)) void release_page(hdr_t *h, ref_t r)
-{
-    H(h->prev)->next = h->next; /* not the head, so there is a previous page */
-    if (h->next)
-        H(h->next)->prev = h->prev;
-    put_run(r, 1);
-}
-
 void PWC_FN(free)(void *p)
 {
     if (!p)
@@ -331,23 +376,8 @@ void PWC_FN(free)(void *p)
         put_run(r, h->pages);
         return;
     }
-    ref_t was = h->free;
-    *(ref_t *)p = was;
-    h->free = TO_REF(p);
-    h->used--;
-    if (!was) { /* was full: back on its class's list, first */
-        ref_t head = avail[c];
-        h->prev = 0;
-        h->next = head;
-        avail[c] = r;
-        if (head) {
-            H(head)->prev = r;
-            if (!H(head)->used) /* an empty page kept as head is no longer needed */
-                release_page(H(head), head);
-        }
-    } else if (!h->used && avail[c] != r) {
-        release_page(h, r);
-    }
+    *(ref_t *)p = head[c];
+    head[c] = TO_REF(p);
 }
 
 size_t PWC_FN(malloc_usable_size)(void *p)
