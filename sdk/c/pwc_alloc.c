@@ -14,11 +14,11 @@
  *     request (before memory grows): a sweep counts the free blocks of each page.
  *   - Large blocks: a run of whole pages, payload after the header (further in when aligned).
  *   - Free runs sit in bins by page count (exact up to 16 pages, then one per power of two;
- *     a bitmap finds the first non-empty bin), carry their length in their last 4 bytes, and
- *     are merged with free neighbours on release (the next run's PREV_FREE flag says when the
- *     footer is there). Each contiguous segment ends with a one-page in-use sentinel, so
- *     merging never reads past memory that is ours; growing contiguously turns the sentinel
- *     into part of the new run.
+ *     a bitmap finds the first non-empty bin), carry their length in their last 4 bytes (in
+ *     the sentinel's header when one follows), and are merged with free neighbours on release
+ *     (the next run's PREV_FREE flag says when the length is there). Each contiguous segment
+ *     ends with a one-page in-use sentinel, so merging never reads past memory that is ours;
+ *     growing contiguously turns the sentinel into part of the new run.
  * Memory comes from memory.grow, by what is needed or an eighth of the memory, whichever is
  * more (exactly what is needed if that fails); the first segment is what lies between
  * __heap_base and the initial memory size. A refused grow (the VM's cap) makes malloc return
@@ -74,7 +74,8 @@ typedef struct hdr {
         uint32_t pages; /* large, free and sentinel runs: length in pages */
         ref_t queue;    /* small pages, during a sweep: next page to release */
     };
-    ref_t next, prev; /* free runs: bin list; small pages: prev holds the last sweep's epoch */
+    ref_t next, prev; /* free runs: bin list; small pages: prev holds the last sweep's epoch;
+                         sentinels: prev is the length of the free run before, if any */
 } hdr_t;
 
 _Static_assert(sizeof(hdr_t) == HDR, "a run header is 16 bytes");
@@ -132,8 +133,8 @@ static void bin_unlink(ref_t r)
  * flag must be right, and the run after it must have a header. */
 static void put_run(ref_t r, uint32_t pages)
 {
-    if (H(r)->flags & PREV_FREE) {
-        uint32_t before = *(uint32_t *)TO_PTR(r - 4);
+    if (H(r)->flags & PREV_FREE) { /* (r is a sentinel when grow extends a segment) */
+        uint32_t before = H(r)->cls == CLS_SENTINEL ? H(r)->prev : *(uint32_t *)TO_PTR(r - 4);
         r -= before * PAGE;
         bin_unlink(r);
         pages += before;
@@ -155,7 +156,11 @@ static void put_run(ref_t r, uint32_t pages)
         H(bins[b])->prev = r;
     bins[b] = r;
     binmap |= (uint64_t)1 << b;
-    *footer(r, pages) = pages;
+    /* A sentinel keeps the length itself: one memory page less touched per segment. */
+    if (H(next)->cls == CLS_SENTINEL)
+        H(next)->prev = pages;
+    else
+        *footer(r, pages) = pages;
     H(next)->flags |= PREV_FREE;
 }
 

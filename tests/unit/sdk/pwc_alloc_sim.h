@@ -166,7 +166,8 @@ static walk_t heap_check(void)
                 SIM_EQ(h->cls, CLS_FREE);
                 SIM_ASSERT(!prev_free); /* neighbours are always merged */
                 pages = h->pages;
-                SIM_EQ(*footer(r, pages), pages);
+                ref_t after = r + pages * PAGE;
+                SIM_EQ(H(after)->cls == CLS_SENTINEL ? H(after)->prev : *footer(r, pages), pages);
                 int found = 0;
                 for (ref_t x = bins[bin_of(pages)]; x && !found; x = H(x)->next)
                     found = x == r;
