@@ -28,7 +28,6 @@
 
 #ifndef PWC_FN /* a native test build renames the functions and supplies its own memory */
 #define PWC_FN(name) name
-#define MEM_BASE ((unsigned char *)0)
 #define MEM_PAGES() __builtin_wasm_memory_size(0)
 #define MEM_GROW(n) __builtin_wasm_memory_grow(0, (n))
 extern unsigned char __heap_base;
@@ -60,7 +59,7 @@ enum {
     CLS_FREE = 0xFD,  /* run classes past the small ones */
     CLS_SENTINEL = 0xFE,
     CLS_LARGE = 0xFF,
-    PREV_FREE = 1, /* flags: the run before this one is free (its footer holds its length) */
+    PREV_FREE = 1, /* flags: the run before this one is free and its length is recorded */
     QUEUED = 0xFFFF, /* a small page's `used` once a sweep has found all its blocks free */
 };
 
