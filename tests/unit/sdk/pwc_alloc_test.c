@@ -22,7 +22,10 @@ static uint64_t rnd(void)
     return rng;
 }
 
-static unsigned char pat(uint32_t seed, size_t i) { return (unsigned char)(seed * 131 + i * 7 + (i >> 8)); }
+static unsigned char pat(uint32_t seed, size_t i)
+{
+    return (unsigned char)(seed * 131 + i * 7 + (i >> 8));
+}
 
 static void fill(void *p, size_t n, uint32_t seed)
 {
