@@ -29,9 +29,9 @@ BENCH_ASYNC_PLUGINS := $(patsubst examples/bench_plugins/%.c,$(BENCH_ASYNC_PLUGI
                          $(sort $(wildcard examples/bench_plugins/*.c)))
 
 $(BENCH_ASYNC_PLUGINS): $(BENCH_ASYNC_PLUGIN_DIR)/%.wasm: examples/bench_plugins/%.c \
-                        sdk/c/proxy_wasm.c sdk/c/proxy_wasm.h
+                        sdk/c/proxy_wasm.c sdk/c/pwc_alloc.c sdk/c/proxy_wasm.h
 	@mkdir -p $(dir $@)
-	$(WASM_CC) $(WASM_CFLAGS) -o $@.tmp $< sdk/c/proxy_wasm.c && mv $@.tmp $@
+	$(WASM_CC) $(WASM_CFLAGS) -o $@.tmp $< sdk/c/proxy_wasm.c sdk/c/pwc_alloc.c && mv $@.tmp $@
 
 EXTRA_TARGETS += $(BENCH_ASYNC_PLUGINS)
 

@@ -36,8 +36,9 @@ endif
 	    --rounds $(BENCH_WF_ROUNDS) --replicas $(BENCH_WF_REPLICAS) \
 	    --callgrind $(BENCH_WF_CALLGRIND)
 
-# hostcalls.wasm again, with bump_alloc.c in place of wasi-libc's malloc: host_bench runs it
-# to show what a hostcall costs when the guest allocator costs next to nothing.
+# hostcalls.wasm again, with bump_alloc.c in place of the SDK's allocator (sdk/c/pwc_alloc.c):
+# host_bench runs it to show what a hostcall costs when the guest allocator costs next to
+# nothing.
 $(BENCH_WF_DIR)/bump/hostcalls.wasm: examples/plugins/hostcalls.c bench/wasm_filter/bump_alloc.c \
                                      $(SDK_C)
 	@mkdir -p $(dir $@)

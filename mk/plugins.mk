@@ -4,7 +4,8 @@
 #   make plugins         builds $(BUILD_DIR)/plugins/<name>.wasm from examples/plugins/<name>.c
 #
 # The one-line command for a plugin of your own (see sdk/c/README.md):
-#   clang --target=wasm32-wasi -O2 -mexec-model=reactor -Isdk/c -o my.wasm my.c sdk/c/proxy_wasm.c
+#   clang --target=wasm32-wasi -O2 -mexec-model=reactor -Isdk/c -o my.wasm my.c \
+#         sdk/c/proxy_wasm.c sdk/c/pwc_alloc.c
 
 WASM_CC ?= clang
 WASM_CFLAGS := --target=wasm32-wasi -O2 -mexec-model=reactor -std=c11 -Wall -Wextra -Werror \
@@ -12,11 +13,13 @@ WASM_CFLAGS := --target=wasm32-wasi -O2 -mexec-model=reactor -std=c11 -Wall -Wex
 PLUGIN_DIR := $(BUILD_DIR)/plugins
 PLUGIN_SRCS := $(sort $(wildcard examples/plugins/*.c))
 PLUGINS := $(patsubst examples/plugins/%.c,$(PLUGIN_DIR)/%.wasm,$(PLUGIN_SRCS))
-SDK_C := sdk/c/proxy_wasm.c sdk/c/proxy_wasm.h
+# The runtime and its allocator (pwc_alloc.c takes the place of wasi-libc's malloc family).
+SDK_C_SRCS := sdk/c/proxy_wasm.c sdk/c/pwc_alloc.c
+SDK_C := $(SDK_C_SRCS) sdk/c/proxy_wasm.h
 
 $(PLUGIN_DIR)/%.wasm: examples/plugins/%.c $(SDK_C)
 	@mkdir -p $(dir $@)
-	$(WASM_CC) $(WASM_CFLAGS) -o $@.tmp $< sdk/c/proxy_wasm.c && mv $@.tmp $@
+	$(WASM_CC) $(WASM_CFLAGS) -o $@.tmp $< $(SDK_C_SRCS) && mv $@.tmp $@
 
 .PHONY: plugins
 plugins: $(PLUGINS)

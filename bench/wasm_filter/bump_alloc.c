@@ -1,5 +1,5 @@
 /* A stand-in guest allocator for host_bench only: linked into a copy of hostcalls.wasm in
- * place of wasi-libc's malloc, so the hostcall figures can show the host and engine alone. */
+ * place of the SDK's (pwc_alloc.c), so the hostcall figures can show the host and engine alone. */
 #include <stddef.h>
 #include <string.h>
 

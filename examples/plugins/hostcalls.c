@@ -1,6 +1,7 @@
 /* Test plugin whose behaviour comes from its plugin configuration (one keyword): traps,
  * infinite loops, bad pointers to hostcalls, lifecycle logging, pauses and resumes, local
- * replies, buffer and header-map edits. The host's unit and integration tests drive it. */
+ * replies, buffer and header-map edits, allocator stress. The host's unit and integration
+ * tests drive it. */
 #include "proxy_wasm.h"
 
 #include <stdio.h>
@@ -180,6 +181,122 @@ static void call_response(uint32_t ctx, uint32_t token, uint32_t nh, size_t body
     pwc_continue_stream(PWC_STREAM_REQUEST);
 }
 
+/* "alloc_stress": the SDK allocator under the VM's memory cap. Random malloc/calloc/realloc/
+ * free of blocks filled with a byte each (checked every 16 bytes, so any overlap of two
+ * 16-aligned blocks shows), host-allocated header values in between, then memory filled until
+ * malloc says NULL, then everything freed and one big block taken. Reports "ok ..." or what
+ * broke in x-alloc. */
+typedef struct blk {
+    unsigned char *p;
+    size_t n;
+    unsigned char fill;
+} blk_t;
+
+static blk_t blks[256];
+static uint32_t xs = 2463534242u;
+
+static uint32_t rnd(void)
+{
+    xs ^= xs << 13;
+    xs ^= xs >> 17;
+    xs ^= xs << 5;
+    return xs;
+}
+
+static bool blk_ok(const blk_t *b)
+{
+    if ((uintptr_t)b->p % 16)
+        return false;
+    for (size_t i = 0; i < b->n; i += 16)
+        if (b->p[i] != b->fill)
+            return false;
+    return !b->n || b->p[b->n - 1] == b->fill;
+}
+
+static size_t rnd_size(void)
+{
+    uint32_t r = rnd() % 100;
+    return r < 60 ? rnd() % 200 : r < 90 ? rnd() % 3000 : rnd() % 300000;
+}
+
+static const char *alloc_stress(int *nulls)
+{
+    for (int op = 0; op < 6000; op++) {
+        blk_t *b = &blks[rnd() % 256];
+        if (op % 16 == 0) { /* a value the host allocates through proxy_on_memory_allocate */
+            char *v = NULL;
+            size_t l = 0;
+            if (raw_get_header(PWC_REQUEST_HEADERS, ":path", 5, &v, &l) == PWC_OK &&
+                (l != 1 || !v || v[0] != '/' || (uintptr_t)v % 16))
+                return "header value";
+            free(v);
+        }
+        if (b->p && !blk_ok(b))
+            return "block changed";
+        unsigned char fill = (unsigned char)(rnd() | 1);
+        size_t n = rnd_size();
+        unsigned char *p;
+        if (b->p && rnd() % 3) {
+            free(b->p);
+            b->p = NULL;
+            continue;
+        } else if (b->p) {
+            size_t keep = b->n < n ? b->n : n;
+            if (!(p = realloc(b->p, n))) {
+                ++*nulls;
+                continue;
+            }
+            b->p = p;
+            b->n = keep;
+            if (!blk_ok(b))
+                return "realloc lost the contents";
+        } else if (rnd() % 8 == 0) {
+            if (!(p = calloc(1, n))) {
+                ++*nulls;
+                continue;
+            }
+            for (size_t i = 0; i < n; i++)
+                if (p[i])
+                    return "calloc not zeroed";
+        } else if (!(p = malloc(n))) {
+            ++*nulls;
+            continue;
+        }
+        memset(p, fill, n);
+        *b = (blk_t){p, n, fill};
+    }
+    /* fill what memory is left, 32 KiB then 64 bytes at a time, chained through the blocks */
+    void *chain = NULL, *q;
+    size_t sizes[2] = {32768, 64}, taken = 0;
+    for (int k = 0; k < 2; k++)
+        while (taken < (1u << 30) && (q = malloc(sizes[k])) != NULL) {
+            *(void **)q = chain;
+            chain = q;
+            taken += sizes[k];
+        }
+    if (taken >= (1u << 30))
+        return "no memory cap reached";
+    ++*nulls;
+    for (size_t i = 0; i < 256; i++)
+        if (blks[i].p && !blk_ok(&blks[i]))
+            return "block changed by the fill";
+    while (chain) {
+        q = *(void **)chain;
+        free(chain);
+        chain = q;
+    }
+    for (size_t i = 0; i < 256; i++) {
+        free(blks[i].p);
+        blks[i].p = NULL;
+    }
+    /* everything is free and merged again: one block of 1 MiB fits under any cap of 2 MiB+ */
+    if (!(q = malloc(1u << 20)))
+        return "memory not whole after freeing everything";
+    memset(q, 1, 1u << 20);
+    free(q);
+    return NULL;
+}
+
 static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
 {
     trace(eos ? "request_headers eos" : "request_headers", ctx);
@@ -299,6 +416,14 @@ static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
         free(v);
         pwc_replace_header(PWC_REQUEST_HEADERS, "X-Replaced", "new");
         pwc_remove_header(PWC_REQUEST_HEADERS, "X-Gone");
+    }
+    if (is("alloc_stress")) {
+        int nulls = 0;
+        const char *bad = alloc_stress(&nulls);
+        char out[96];
+        snprintf(out, sizeof out, "%s nulls=%d pages=%zu", bad ? bad : "ok", nulls,
+                 __builtin_wasm_memory_size(0));
+        pwc_replace_header(PWC_REQUEST_HEADERS, "x-alloc", out);
     }
     if (is("bench_get_header")) { /* 100000 x get ":path", for the hostcall cost */
         for (int i = 0; i < 100000; i++) {

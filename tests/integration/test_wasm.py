@@ -525,6 +525,24 @@ def memory_limit_stops_growth():
 
 
 @test
+def sdk_allocator_returns_null_at_the_memory_limit():
+    # The C SDK's malloc under an 8 MiB cap: random use, then filled to the cap (NULL, no
+    # trap), then everything freed and a 1 MiB block taken (examples/plugins/hostcalls.c).
+    with Upstream(echo()) as up:
+        port = free_port()
+        f = wasm_filter("hostcalls", "alloc_stress", vm_extra=(
+            "                  sluice_limits: { max_memory_bytes: 8388608,"
+            " callback_deadline: 20s }\n"))
+        with Sluice(http_config(port, up.port, http_filters=f)):
+            r = http_request(port, "GET", "/")
+            check_eq(r.status, 200)
+            hd = dict((k.lower(), v) for k, v in r.json()["headers"])
+            m = re.match(r"ok nulls=(\d+) pages=(\d+)$", hd.get("x-alloc", ""))
+            check(m is not None, "x-alloc: %r" % hd.get("x-alloc"))
+            check(int(m.group(1)) >= 1 and int(m.group(2)) <= 128, hd["x-alloc"])
+
+
+@test
 def bad_plugin_fails_the_configuration():
     with Upstream(echo()) as up:
         port = free_port()

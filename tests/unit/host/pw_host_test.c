@@ -986,6 +986,31 @@ TEST(memory_limit_caps_growth)
     fake_free(&f);
 }
 
+TEST(sdk_allocator_survives_stress_under_the_memory_cap)
+{
+    env_t e;
+    pw_plugin_config_t cfg = {.plugin_configuration = {(const uint8_t *)"alloc_stress", 12},
+                              .max_memory_bytes = 4u << 20,
+                              .deadline_ms = 20000};
+    env_open_cfg(&e, "hostcalls", &cfg);
+    fake_t f;
+    fake_request(&f, "/");
+    pw_stream_t *st = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
+    T_EQ_INT(pw_stream_on_request_headers(st, 3, true), PW_CONTINUE);
+    T_ASSERT(!pw_stream_failed(st)); /* malloc answered NULL at the cap; nothing trapped */
+    const char *r = hget(&f, PW_MAP_REQUEST_HEADERS, "x-alloc");
+    T_ASSERT(r != NULL);
+    int nulls = -1, pages = -1;
+    char word[64] = "";
+    T_EQ_INT(sscanf(r, "%63s nulls=%d pages=%d", word, &nulls, &pages), 3);
+    T_EQ_STR(word, "ok");
+    T_ASSERT(nulls >= 1);
+    T_ASSERT(pages > 0 && pages <= 64); /* 4 MiB */
+    pw_stream_free(st);
+    env_close(&e);
+    fake_free(&f);
+}
+
 /* ---- failures ------------------------------------------------------------------------------- */
 
 TEST(trap_fails_the_stream_with_503_and_replaces_the_vm)
