@@ -70,7 +70,8 @@ PWC_EXPORT(proxy_abi_version_0_2_1) void pwc_abi_version_0_2_1(void) {}
 
 /* Weak: pwc_alloc.c, when linked, exports its own with malloc's fast path inlined, saving
  * a call on every hostcall that returns data. */
-PWC_EXPORT(proxy_on_memory_allocate) __attribute__((weak)) void *pwc_on_memory_allocate(size_t size)
+PWC_EXPORT(proxy_on_memory_allocate) __attribute__((weak))
+void *pwc_on_memory_allocate(size_t size)
 {
     return malloc(size);
 }
