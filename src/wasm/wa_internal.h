@@ -28,7 +28,7 @@
     X(BR_TABLE)                                    /* s, n, n+1 x (target, dst, arity, loop) */ \
     X(BR_TABLE0)                                   /* index, n, n+1 x target: no values */     \
     X(RETURN)                                      /* src, n: results at src..src+n */          \
-    X(CALL) X(CALL_INDIRECT)                       /* s, func | s, type, table */               \
+    X(CALL) X(CALL_LOCAL) X(CALL_INDIRECT)         /* s, func | s, func | s, type, table */    \
     X(SELECT)                                      /* s */                                      \
     X(MOV) X(MOV2)                                 /* dst, src | dst, src, dst2, src2 */        \
     X(GLOBAL_GET) X(GLOBAL_SET)                    /* dst, global | src, global */              \

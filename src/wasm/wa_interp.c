@@ -185,6 +185,10 @@ dispatch:
     SP_FROM_PC();
     callee = funcs[*pc++];
     goto do_call;
+    OP(CALL_LOCAL)
+    SP_FROM_PC();
+    callee = funcs[*pc++];
+    goto enter;
     OP(CALL_INDIRECT)
     {
         SP_FROM_PC();
@@ -612,6 +616,11 @@ do_call:
         }
         NEXT();
     }
+    if (callee->inst != inst) {
+        inst = callee->inst;
+        LOAD_CTX();
+    }
+enter:
     {
         const wa_code_t *cd = callee->code;
         wa_value_t *nfp = sp - cd->nparams;
@@ -637,10 +646,6 @@ do_call:
         }
         fp = nfp;
         sp = fp + cd->nlocals;
-        if (callee->inst != inst) {
-            inst = callee->inst;
-            LOAD_CTX();
-        }
         func = callee;
         pc = cd->code;
         NEXT();
