@@ -632,8 +632,9 @@ enter:
         fr->ret_pc = pc;
         fr->fp = fp;
         fr->func = func;
-        /* declared locals start at zero; a short run is cleared inline, its tail landing in
-         * operand slots, which are dead here (max_height is at least 4) */
+        /* declared locals start at zero; a run of up to 8 is cleared by fixed-size stores
+         * (AssemblyScript's runtime helpers have 5 to 8 locals), the at most 3 extra slots
+         * landing in operand slots, which are dead here (max_height is at least 4) */
         wa_value_t *z = nfp + cd->nparams;
         uint32_t nz = cd->nlocals - cd->nparams;
         if (nz <= 4) {
@@ -641,6 +642,9 @@ enter:
             z[1].raw = 0;
             z[2].raw = 0;
             z[3].raw = 0;
+        } else if (nz <= 8) {
+            for (int i = 0; i < 8; i++)
+                z[i].raw = 0;
         } else {
             memset(z, 0, nz * sizeof *z);
         }
