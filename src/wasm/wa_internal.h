@@ -135,6 +135,7 @@ typedef struct wa_code {
     uint32_t nlocals;     /* params + declared locals + the zero slot (wa_compile.c) */
     uint32_t max_height;  /* operand stack slots needed beyond the locals (at least 4: a call
                              clears 4 slots past the params without looking at nlocals) */
+    uint32_t frame_slots; /* nlocals + max_height: what a call checks the value stack for */
     uint32_t body_offset; /* byte offset of the body in the module */
     wa_word_t *code;      /* owned */
     uint32_t code_len;

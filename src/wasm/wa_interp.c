@@ -624,8 +624,7 @@ enter:
     {
         const wa_code_t *cd = callee->code;
         wa_value_t *nfp = sp - cd->nparams;
-        if (frame >= frames_end ||
-            nfp + cd->nlocals + cd->max_height > ex->stack_end)
+        if (frame >= frames_end || nfp + cd->frame_slots > ex->stack_end)
             TRAP(WA_TRAP_STACK_EXHAUSTED);
         TICK();
         wa_frame_t *fr = frame++;
