@@ -28,7 +28,7 @@
     X(BR_TABLE)                                    /* s, n, n+1 x (target, dst, arity, loop) */ \
     X(BR_TABLE0)                                   /* index, n, n+1 x target: no values */     \
     X(RETURN)                                      /* src, n: results at src..src+n */          \
-    X(CALL) X(CALL_INDIRECT)                       /* s, func | s, type, table */               \
+    X(CALL) X(CALL_LOCAL) X(CALL_INDIRECT)         /* s, func | s, func | s, type, table */    \
     X(SELECT)                                      /* s */                                      \
     X(MOV) X(MOV2)                                 /* dst, src | dst, src, dst2, src2 */        \
     X(GLOBAL_GET) X(GLOBAL_SET)                    /* dst, global | src, global */              \
@@ -135,6 +135,7 @@ typedef struct wa_code {
     uint32_t nlocals;     /* params + declared locals + the zero slot (wa_compile.c) */
     uint32_t max_height;  /* operand stack slots needed beyond the locals (at least 4: a call
                              clears 4 slots past the params without looking at nlocals) */
+    uint32_t frame_slots; /* nlocals + max_height: what a call checks the value stack for */
     uint32_t body_offset; /* byte offset of the body in the module */
     wa_word_t *code;      /* owned */
     uint32_t code_len;

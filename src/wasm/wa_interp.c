@@ -185,6 +185,10 @@ dispatch:
     SP_FROM_PC();
     callee = funcs[*pc++];
     goto do_call;
+    OP(CALL_LOCAL)
+    SP_FROM_PC();
+    callee = funcs[*pc++];
+    goto enter;
     OP(CALL_INDIRECT)
     {
         SP_FROM_PC();
@@ -614,19 +618,24 @@ do_call:
         }
         NEXT();
     }
+    if (callee->inst != inst) {
+        inst = callee->inst;
+        LOAD_CTX();
+    }
+enter:
     {
         const wa_code_t *cd = callee->code;
         wa_value_t *nfp = sp - cd->nparams;
-        if (frame >= frames_end ||
-            nfp + cd->nlocals + cd->max_height > ex->stack_end)
+        if (frame >= frames_end || nfp + cd->frame_slots > ex->stack_end)
             TRAP(WA_TRAP_STACK_EXHAUSTED);
         TICK();
         wa_frame_t *fr = frame++;
         fr->ret_pc = pc;
         fr->fp = fp;
         fr->func = func;
-        /* declared locals start at zero; a short run is cleared inline, its tail landing in
-         * operand slots, which are dead here (max_height is at least 4) */
+        /* declared locals start at zero; a run of up to 8 is cleared by fixed-size stores
+         * (AssemblyScript's runtime helpers have 5 to 8 locals), the at most 3 extra slots
+         * landing in operand slots, which are dead here (max_height is at least 4) */
         wa_value_t *z = nfp + cd->nparams;
         uint32_t nz = cd->nlocals - cd->nparams;
         if (nz <= 4) {
@@ -634,15 +643,14 @@ do_call:
             z[1].raw = 0;
             z[2].raw = 0;
             z[3].raw = 0;
+        } else if (nz <= 8) {
+            for (int i = 0; i < 8; i++)
+                z[i].raw = 0;
         } else {
             memset(z, 0, nz * sizeof *z);
         }
         fp = nfp;
         sp = fp + cd->nlocals;
-        if (callee->inst != inst) {
-            inst = callee->inst;
-            LOAD_CTX();
-        }
         func = callee;
         pc = cd->code;
         NEXT();
