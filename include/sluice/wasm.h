@@ -185,6 +185,9 @@ typedef struct wa_instance_limits {
 typedef struct wa_call_limits {
     uint64_t fuel;        /* 0: unlimited; else roughly one unit per back-edge or call */
     uint64_t deadline_ns; /* 0: none; else absolute CLOCK_MONOTONIC time in ns */
+    uint64_t budget_ns;   /* 0: none; else the call may run this long, counted from the first
+                             clock check (a few thousand back-edges or calls in), so a short
+                             call never reads the clock; deadline_ns wins when both are set */
 } wa_call_limits_t;
 
 uint64_t wa_now_ns(void); /* CLOCK_MONOTONIC in ns, the clock deadlines use */

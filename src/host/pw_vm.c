@@ -341,7 +341,8 @@ pw_status_t pw__vm_call(pw_vm_t *vm, pw_ctx_t *ctx, pw_cb_t cb, const wa_value_t
     wa_func_type(f, &ft);
     pw_ctx_t *save_cur = vm->cur, *save_eff = vm->eff;
     vm->cur = vm->eff = ctx;
-    wa_call_limits_t lim = {.fuel = 0, .deadline_ns = wa_now_ns() + vm->plugin->deadline_ns};
+    /* A budget, not a deadline: most callbacks end before the engine's first clock check. */
+    wa_call_limits_t lim = {.budget_ns = vm->plugin->deadline_ns};
     wa_value_t res[1] = {{0}};
     wa_trap_t trap;
     vm->depth++;

@@ -645,6 +645,7 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
         local.fuel_left = 0;
         local.fuel_on = false;
         local.deadline_ns = 0;
+        local.budget_ns = 0;
         local.trap_kind = WA_TRAP_NONE;
         ex = &local;
         if (f->inst) {
@@ -659,9 +660,12 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
             ex->fuel_on = true;
             ex->fuel_left = limits->fuel;
         }
-        if (limits)
+        if (limits) {
             ex->deadline_ns = limits->deadline_ns;
-        /* The deadline was just set from the clock: the first read can wait a whole chunk. */
+            ex->budget_ns = limits->deadline_ns ? 0 : limits->budget_ns;
+        }
+        /* A deadline was just set from the clock, a budget starts at the first check: either
+         * way the first read can wait a whole chunk. */
         (void)wa__tick_refill(ex); /* fuel, when on, is non-zero here */
         base = ex->stack;
         tl_exec = ex;

@@ -271,7 +271,8 @@ typedef struct wa_exec {
     uint32_t host_nesting;
     uint64_t fuel_left;            /* not yet handed to the tick counter */
     bool fuel_on;
-    uint64_t deadline_ns;
+    uint64_t deadline_ns;          /* absolute; 0 = none yet */
+    uint64_t budget_ns;            /* becomes deadline_ns at the first clock check */
     int64_t tick;                  /* units left before the next slow check */
     /* trap details */
     wa_trap_kind_t trap_kind;

@@ -27,7 +27,7 @@ uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
  * gone. */
 bool wa__tick_refill(wa_exec_t *ex)
 {
-    int64_t chunk = ex->deadline_ns ? 4096 : ((int64_t)1 << 40);
+    int64_t chunk = ex->deadline_ns || ex->budget_ns ? 4096 : ((int64_t)1 << 40);
     if (ex->fuel_on) {
         if (ex->fuel_left == 0) {
             ex->trap_kind = WA_TRAP_FUEL;
@@ -43,9 +43,14 @@ bool wa__tick_refill(wa_exec_t *ex)
 
 bool wa__deadline_check(wa_exec_t *ex)
 {
-    if (ex->deadline_ns && wa_now_ns() >= ex->deadline_ns) {
-        ex->trap_kind = WA_TRAP_DEADLINE;
-        return false;
+    if (ex->deadline_ns) {
+        if (wa_now_ns() >= ex->deadline_ns) {
+            ex->trap_kind = WA_TRAP_DEADLINE;
+            return false;
+        }
+    } else if (ex->budget_ns) {
+        /* The first check of a call that outlived one chunk: its time starts now. */
+        ex->deadline_ns = wa_now_ns() + ex->budget_ns;
     }
     return wa__tick_refill(ex);
 }

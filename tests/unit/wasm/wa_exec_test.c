@@ -210,6 +210,35 @@ TEST(deadline_ends_an_infinite_loop_on_time)
     wa_instance_free(inst);
 }
 
+TEST(budget_ends_an_infinite_loop_and_lets_short_calls_finish)
+{
+    wa_instance_t *inst = TRAPS();
+    wa_value_t none = {0};
+    wa_trap_t trap;
+    /* the budget's clock starts at the first check, a chunk of back-edges into the call */
+    uint64_t t0 = wa_now_ns();
+    wa_call_limits_t lim = {.budget_ns = 50 * 1000000ull};
+    T_EQ_INT(call1(inst, "spin", none, 0, NULL, &lim, &trap), WA_ERR_TRAP);
+    uint64_t took = wa_now_ns() - t0;
+    T_EQ_INT(trap.kind, WA_TRAP_DEADLINE);
+    T_ASSERT(took >= 50 * 1000000ull);
+    T_ASSERT(took < 1000 * 1000000ull);
+    /* a call that ends within its budget is not stopped, however tight the budget */
+    lim.budget_ns = 1;
+    wa_value_t v = {.i32 = 10}, res[1];
+    T_EQ_INT(call1(inst, "fib", v, 1, res, &lim, &trap), WA_OK);
+    T_EQ_INT(res[0].i32, 55);
+    /* ... but a longer one is, once its first check has started the clock */
+    v.i32 = 25;
+    T_EQ_INT(call1(inst, "fib", v, 1, res, &lim, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_DEADLINE);
+    /* an absolute deadline wins over a budget */
+    lim = (wa_call_limits_t){.deadline_ns = wa_now_ns(), .budget_ns = 10000 * 1000000ull};
+    T_EQ_INT(call1(inst, "fib", v, 1, res, &lim, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_DEADLINE);
+    wa_instance_free(inst);
+}
+
 /* env.again(n): calls the caller's "outer"(n - 1) re-entrantly, and its "double" too. */
 static wa_trap_kind_t again_cb(wa_instance_t *caller, void *user, const wa_value_t *args,
                                wa_value_t *results)
