@@ -551,6 +551,8 @@ static void flush(wf_t *x)
 static bool after(wf_t *x)
 {
     x->fail_seen = x->fail_seen || pw_stream_failed(x->st);
+    if (!x->want_reply && !x->want_reset && !x->want_continue[DEC] && !x->want_continue[ENC])
+        return !x->dead; /* the common case: the plugin asked for nothing */
     x->refs++;
     flush(x);
     bool alive = !x->dead;
