@@ -140,11 +140,9 @@ static void up_trailers(void *ud, const sl_header_t *t, size_t n)
         sl_hmap_add(m, t[i].name, t[i].name_len, t[i].value, t[i].value_len);
 }
 
-static void up_complete(void *ud)
+/* The response ended; `tail` (stream arena, may be empty) is its last body bytes. */
+static void finish_response(router_t *r, const char *tail, size_t tail_len)
 {
-    router_t *r = ud;
-    if (!r->resp_started)
-        return;
     r->resp_done = true;
     stop_timer(r);
     sl_stream_t *s = r->f->stream;
@@ -160,8 +158,38 @@ static void up_complete(void *ud)
     } else {
         sl_buf_t b;
         sl_buf_init(&b);
+        if (tail_len)
+            sl_buf_borrow(&b, tail, tail_len);
         sl_filter_encode_data(r->f, &b, true);
+        sl_buf_dispose(&b);
     }
+}
+
+static void up_complete(void *ud)
+{
+    router_t *r = ud;
+    if (!r->resp_started)
+        return;
+    finish_response(r, NULL, 0);
+}
+
+/* The last body bytes and the end at once: the filters see one data call with end_stream,
+ * as behind Envoy. The tail is copied to the stream's arena because the connection is given
+ * back first (the codec offers tails of at most SL_H1_BODY_END_MAX bytes this way). */
+static void up_body_end(void *ud, const char *p, size_t n)
+{
+    router_t *r = ud;
+    if (!r->resp_started)
+        return;
+    char *tail = n ? sl_arena_alloc(sl_stream_arena(r->f->stream), n) : NULL;
+    if (n && !tail) {
+        router_release(r, false);
+        sl_filter_send_local_reply(r->f, 502, "", 0, NULL, "out_of_memory");
+        return;
+    }
+    if (n)
+        memcpy(tail, p, n);
+    finish_response(r, tail, n);
 }
 
 static void up_error(void *ud, int status, const char *why)
@@ -200,6 +228,7 @@ static const sl_h1_cbs_t upstream_cbs = {
     .on_body = up_body,
     .on_trailers = up_trailers,
     .on_complete = up_complete,
+    .on_body_end = up_body_end,
     .on_error = up_error,
     .on_watermark = up_watermark,
     .on_drained = up_drained,

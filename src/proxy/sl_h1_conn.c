@@ -487,6 +487,16 @@ static bool deliver(sl_h1_conn_t *c, const sl_h1_event_t *ev)
         return true;
     }
     case SL_H1_EV_BODY:
+        if (c->cbs->on_body_end && ev->data.len <= SL_H1_BODY_END_MAX &&
+            sl_h1_parser_ends_next(&c->parser)) {
+            sl_h1_event_t end;
+            sl_h1_parse(&c->parser, c->rbuf + c->roff, 0, &end); /* consumes nothing */
+            c->begun = false;
+            if (c->role == SL_H1_SERVER)
+                c->pause |= SL_H1_PAUSE_PIPELINE;
+            c->cbs->on_body_end(c->ud, ev->data.p, ev->data.len);
+            return true;
+        }
         c->cbs->on_body(c->ud, ev->data.p, ev->data.len);
         return true;
     case SL_H1_EV_TRAILERS:

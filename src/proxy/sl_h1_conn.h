@@ -35,6 +35,10 @@ typedef struct sl_h1_head {
                                    sl_h1_conn_allow_tunnel; every later byte comes as body */
 } sl_h1_head_t;
 
+/* The longest message tail on_body_end is offered; a longer one comes as on_body and then
+ * on_complete. */
+#define SL_H1_BODY_END_MAX 2048
+
 typedef struct sl_h1_cbs {
     /* The first bytes of a new message arrived (starts the headers timeout). May be NULL. */
     void (*on_begin)(void *ud);
@@ -46,6 +50,9 @@ typedef struct sl_h1_cbs {
     void (*on_trailers)(void *ud, const sl_header_t *t, size_t n);
     /* The message is complete. Downstream, parsing stops until sl_h1_conn_resume_parsing. */
     void (*on_complete)(void *ud);
+    /* May be NULL. Body bytes (at most SL_H1_BODY_END_MAX) that end the message, in place of
+     * on_body then on_complete (as Envoy's codec delivers a body with its end). */
+    void (*on_body_end)(void *ud, const char *p, size_t n);
     /* Bad input (status: 400, 413, 431, 501 for the reply) or, with status 0, the peer
      * closed / a read error (why says which). No more reading happens. */
     void (*on_error)(void *ud, int status, const char *why);

@@ -824,6 +824,8 @@ void sl_h1_parser_tunnel(sl_h1_parser_t *p)
         p->state = ST_TUNNEL;
 }
 
+bool sl_h1_parser_ends_next(const sl_h1_parser_t *p) { return p->state == ST_COMPLETE; }
+
 bool sl_h1_parser_in_message(const sl_h1_parser_t *p)
 {
     return p->state != ST_IDLE && p->state != ST_HEAD && p->state != ST_ERROR &&

@@ -185,6 +185,9 @@ void sl_h1_parser_tunnel(sl_h1_parser_t *p);
 
 /* True between HEADERS and MESSAGE_COMPLETE (a message body is in progress). */
 bool sl_h1_parser_in_message(const sl_h1_parser_t *p);
+/* The body just reported was the message's last byte: the next call reports its end
+ * (MESSAGE_COMPLETE) without consuming input. */
+bool sl_h1_parser_ends_next(const sl_h1_parser_t *p);
 
 /* ---- helpers for field names and lists ------------------------------------------------------ */
 

@@ -308,6 +308,8 @@ def lifecycle_order_through_the_proxy():
                   "events %r lack the order %r" % (events, want))
             check_eq(events[0], "create")
             check_eq(events[-3:], ["log", "done", "delete"])
+            # A small response body arrives with its end: one callback, as behind Envoy.
+            check_eq([e for e in events if e.startswith("response_body")], ["response_body eos"])
 
 
 @test

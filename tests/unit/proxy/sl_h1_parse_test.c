@@ -544,6 +544,36 @@ TEST(errors_are_sticky)
     T_EQ_STR(sl_h1_error_str(ev.error), "whitespace between header name and colon");
 }
 
+TEST(the_last_body_bytes_announce_the_end)
+{
+    sl_h1_parser_t p;
+    sl_h1_event_t ev;
+    sl_h1_parser_init(&p, SL_H1_RESPONSE, NULL);
+    const char *m = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    size_t len = strlen(m), off = sl_h1_parse(&p, m, len, &ev);
+    T_EQ_INT(ev.type, SL_H1_EV_HEADERS);
+    T_ASSERT(!sl_h1_parser_ends_next(&p));
+    /* two bytes, then the other three: only the last ones end the message */
+    off += sl_h1_parse(&p, m + off, 2, &ev);
+    T_EQ_INT(ev.type, SL_H1_EV_BODY);
+    T_ASSERT(!sl_h1_parser_ends_next(&p));
+    off += sl_h1_parse(&p, m + off, len - off, &ev);
+    T_EQ_INT(ev.type, SL_H1_EV_BODY);
+    T_EQ_UINT(ev.data.len, 3);
+    T_ASSERT(sl_h1_parser_ends_next(&p));
+    T_EQ_UINT(sl_h1_parse(&p, m + off, 0, &ev), 0);
+    T_EQ_INT(ev.type, SL_H1_EV_MESSAGE_COMPLETE);
+    T_ASSERT(!sl_h1_parser_ends_next(&p));
+    /* a chunked body's data is never the end: the last chunk and trailers follow */
+    const char *c = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    len = strlen(c);
+    off = sl_h1_parse(&p, c, len, &ev);
+    T_EQ_INT(ev.type, SL_H1_EV_HEADERS);
+    off += sl_h1_parse(&p, c + off, len - off, &ev);
+    T_EQ_INT(ev.type, SL_H1_EV_BODY);
+    T_ASSERT(!sl_h1_parser_ends_next(&p));
+}
+
 TEST(eof_inside_a_message_is_truncation)
 {
     T_EQ_STR(REQ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel"),
