@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#define UNLIKELY(c) __builtin_expect(!!(c), 0)
 #define MAX_HOST_NESTING 200 /* re-entrant host -> Wasm -> host chains; each uses C stack */
 
 /* Sanitizer builds dispatch through the switch: clang's instrumentation of a computed-goto
@@ -37,15 +38,26 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
         [WA_OP_I32_EQZ_BT] = &&L_I32_EQZ_BT, [WA_OP_I32_EQZ_BF] = &&L_I32_EQZ_BF,
     };
 #define OP(n) L_##n:
-#define NEXT() goto *labels[*pc++]
+/* The empty asm makes the memory base a register operand at every dispatch, so that GCC's
+ * allocator keeps it in a register across the loop; left to itself it gives the register to
+ * state that fewer handlers read and loads the base from the stack in every load and store.
+ * It emits no instruction. */
+#define NEXT()                                                                                   \
+    do {                                                                                         \
+        __asm__("" : "+r"(mem));                                                                 \
+        goto *labels[*pc++];                                                                     \
+    } while (0)
 #else
 #define OP(n) case WA_OP_##n:
 #define NEXT() goto dispatch
 #endif
+    /* where a return lands instead of testing the frame record (see wa_frame_t) */
+    static const wa_word_t exit_stub[1] = {WA_OP_EXIT}, resume_stub[1] = {WA_OP_RESUME};
     wa_func_t *func = NULL, *callee = f;
-    const wa_word_t *pc = NULL;
-    /* sp is only live from an "s" operand to the call or branch that uses it */
-    wa_value_t *fp = NULL, *sp = args + f->type->nparams;
+    const wa_word_t *pc = exit_stub; /* the outermost frame's return address */
+    /* sp is only live from an "s" operand to the call or branch that uses it, nfp from a
+     * call to the callee's entry */
+    wa_value_t *fp = NULL, *sp = args + f->type->nparams, *nfp = NULL;
     wa_instance_t *inst = NULL;
     uint8_t *mem = NULL;
     uint64_t mem_size = 0;
@@ -78,7 +90,7 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     } while (0)
 #define TICK()                                                                                   \
     do {                                                                                         \
-        if (--tick < 0) {                                                                        \
+        if (UNLIKELY(--tick < 0)) {                                                              \
             ex->tick = tick;                                                                     \
             if (!wa__deadline_check(ex))                                                         \
                 TRAP(ex->trap_kind);                                                             \
@@ -167,27 +179,28 @@ dispatch:
         else
             for (uint32_t i = 0; i < n; i++)
                 fp[i] = src[i];
-        wa_frame_t *fr = --frame;
-        if (!fr->ret_pc) {
-            ex->tick = tick;
-            return WA_TRAP_NONE;
-        }
-        pc = fr->ret_pc;
-        fp = fr->fp;
-        func = fr->func;
-        if (func->inst != inst) {
-            inst = func->inst;
-            LOAD_CTX();
-        }
+        frame--;
+        pc = frame->ret_pc;
+        fp = frame->fp;
+        func = frame->func;
         NEXT();
     }
+    OP(EXIT)
+    ex->tick = tick;
+    return WA_TRAP_NONE;
+    OP(RESUME) /* back from another instance; frame is the record just popped */
+    pc = frame->cross_pc;
+    inst = func->inst;
+    LOAD_CTX();
+    NEXT();
     OP(CALL)
     SP_FROM_PC();
     callee = funcs[*pc++];
     goto do_call;
     OP(CALL_LOCAL)
-    SP_FROM_PC();
-    callee = funcs[*pc++];
+    nfp = fp + pc[0];
+    callee = funcs[pc[1]];
+    pc += 2;
     goto enter;
     OP(CALL_INDIRECT)
     {
@@ -246,7 +259,7 @@ dispatch:
  * as Wasm's does), plus the offset word at pc[k + 1]; checked against the memory size */
 #define EA(a, k, n)                                                                              \
     uint64_t ea = (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1];             \
-    if (ea + (n) > mem_size)                                                                     \
+    if (UNLIKELY(ea + (n) > mem_size))                                                           \
         TRAP(WA_TRAP_MEMORY_OOB);
 #define LOAD(name, T, field, cast)                                                               \
     OP(name)                                                                                     \
@@ -621,12 +634,16 @@ do_call:
     if (callee->inst != inst) {
         inst = callee->inst;
         LOAD_CTX();
+        if (func) { /* not the outermost call: return through the RESUME stub */
+            frame->cross_pc = pc;
+            pc = resume_stub;
+        }
     }
+    nfp = sp - callee->code->nparams;
 enter:
     {
         const wa_code_t *cd = callee->code;
-        wa_value_t *nfp = sp - cd->nparams;
-        if (frame >= frames_end || nfp + cd->frame_slots > ex->stack_end)
+        if (UNLIKELY(frame >= frames_end || nfp + cd->frame_slots > ex->stack_end))
             TRAP(WA_TRAP_STACK_EXHAUSTED);
         TICK();
         wa_frame_t *fr = frame++;
@@ -637,7 +654,7 @@ enter:
          * (AssemblyScript's runtime helpers have 5 to 8 locals), the at most 3 extra slots
          * landing in operand slots, which are dead here (max_height is at least 4) */
         wa_value_t *z = nfp + cd->nparams;
-        uint32_t nz = cd->nlocals - cd->nparams;
+        uint32_t nz = cd->nzero;
         if (nz <= 4) {
             z[0].raw = 0;
             z[1].raw = 0;
@@ -650,7 +667,6 @@ enter:
             memset(z, 0, nz * sizeof *z);
         }
         fp = nfp;
-        sp = fp + cd->nlocals;
         func = callee;
         pc = cd->code;
         NEXT();
@@ -659,7 +675,8 @@ enter:
 trap:
     ex->trap_kind = kind;
     ex->trap_func = func ? func : callee;
-    ex->trap_pc = func ? pc : NULL;
+    /* a call into another instance that could not start has pc at the stub */
+    ex->trap_pc = !func ? NULL : pc == resume_stub ? frame->cross_pc : pc;
     ex->depth = entry_depth;
     ex->tick = tick;
     return kind;
