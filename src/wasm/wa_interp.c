@@ -38,13 +38,14 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
         [WA_OP_I32_EQZ_BT] = &&L_I32_EQZ_BT, [WA_OP_I32_EQZ_BF] = &&L_I32_EQZ_BF,
     };
 #define OP(n) L_##n:
-/* The empty asm makes the memory base a register operand at every dispatch, so that GCC's
- * allocator keeps it in a register across the loop; left to itself it gives the register to
- * state that fewer handlers read and loads the base from the stack in every load and store.
- * It emits no instruction. */
+/* The empty asm makes the memory base (and the current function, which every call and
+ * return moves) register operands at every dispatch, so that GCC's allocator keeps them in
+ * registers across the loop; left to itself it gives the registers to state that fewer
+ * handlers read and loads the base from the stack in every load and store. It emits no
+ * instruction. */
 #define NEXT()                                                                                   \
     do {                                                                                         \
-        __asm__("" : "+r"(mem));                                                                 \
+        __asm__("" : "+r"(mem), "+r"(func));                                                     \
         goto *labels[*pc++];                                                                     \
     } while (0)
 #else
@@ -256,30 +257,34 @@ dispatch:
     }
 
 /* effective address: slot `a` plus the addend word at pc[k] (an i32.add folded in, wrapping
- * as Wasm's does), plus the offset word at pc[k + 1]; checked against the memory size */
-#define EA(a, k, n)                                                                              \
-    uint64_t ea = (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1];             \
+ * as Wasm's does) when the op has one (w = 4 words, else 3), plus the offset word after it;
+ * checked against the memory size */
+#define EA(a, k, w, n)                                                                           \
+    uint64_t ea = (w) == 4 ? (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1]   \
+                           : (uint64_t)(uint32_t)SLOT(a).i32 + pc[k];                            \
     if (UNLIKELY(ea + (n) > mem_size))                                                           \
         TRAP(WA_TRAP_MEMORY_OOB);
-#define LOAD(name, T, field, cast)                                                               \
+#define LOAD1(name, w, T, field, cast)                                                           \
     OP(name)                                                                                     \
     {                                                                                            \
-        EA(1, 2, sizeof(T))                                                                      \
+        EA(1, 2, w, sizeof(T))                                                                   \
         T v_;                                                                                    \
         memcpy(&v_, mem + ea, sizeof v_);                                                        \
         SLOT(0).field = cast v_;                                                                 \
-        pc += 4;                                                                                 \
+        pc += (w);                                                                               \
         NEXT();                                                                                  \
     }
-#define STORE(name, T, field)                                                                    \
+#define STORE1(name, w, T, field)                                                                \
     OP(name)                                                                                     \
     {                                                                                            \
-        EA(0, 2, sizeof(T))                                                                      \
+        EA(0, 2, w, sizeof(T))                                                                   \
         T v_ = (T)SLOT(1).field;                                                                 \
         memcpy(mem + ea, &v_, sizeof v_);                                                        \
-        pc += 4;                                                                                 \
+        pc += (w);                                                                               \
         NEXT();                                                                                  \
     }
+#define LOAD(name, T, field, cast) LOAD1(name, 4, T, field, cast) LOAD1(name##_O, 3, T, field, cast)
+#define STORE(name, T, field) STORE1(name, 4, T, field) STORE1(name##_O, 3, T, field)
     LOAD(I32_LOAD, uint32_t, i32, (int32_t))
     LOAD(I64_LOAD, uint64_t, i64, (int64_t))
     LOAD(F32_LOAD, uint32_t, f32_bits, )
