@@ -45,7 +45,7 @@
     X(I64_LOAD16_U_O) X(I64_LOAD32_S_O) X(I64_LOAD32_U_O)                                       \
     X(I32_STORE_O) X(I64_STORE_O) X(F32_STORE_O) X(F64_STORE_O) X(I32_STORE8_O)                 \
     X(I32_STORE16_O) X(I64_STORE8_O) X(I64_STORE16_O) X(I64_STORE32_O)                          \
-                       /* the same without an addend: dst, addr, offset | addr, value, offset */ \
+         /* the same without an addend: dst, addr, end | addr, value, end; end = offset + size */ \
     X(MEMORY_SIZE) X(MEMORY_GROW)                  /* dst | dst, delta */                       \
     X(I32_CONST) X(I64_CONST)                      /* dst, value (two words for 64 bits) */     \
     X(I32_EQZ) X(I32_EQ) X(I32_NE) X(I32_LT_S) X(I32_LT_U) X(I32_GT_S) X(I32_GT_U) X(I32_LE_S)  \

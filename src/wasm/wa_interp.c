@@ -256,14 +256,17 @@ dispatch:
         NEXT();
     }
 
-/* effective address: slot `a` plus the addend word at pc[k] (an i32.add folded in, wrapping
- * as Wasm's does) when the op has one (w = 4 words, else 3), plus the offset word after it;
- * checked against the memory size */
+/* effective address ea of an n-byte access, checked against the memory size: with an addend
+ * (w = 4 words), slot `a` plus the addend word at pc[k] (an i32.add folded in, wrapping as
+ * Wasm's does) plus the offset word after it; without (w = 3), slot `a` plus the word at
+ * pc[k], which holds the offset plus n, so that its sum is the access's end, compared as is */
 #define EA(a, k, w, n)                                                                           \
     uint64_t ea = (w) == 4 ? (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1]   \
                            : (uint64_t)(uint32_t)SLOT(a).i32 + pc[k];                            \
-    if (UNLIKELY(ea + (n) > mem_size))                                                           \
-        TRAP(WA_TRAP_MEMORY_OOB);
+    if (UNLIKELY(ea + ((w) == 4 ? (n) : 0) > mem_size))                                          \
+        TRAP(WA_TRAP_MEMORY_OOB);                                                                \
+    if ((w) == 3)                                                                                \
+        ea -= (n);
 #define LOAD1(name, w, T, field, cast)                                                           \
     OP(name)                                                                                     \
     {                                                                                            \
