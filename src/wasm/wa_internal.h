@@ -27,7 +27,7 @@
     X(BR) X(BR_IF)                                 /* target, dst, arity, loop, s, cond */      \
     X(BR_TABLE)                                    /* s, n, n+1 x (target, dst, arity, loop) */ \
     X(BR_TABLE0)                                   /* index, n, n+1 x target: no values */     \
-    X(RETURN)                                      /* src, n: results at src..src+n */          \
+    X(RETURN) X(RETURN1)                           /* src, n: results at src..src+n | src */    \
     X(EXIT) X(RESUME)                              /* only in wa_interp.c's return stubs */     \
     X(CALL) X(CALL_LOCAL) X(CALL_INDIRECT)         /* s, func | fp, func | s, type, table */   \
     X(SELECT)                                      /* s */                                      \

@@ -175,17 +175,21 @@ dispatch:
         /* the results move down to the frame's first slots (src is never below them) */
         wa_value_t *src = fp + pc[0];
         uint32_t n = pc[1];
-        if (n == 1)
-            fp[0] = src[0];
-        else
-            for (uint32_t i = 0; i < n; i++)
-                fp[i] = src[i];
+        for (uint32_t i = 0; i < n; i++)
+            fp[i] = src[i];
         frame--;
         pc = frame->ret_pc;
         fp = frame->fp;
         func = frame->func;
         NEXT();
     }
+    OP(RETURN1)
+    fp[0] = SLOT(0);
+    frame--;
+    pc = frame->ret_pc;
+    fp = frame->fp;
+    func = frame->func;
+    NEXT();
     OP(EXIT)
     ex->tick = tick;
     return WA_TRAP_NONE;
