@@ -38,14 +38,14 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
         [WA_OP_I32_EQZ_BT] = &&L_I32_EQZ_BT, [WA_OP_I32_EQZ_BF] = &&L_I32_EQZ_BF,
     };
 #define OP(n) L_##n:
-/* The empty asm makes the memory base (and the current function, which every call and
- * return moves) register operands at every dispatch, so that GCC's allocator keeps them in
- * registers across the loop; left to itself it gives the registers to state that fewer
- * handlers read and loads the base from the stack in every load and store. It emits no
- * instruction. */
+/* The empty asm makes the memory base a register operand at every dispatch, so that GCC's
+ * allocator keeps it in a register across the loop; left to itself it gives the register to
+ * state that fewer handlers read and loads the base from the stack in every load and store.
+ * It emits no instruction. (Pinning the current function too saved call instructions but
+ * cost time: docs/engine.md.) */
 #define NEXT()                                                                                   \
     do {                                                                                         \
-        __asm__("" : "+r"(mem), "+r"(func));                                                     \
+        __asm__("" : "+r"(mem));                                                                 \
         goto *labels[*pc++];                                                                     \
     } while (0)
 #else
