@@ -438,6 +438,7 @@ static bool compile_body(cc_t *c, wa_code_t *code)
     code->nlocals = c->nlocals + 1; /* the zero slot is cleared with the declared locals */
     code->max_height = c->max_h + 4;
     code->frame_slots = code->nlocals + code->max_height;
+    code->nzero = code->nlocals - code->nparams;
     code->code = malloc((size_t)c->len * sizeof(wa_word_t));
     code->trap_map = malloc((size_t)(c->ntm ? c->ntm : 1) * sizeof(uint32_t));
     if (!code->code || !code->trap_map)

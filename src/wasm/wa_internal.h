@@ -27,8 +27,9 @@
     X(BR) X(BR_IF)                                 /* target, dst, arity, loop, s, cond */      \
     X(BR_TABLE)                                    /* s, n, n+1 x (target, dst, arity, loop) */ \
     X(BR_TABLE0)                                   /* index, n, n+1 x target: no values */     \
-    X(RETURN)                                      /* src, n: results at src..src+n */          \
-    X(CALL) X(CALL_LOCAL) X(CALL_INDIRECT)         /* s, func | s, func | s, type, table */    \
+    X(RETURN) X(RETURN1)                           /* src, n: results at src..src+n | src */    \
+    X(EXIT) X(RESUME)                              /* only in wa_interp.c's return stubs */     \
+    X(CALL) X(CALL_LOCAL) X(CALL_INDIRECT)         /* s, func | fp, func | s, type, table */   \
     X(SELECT)                                      /* s */                                      \
     X(MOV) X(MOV2)                                 /* dst, src | dst, src, dst2, src2 */        \
     X(GLOBAL_GET) X(GLOBAL_SET)                    /* dst, global | src, global */              \
@@ -39,6 +40,12 @@
     X(I32_STORE) X(I64_STORE) X(F32_STORE)                                                      \
     X(F64_STORE) X(I32_STORE8) X(I32_STORE16) X(I64_STORE8) X(I64_STORE16) X(I64_STORE32)      \
                                       /* addr, value, add, offset: at addr + add + offset */    \
+    X(I32_LOAD_O) X(I64_LOAD_O) X(F32_LOAD_O) X(F64_LOAD_O) X(I32_LOAD8_S_O) X(I32_LOAD8_U_O)   \
+    X(I32_LOAD16_S_O) X(I32_LOAD16_U_O) X(I64_LOAD8_S_O) X(I64_LOAD8_U_O) X(I64_LOAD16_S_O)     \
+    X(I64_LOAD16_U_O) X(I64_LOAD32_S_O) X(I64_LOAD32_U_O)                                       \
+    X(I32_STORE_O) X(I64_STORE_O) X(F32_STORE_O) X(F64_STORE_O) X(I32_STORE8_O)                 \
+    X(I32_STORE16_O) X(I64_STORE8_O) X(I64_STORE16_O) X(I64_STORE32_O)                          \
+         /* the same without an addend: dst, addr, end | addr, value, end; end = offset + size */ \
     X(MEMORY_SIZE) X(MEMORY_GROW)                  /* dst | dst, delta */                       \
     X(I32_CONST) X(I64_CONST)                      /* dst, value (two words for 64 bits) */     \
     X(I32_EQZ) X(I32_EQ) X(I32_NE) X(I32_LT_S) X(I32_LT_U) X(I32_GT_S) X(I32_GT_U) X(I32_LE_S)  \
@@ -136,6 +143,7 @@ typedef struct wa_code {
     uint32_t max_height;  /* operand stack slots needed beyond the locals (at least 4: a call
                              clears 4 slots past the params without looking at nlocals) */
     uint32_t frame_slots; /* nlocals + max_height: what a call checks the value stack for */
+    uint32_t nzero;       /* nlocals - nparams: the slots a call clears */
     uint32_t body_offset; /* byte offset of the body in the module */
     wa_word_t *code;      /* owned */
     uint32_t code_len;
@@ -255,11 +263,15 @@ struct wa_global {
     wa_value_t val;
 };
 
-/* One Wasm activation record on the frame stack. */
+/* One Wasm activation record on the frame stack. A return goes to ret_pc without a test:
+ * the outermost frame's ret_pc is a stub that leaves the interpreter (EXIT), and that of a
+ * call into another instance a stub (RESUME) that reloads the caller's instance state and
+ * continues at cross_pc. */
 typedef struct wa_frame {
-    const wa_word_t *ret_pc; /* where the caller resumes */
-    wa_value_t *fp;          /* caller's locals */
-    wa_func_t *func;         /* caller's function */
+    const wa_word_t *ret_pc;   /* where the caller resumes */
+    wa_value_t *fp;            /* caller's locals */
+    wa_func_t *func;           /* caller's function */
+    const wa_word_t *cross_pc; /* set only with ret_pc = the RESUME stub */
 } wa_frame_t;
 
 /* The state of the calls running on this thread; nested (re-entrant) calls continue on it. */

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#define UNLIKELY(c) __builtin_expect(!!(c), 0)
 #define MAX_HOST_NESTING 200 /* re-entrant host -> Wasm -> host chains; each uses C stack */
 
 /* Sanitizer builds dispatch through the switch: clang's instrumentation of a computed-goto
@@ -37,15 +38,27 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
         [WA_OP_I32_EQZ_BT] = &&L_I32_EQZ_BT, [WA_OP_I32_EQZ_BF] = &&L_I32_EQZ_BF,
     };
 #define OP(n) L_##n:
-#define NEXT() goto *labels[*pc++]
+/* The empty asm makes the memory base a register operand at every dispatch, so that GCC's
+ * allocator keeps it in a register across the loop; left to itself it gives the register to
+ * state that fewer handlers read and loads the base from the stack in every load and store.
+ * It emits no instruction. (Pinning the current function too saved call instructions but
+ * cost time: docs/engine.md.) */
+#define NEXT()                                                                                   \
+    do {                                                                                         \
+        __asm__("" : "+r"(mem));                                                                 \
+        goto *labels[*pc++];                                                                     \
+    } while (0)
 #else
 #define OP(n) case WA_OP_##n:
 #define NEXT() goto dispatch
 #endif
+    /* where a return lands instead of testing the frame record (see wa_frame_t) */
+    static const wa_word_t exit_stub[1] = {WA_OP_EXIT}, resume_stub[1] = {WA_OP_RESUME};
     wa_func_t *func = NULL, *callee = f;
-    const wa_word_t *pc = NULL;
-    /* sp is only live from an "s" operand to the call or branch that uses it */
-    wa_value_t *fp = NULL, *sp = args + f->type->nparams;
+    const wa_word_t *pc = exit_stub; /* the outermost frame's return address */
+    /* sp is only live from an "s" operand to the call or branch that uses it, nfp from a
+     * call to the callee's entry */
+    wa_value_t *fp = NULL, *sp = args + f->type->nparams, *nfp = NULL;
     wa_instance_t *inst = NULL;
     uint8_t *mem = NULL;
     uint64_t mem_size = 0;
@@ -78,7 +91,7 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     } while (0)
 #define TICK()                                                                                   \
     do {                                                                                         \
-        if (--tick < 0) {                                                                        \
+        if (UNLIKELY(--tick < 0)) {                                                              \
             ex->tick = tick;                                                                     \
             if (!wa__deadline_check(ex))                                                         \
                 TRAP(ex->trap_kind);                                                             \
@@ -162,32 +175,37 @@ dispatch:
         /* the results move down to the frame's first slots (src is never below them) */
         wa_value_t *src = fp + pc[0];
         uint32_t n = pc[1];
-        if (n == 1)
-            fp[0] = src[0];
-        else
-            for (uint32_t i = 0; i < n; i++)
-                fp[i] = src[i];
-        wa_frame_t *fr = --frame;
-        if (!fr->ret_pc) {
-            ex->tick = tick;
-            return WA_TRAP_NONE;
-        }
-        pc = fr->ret_pc;
-        fp = fr->fp;
-        func = fr->func;
-        if (func->inst != inst) {
-            inst = func->inst;
-            LOAD_CTX();
-        }
+        for (uint32_t i = 0; i < n; i++)
+            fp[i] = src[i];
+        frame--;
+        pc = frame->ret_pc;
+        fp = frame->fp;
+        func = frame->func;
         NEXT();
     }
+    OP(RETURN1)
+    fp[0] = SLOT(0);
+    frame--;
+    pc = frame->ret_pc;
+    fp = frame->fp;
+    func = frame->func;
+    NEXT();
+    OP(EXIT)
+    ex->tick = tick;
+    return WA_TRAP_NONE;
+    OP(RESUME) /* back from another instance; frame is the record just popped */
+    pc = frame->cross_pc;
+    inst = func->inst;
+    LOAD_CTX();
+    NEXT();
     OP(CALL)
     SP_FROM_PC();
     callee = funcs[*pc++];
     goto do_call;
     OP(CALL_LOCAL)
-    SP_FROM_PC();
-    callee = funcs[*pc++];
+    nfp = fp + pc[0];
+    callee = funcs[pc[1]];
+    pc += 2;
     goto enter;
     OP(CALL_INDIRECT)
     {
@@ -242,31 +260,38 @@ dispatch:
         NEXT();
     }
 
-/* effective address: slot `a` plus the addend word at pc[k] (an i32.add folded in, wrapping
- * as Wasm's does), plus the offset word at pc[k + 1]; checked against the memory size */
-#define EA(a, k, n)                                                                              \
-    uint64_t ea = (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1];             \
-    if (ea + (n) > mem_size)                                                                     \
-        TRAP(WA_TRAP_MEMORY_OOB);
-#define LOAD(name, T, field, cast)                                                               \
+/* effective address ea of an n-byte access, checked against the memory size: with an addend
+ * (w = 4 words), slot `a` plus the addend word at pc[k] (an i32.add folded in, wrapping as
+ * Wasm's does) plus the offset word after it; without (w = 3), slot `a` plus the word at
+ * pc[k], which holds the offset plus n, so that its sum is the access's end, compared as is */
+#define EA(a, k, w, n)                                                                           \
+    uint64_t ea = (w) == 4 ? (uint64_t)(uint32_t)((uint32_t)SLOT(a).i32 + pc[k]) + pc[(k) + 1]   \
+                           : (uint64_t)(uint32_t)SLOT(a).i32 + pc[k];                            \
+    if (UNLIKELY(ea + ((w) == 4 ? (n) : 0) > mem_size))                                          \
+        TRAP(WA_TRAP_MEMORY_OOB);                                                                \
+    if ((w) == 3)                                                                                \
+        ea -= (n);
+#define LOAD1(name, w, T, field, cast)                                                           \
     OP(name)                                                                                     \
     {                                                                                            \
-        EA(1, 2, sizeof(T))                                                                      \
+        EA(1, 2, w, sizeof(T))                                                                   \
         T v_;                                                                                    \
         memcpy(&v_, mem + ea, sizeof v_);                                                        \
         SLOT(0).field = cast v_;                                                                 \
-        pc += 4;                                                                                 \
+        pc += (w);                                                                               \
         NEXT();                                                                                  \
     }
-#define STORE(name, T, field)                                                                    \
+#define STORE1(name, w, T, field)                                                                \
     OP(name)                                                                                     \
     {                                                                                            \
-        EA(0, 2, sizeof(T))                                                                      \
+        EA(0, 2, w, sizeof(T))                                                                   \
         T v_ = (T)SLOT(1).field;                                                                 \
         memcpy(mem + ea, &v_, sizeof v_);                                                        \
-        pc += 4;                                                                                 \
+        pc += (w);                                                                               \
         NEXT();                                                                                  \
     }
+#define LOAD(name, T, field, cast) LOAD1(name, 4, T, field, cast) LOAD1(name##_O, 3, T, field, cast)
+#define STORE(name, T, field) STORE1(name, 4, T, field) STORE1(name##_O, 3, T, field)
     LOAD(I32_LOAD, uint32_t, i32, (int32_t))
     LOAD(I64_LOAD, uint64_t, i64, (int64_t))
     LOAD(F32_LOAD, uint32_t, f32_bits, )
@@ -621,12 +646,16 @@ do_call:
     if (callee->inst != inst) {
         inst = callee->inst;
         LOAD_CTX();
+        if (func) { /* not the outermost call: return through the RESUME stub */
+            frame->cross_pc = pc;
+            pc = resume_stub;
+        }
     }
+    nfp = sp - callee->code->nparams;
 enter:
     {
         const wa_code_t *cd = callee->code;
-        wa_value_t *nfp = sp - cd->nparams;
-        if (frame >= frames_end || nfp + cd->frame_slots > ex->stack_end)
+        if (UNLIKELY(frame >= frames_end || nfp + cd->frame_slots > ex->stack_end))
             TRAP(WA_TRAP_STACK_EXHAUSTED);
         TICK();
         wa_frame_t *fr = frame++;
@@ -637,7 +666,7 @@ enter:
          * (AssemblyScript's runtime helpers have 5 to 8 locals), the at most 3 extra slots
          * landing in operand slots, which are dead here (max_height is at least 4) */
         wa_value_t *z = nfp + cd->nparams;
-        uint32_t nz = cd->nlocals - cd->nparams;
+        uint32_t nz = cd->nzero;
         if (nz <= 4) {
             z[0].raw = 0;
             z[1].raw = 0;
@@ -650,7 +679,6 @@ enter:
             memset(z, 0, nz * sizeof *z);
         }
         fp = nfp;
-        sp = fp + cd->nlocals;
         func = callee;
         pc = cd->code;
         NEXT();
@@ -659,7 +687,8 @@ enter:
 trap:
     ex->trap_kind = kind;
     ex->trap_func = func ? func : callee;
-    ex->trap_pc = func ? pc : NULL;
+    /* a call into another instance that could not start has pc at the stub */
+    ex->trap_pc = !func ? NULL : pc == resume_stub ? frame->cross_pc : pc;
     ex->depth = entry_depth;
     ex->tick = tick;
     return kind;

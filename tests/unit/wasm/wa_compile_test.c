@@ -104,12 +104,31 @@ static const uint8_t slots_wasm[] = {
     0x0b, 0x0b, 0x0a, 0x01, 0x00, 0x41, 0x08, 0x0b, 0x04, 0x2a, 0x00, 0x00, 0x00,
 };
 
+/* wat2wasm of:
+ * (module
+ *   (memory 1)
+ *   (func (export "store_edge") (result i32)
+ *     i32.const 65528 i32.const 9 i32.store offset=4
+ *     i32.const 65532 i32.load)
+ *   (func (export "past_edge") (result i32) i32.const 65530 i32.load offset=4)
+ *   (func (export "wraps_past_4g") (result i32) i32.const -1 i32.load offset=2))
+ */
+static const uint8_t const_addr_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03,
+    0x04, 0x03, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x2a, 0x03, 0x0a, 0x73, 0x74,
+    0x6f, 0x72, 0x65, 0x5f, 0x65, 0x64, 0x67, 0x65, 0x00, 0x00, 0x09, 0x70, 0x61, 0x73, 0x74, 0x5f,
+    0x65, 0x64, 0x67, 0x65, 0x00, 0x01, 0x0d, 0x77, 0x72, 0x61, 0x70, 0x73, 0x5f, 0x70, 0x61, 0x73,
+    0x74, 0x5f, 0x34, 0x67, 0x00, 0x02, 0x0a, 0x26, 0x03, 0x12, 0x00, 0x41, 0xf8, 0xff, 0x03, 0x41,
+    0x09, 0x36, 0x02, 0x04, 0x41, 0xfc, 0xff, 0x03, 0x28, 0x02, 0x00, 0x0b, 0x09, 0x00, 0x41, 0xfa,
+    0xff, 0x03, 0x28, 0x02, 0x04, 0x0b, 0x07, 0x00, 0x41, 0x7f, 0x28, 0x02, 0x02, 0x0b,
+};
+
 /* The instance keeps its own reference on the module. */
-static wa_instance_t *slots_instance(void)
+static wa_instance_t *instance_of(const uint8_t *bytes, size_t len)
 {
     wa_module_t *m = NULL;
     wa_error_t err;
-    wa_status_t st = wa_module_load(slots_wasm, sizeof slots_wasm, &m, &err);
+    wa_status_t st = wa_module_load(bytes, len, &m, &err);
     if (st != WA_OK)
         t_fail(__FILE__, __LINE__, "load: %s at %zu", err.message, err.offset);
     wa_linker_t *l = wa_linker_new();
@@ -122,6 +141,8 @@ static wa_instance_t *slots_instance(void)
         t_fail(__FILE__, __LINE__, "instantiate: %s", err.message);
     return inst;
 }
+
+static wa_instance_t *slots_instance(void) { return instance_of(slots_wasm, sizeof slots_wasm); }
 
 /* Calls export `name` with up to three i32 arguments under a fuel bound (a miscompiled loop
  * ends in a trap rather than a hang); returns the status, *nres the function's result count. */
@@ -220,6 +241,18 @@ TEST(a_constant_address_reads_and_writes_the_same_memory)
     wa_instance_t *inst = slots_instance();
     /* the store goes to 4 + 12, the load reads 0 + 16 */
     expect(inst, "const_addr", 1234, 0, 1, 1234, 0);
+    wa_instance_free(inst);
+}
+
+TEST(a_constant_address_joins_the_offset_only_while_the_sum_fits_32_bits)
+{
+    wa_instance_t *inst = instance_of(const_addr_wasm, sizeof const_addr_wasm);
+    /* the last four bytes of the page, written as 65528 + 4 and read as 65532 + 0 */
+    expect(inst, "store_edge", 0, 0, 0, 9, 0);
+    /* 65530 + 4 ends two bytes past the page */
+    expect(inst, "past_edge", 0, 0, 0, 0, WA_TRAP_MEMORY_OOB);
+    /* 0xffffffff + 2 does not fit: kept apart, the access is past 4 GiB, not at address 1 */
+    expect(inst, "wraps_past_4g", 0, 0, 0, 0, WA_TRAP_MEMORY_OOB);
     wa_instance_free(inst);
 }
 
