@@ -186,3 +186,58 @@ def instructions_per_request(who, sluice, workers, d, tag, conf, port, n, ready)
     one = callgrind_total(who, sluice, workers, d, tag, conf, port, n, ready)
     two = callgrind_total(who, sluice, workers, d, tag, conf, port, 2 * n, ready)
     return (two - one) / n if one is not None and two is not None else None
+
+
+def nginx_conf(d, name, workers, servers, upstream_block=""):
+    """Writes the benchmarks' nginx configuration to d/name.conf and returns its path:
+    `workers` processes, no access log, long keep-alive, temporary files under d, then
+    `upstream_block` and one `server { }` around each entry of `servers` (their inner lines)."""
+    tmp = os.path.join(d, f"{name}-tmp")
+    os.makedirs(tmp, exist_ok=True)
+    temps = "\n".join(f"    {k}_temp_path {tmp}/{k};"
+                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    blocks = "".join(f"    server {{\n{s}\n    }}\n" for s in servers)
+    conf = f"""worker_processes {workers};
+daemon off;
+master_process on;
+pid {d}/{name}.pid;
+error_log {d}/{name}-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+{temps}
+{upstream_block}
+{blocks}}}
+"""
+    path = os.path.join(d, f"{name}.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return path
+
+
+def parse_wrk(out, err=""):
+    """A `wrk --latency` report as {rps, requests, p50, p99 (ms), errors, raw}; None (or "")
+    for what it does not say."""
+    res = {"rps": None, "requests": None, "p50": None, "p99": None, "errors": "",
+           "raw": out + err}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        res["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        res["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m:
+            res[key] = to_ms(m.group(1), m.group(2))
+    errs = []
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errs.append(f"{m.group(1)} non-2xx")
+    m = re.search(r"Socket errors: (.*)", out)
+    if m:
+        errs.append("socket errors: " + m.group(1).strip())
+    res["errors"] = "; ".join(errs)
+    return res

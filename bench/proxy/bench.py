@@ -7,7 +7,6 @@ nginx and sluice run with the same worker count; wrk uses keep-alive connections
 
 import argparse
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -17,8 +16,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import (cleanup, fmt, free_port, on_signal, sluice_conf, start,  # noqa: E402
-                      started, stop, to_ms)
+from benchlib import (cleanup, fmt, free_port, nginx_conf, on_signal,  # noqa: E402
+                      parse_wrk, sluice_conf, start, started, stop)
 
 BODY = "hello, world\n"
 
@@ -37,34 +36,6 @@ def wait_ready(port, proc, seconds=10.0):
             pass
         time.sleep(0.1)
     return False
-
-
-def nginx_conf(d, name, workers, server_block, upstream_block=""):
-    tmp = os.path.join(d, f"{name}-tmp")
-    os.makedirs(tmp, exist_ok=True)
-    temps = "\n".join(f"    {k}_temp_path {tmp}/{k};"
-                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = f"""worker_processes {workers};
-daemon off;
-master_process on;
-pid {d}/{name}.pid;
-error_log {d}/{name}-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 60s;
-{temps}
-{upstream_block}
-    server {{
-{server_block}
-    }}
-}}
-"""
-    path = os.path.join(d, f"{name}.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    return path
 
 
 def children(pid):
@@ -101,24 +72,7 @@ def run_wrk(port, seconds, conns, threads):
     r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s",
                         "--latency", url], capture_output=True, text=True,
                        timeout=seconds + 30)
-    out = r.stdout
-    res = {"rps": None, "p50": None, "p99": None, "errors": "", "raw": out + r.stderr}
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if m:
-        res["rps"] = float(m.group(1))
-    for pct, key in (("50", "p50"), ("99", "p99")):
-        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if m:
-            res[key] = to_ms(m.group(1), m.group(2))
-    errs = []
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if m:
-        errs.append(f"{m.group(1)} non-2xx")
-    m = re.search(r"Socket errors: (.*)", out)
-    if m:
-        errs.append("socket errors: " + m.group(1).strip())
-    res["errors"] = "; ".join(errs)
-    return res
+    return parse_wrk(r.stdout, r.stderr)
 
 
 def main():
@@ -143,8 +97,8 @@ def main():
     rows = []
     try:
         up_port = free_port()
-        up_conf = nginx_conf(d, "upstream", args.workers, f"""        listen 127.0.0.1:{up_port};
-        location / {{ default_type text/plain; return 200 "{BODY.strip()}\\n"; }}""")
+        up_conf = nginx_conf(d, "upstream", args.workers, [f"""        listen 127.0.0.1:{up_port};
+        location / {{ default_type text/plain; return 200 "{BODY.strip()}\\n"; }}"""])
         up = start([nginx, "-p", d, "-e", f"{d}/upstream-error.log", "-c", up_conf],
                    f"{d}/upstream.out")
         if not wait_ready(up_port, up):
@@ -162,12 +116,12 @@ def main():
         px_port = free_port()
         px_conf = nginx_conf(
             d, "proxy", args.workers,
-            f"""        listen 127.0.0.1:{px_port};
+            [f"""        listen 127.0.0.1:{px_port};
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-        }}""",
+        }}"""],
             upstream_block=f"""    upstream backend {{
         server 127.0.0.1:{up_port};
         keepalive 128;

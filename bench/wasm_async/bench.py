@@ -27,8 +27,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchlib import (cleanup, cluster, fmt, free_port,  # noqa: E402
-                      instructions_per_request, on_signal, sluice_conf, start, started, stop,
-                      tail, to_ms)
+                      instructions_per_request, nginx_conf, on_signal, parse_wrk, sluice_conf,
+                      start, started, stop, tail)
 
 BODY = "hello, world\n"
 
@@ -60,36 +60,12 @@ def wait_ready(port, proc, seconds=10.0):
 
 # ---- configurations -----------------------------------------------------------------------------
 
-def nginx_conf(d, workers, up_port, auth_port):
-    tmp = os.path.join(d, "nginx-tmp")
-    os.makedirs(tmp, exist_ok=True)
-    temps = "\n".join(f"    {k}_temp_path {tmp}/{k};"
-                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = f"""worker_processes {workers};
-daemon off;
-master_process on;
-pid {d}/nginx.pid;
-error_log {d}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 60s;
-{temps}
-    server {{
-        listen 127.0.0.1:{up_port};
-        location / {{ default_type text/plain; return 200 "{BODY.strip()}\\n"; }}
-    }}
-    server {{
-        listen 127.0.0.1:{auth_port};
-        location /check {{ default_type text/plain; return 200 "ok\\n"; }}
-    }}
-}}
-"""
-    path = os.path.join(d, "nginx.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    return path
+def nginx_servers(up_port, auth_port):
+    """The upstream (BODY on every path) and the auth service (200 "ok" on /check)."""
+    return [f"""        listen 127.0.0.1:{up_port};
+        location / {{ default_type text/plain; return 200 "{BODY.strip()}\\n"; }}""",
+            f"""        listen 127.0.0.1:{auth_port};
+        location /check {{ default_type text/plain; return 200 "ok\\n"; }}"""]
 
 
 def wasm_filter(name, configuration, vm_id, plugin_dir, runtime):
@@ -151,27 +127,7 @@ def run_wrk(port, seconds, conns, threads, warmup=0):
         wrk(["-t", str(threads), "-c", str(conns), "-d", f"{warmup}s", url], warmup + 30)
     out, err = wrk(["-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency", url],
                    seconds + 30)
-    res = {"rps": None, "p50": None, "p99": None, "requests": None, "errors": "",
-           "raw": out + err}
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if m:
-        res["rps"] = float(m.group(1))
-    m = re.search(r"(\d+) requests in", out)
-    if m:
-        res["requests"] = int(m.group(1))
-    for pct, key in (("50", "p50"), ("99", "p99")):
-        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if m:
-            res[key] = to_ms(m.group(1), m.group(2))
-    errs = []
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if m:
-        errs.append(f"{m.group(1)} non-2xx")
-    m = re.search(r"Socket errors: (.*)", out)
-    if m:
-        errs.append("socket errors: " + m.group(1).strip())
-    res["errors"] = "; ".join(errs)
-    return res
+    return parse_wrk(out, err)
 
 
 def ratio(a, b, spec=".2f"):
@@ -446,7 +402,8 @@ def main():
     try:
         up_port, auth_port = free_port(), free_port()
         ng = start([nginx, "-p", d, "-e", f"{d}/nginx-error.log",
-                    "-c", nginx_conf(d, a.workers, up_port, auth_port)], f"{d}/nginx.out")
+                    "-c", nginx_conf(d, "nginx", a.workers, nginx_servers(up_port, auth_port))],
+                   f"{d}/nginx.out")
         if not wait_ready(up_port, ng):
             print(f"bench-wasm-async: nginx did not start:\n{tail(d + '/nginx.out')}")
             a.keep = True

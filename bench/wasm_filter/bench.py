@@ -14,7 +14,6 @@ temporary directory; every process started is killed on exit (normal, error or s
 
 import argparse
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -26,7 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchlib import (cleanup, fmt, free_port, instructions_per_request,  # noqa: E402
-                      on_signal, sluice_conf, start, started, stop, to_ms)
+                      nginx_conf, on_signal, parse_wrk, sluice_conf, start, started, stop)
 
 BODY = "hello, world\n"
 # The AssemblyScript example's header name is fixed ("x-as-plugin", value = its plugin
@@ -59,32 +58,10 @@ def wait_ready(port, proc, seconds=10.0):
     return False
 
 
-def nginx_conf(d, port, workers):
-    tmp = os.path.join(d, "upstream-tmp")
-    os.makedirs(tmp, exist_ok=True)
-    temps = "\n".join(f"    {k}_temp_path {tmp}/{k};"
-                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = f"""worker_processes {workers};
-daemon off;
-master_process on;
-pid {d}/upstream.pid;
-error_log {d}/upstream-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 60s;
-{temps}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ default_type text/plain; return 200 "{BODY.strip()}\\n"; }}
-    }}
-}}
-"""
-    path = os.path.join(d, "upstream.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    return path
+def upstream_server(port):
+    """The upstream's server block: BODY on every path."""
+    return f"""        listen 127.0.0.1:{port};
+        location / {{ default_type text/plain; return 200 "{BODY.strip()}\\n"; }}"""
 
 
 def wasm_filter(name, root_id, conf, path):
@@ -154,28 +131,11 @@ def run_wrk(port, seconds, conns, threads, pid):
                         "--latency", url], capture_output=True, text=True,
                        timeout=seconds + 30)
     cpu1 = cpu_seconds(pid)
-    out = r.stdout
-    res = {"rps": None, "p50": None, "p99": None, "errors": "", "raw": out + r.stderr,
-           "cpu_us": None}
+    res = parse_wrk(r.stdout, r.stderr)
     # sluice's own CPU per request: what the filter costs, whatever else runs on the machine
-    m = re.search(r"(\d+) requests in", out)
-    if m and int(m.group(1)) > 0 and cpu0 is not None and cpu1 is not None:
-        res["cpu_us"] = (cpu1 - cpu0) * 1e6 / int(m.group(1))
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if m:
-        res["rps"] = float(m.group(1))
-    for pct, key in (("50", "p50"), ("99", "p99")):
-        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if m:
-            res[key] = to_ms(m.group(1), m.group(2))
-    errs = []
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if m:
-        errs.append(f"{m.group(1)} non-2xx")
-    m = re.search(r"Socket errors: (.*)", out)
-    if m:
-        errs.append("socket errors: " + m.group(1).strip())
-    res["errors"] = "; ".join(errs)
+    res["cpu_us"] = None
+    if res["requests"] and cpu0 is not None and cpu1 is not None:
+        res["cpu_us"] = (cpu1 - cpu0) * 1e6 / res["requests"]
     return res
 
 
@@ -454,7 +414,8 @@ def main():
     try:
         up_port = free_port()
         up = start([nginx, "-p", d, "-e", f"{d}/upstream-error.log", "-c",
-                    nginx_conf(d, up_port, args.workers)], f"{d}/upstream.out")
+                    nginx_conf(d, "upstream", args.workers, [upstream_server(up_port)])],
+                   f"{d}/upstream.out")
         if not wait_ready(up_port, up):
             print(f"bench-wasm-filter: the nginx upstream did not start; see {d}/upstream.out")
             args.keep = True
