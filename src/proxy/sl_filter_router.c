@@ -181,14 +181,12 @@ static void up_body_end(void *ud, const char *p, size_t n)
     router_t *r = ud;
     if (!r->resp_started)
         return;
-    char *tail = n ? sl_arena_alloc(sl_stream_arena(r->f->stream), n) : NULL;
+    char *tail = n ? sl_arena_dup(sl_stream_arena(r->f->stream), p, n) : NULL;
     if (n && !tail) {
         router_release(r, false);
         sl_filter_send_local_reply(r->f, 502, "", 0, NULL, "out_of_memory");
         return;
     }
-    if (n)
-        memcpy(tail, p, n);
     finish_response(r, tail, n);
 }
 
