@@ -282,18 +282,18 @@ static int lower_key(pw_vm_t *vm, uint32_t ptr, uint32_t len, pw_slice_t *out)
     uint8_t *k = pw__mem(vm, ptr, len);
     if (!k)
         return PW_R_INVALID_MEMORY_ACCESS;
-    uint32_t i = 0;
-    while (i < len && !(k[i] >= 'A' && k[i] <= 'Z'))
-        i++;
-    if (i == len) {
+    /* one test per byte and no early exit: the loop has no branch to mispredict */
+    unsigned upper = 0;
+    for (uint32_t i = 0; i < len; i++)
+        upper |= (unsigned)(uint8_t)(k[i] - 'A') < 26u;
+    if (!upper) {
         *out = (pw_slice_t){k, len};
         return PW_R_OK;
     }
     if (!pw__scratch(vm, len))
         return PW_R_INTERNAL_FAILURE;
-    memcpy(vm->scratch, k, i);
-    for (; i < len; i++)
-        vm->scratch[i] = k[i] >= 'A' && k[i] <= 'Z' ? (uint8_t)(k[i] + 32) : k[i];
+    for (uint32_t i = 0; i < len; i++)
+        vm->scratch[i] = (uint8_t)(k[i] - 'A') < 26u ? (uint8_t)(k[i] + 32) : k[i];
     *out = (pw_slice_t){vm->scratch, len};
     return PW_R_OK;
 }

@@ -170,12 +170,14 @@ struct pw_vm {
                                  section (before inst is known) */
     wa_memory_t *mem;         /* borrowed from inst */
     wa_func_t *cb[PW_CB__COUNT]; /* borrowed from inst; NULL when not exported */
+    uint8_t cb_nresults[PW_CB__COUNT]; /* of each cb's type, read once at start */
     wa_func_t *alloc;         /* proxy_on_memory_allocate, else malloc */
     pw_ctx_t *ctxs;           /* list of live contexts (borrowed; each owned elsewhere) */
     pw_root_t *roots;         /* owned list */
     pw_ctx_t *cur;            /* context of the running callback (0 = VM context) */
     pw_ctx_t *eff;            /* effective context (proxy_set_effective_context) */
     uint32_t next_id;
+    bool ids_wrapped;         /* next_id went round: a new id may still be in use */
     pw_stream_t *dirty;       /* streams with deferred actions (borrowed) */
     const pw_http_response_t *http_resp; /* borrowed from the proxy during
                                   proxy_on_http_call_response: maps 6/7, buffer 4 */

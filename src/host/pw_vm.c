@@ -131,10 +131,15 @@ int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr
 
 uint32_t pw__vm_new_id(pw_vm_t *vm)
 {
-    /* Monotonic, skipping 0 and ids still alive after a wrap (ABI 1). */
+    /* Monotonic, skipping 0 and ids still alive after a wrap (ABI 1). Until the first wrap
+     * no live id can be ahead, so the list of live contexts is not searched. */
     for (;;) {
         uint32_t id = ++vm->next_id;
-        if (id != 0 && !pw__ctx_find(vm, id))
+        if (id == 0) {
+            vm->ids_wrapped = true;
+            continue;
+        }
+        if (!vm->ids_wrapped || !pw__ctx_find(vm, id))
             return id;
     }
 }
@@ -337,8 +342,7 @@ pw_status_t pw__vm_call(pw_vm_t *vm, pw_ctx_t *ctx, pw_cb_t cb, const wa_value_t
         return PW_ERR_BROKEN;
     if (!f)
         return PW_ERR_ARG;
-    wa_functype_t ft;
-    wa_func_type(f, &ft);
+    uint32_t nresults = vm->cb_nresults[cb];
     pw_ctx_t *save_cur = vm->cur, *save_eff = vm->eff;
     vm->cur = vm->eff = ctx;
     /* A budget, not a deadline: most callbacks end before the engine's first clock check. */
@@ -346,13 +350,13 @@ pw_status_t pw__vm_call(pw_vm_t *vm, pw_ctx_t *ctx, pw_cb_t cb, const wa_value_t
     wa_value_t res[1] = {{0}};
     wa_trap_t trap;
     vm->depth++;
-    wa_status_t ws = wa_call(f, args, nargs, res, ft.nresults, vm->depth > 1 ? NULL : &lim,
+    wa_status_t ws = wa_call(f, args, nargs, res, nresults, vm->depth > 1 ? NULL : &lim,
                             &trap);
     vm->depth--;
     vm->cur = save_cur;
     vm->eff = save_eff;
     if (ws == WA_OK) {
-        if (result && ft.nresults == 1)
+        if (result && nresults == 1)
             *result = res[0].i32;
         return PW_OK;
     }
@@ -463,8 +467,14 @@ static pw_status_t vm_new(pw_thread_t *t, pw_plugin_t *p, pw_vm_t **out, pw_erro
     wa_instance_set_user(vm->inst, vm);
     vm->caller = vm->inst;
     vm->mem = wa_instance_memory(vm->inst);
-    for (int cb = 0; cb < PW_CB__COUNT; cb++)
+    for (int cb = 0; cb < PW_CB__COUNT; cb++) {
         vm->cb[cb] = wa_instance_func(vm->inst, pw__cb_name((pw_cb_t)cb));
+        if (vm->cb[cb]) {
+            wa_functype_t ft;
+            wa_func_type(vm->cb[cb], &ft);
+            vm->cb_nresults[cb] = (uint8_t)(ft.nresults < 1 ? ft.nresults : 1);
+        }
+    }
     vm->alloc = vm->cb[PW_CB_ALLOC] ? vm->cb[PW_CB_ALLOC] : vm->cb[PW_CB_MALLOC];
     if (!vm->mem || !vm->alloc) {
         st = PW_ERR_START;

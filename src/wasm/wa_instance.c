@@ -595,6 +595,12 @@ static bool ensure_stacks(wa_instance_t *inst)
     inst->stack = s;
     inst->frames = f;
     inst->frames_bytes = fb;
+    wa_exec_t *ex = &inst->exec; /* calloc'd with the instance: the rest starts at zero */
+    ex->stack = s;
+    ex->stack_end = (wa_value_t *)s + inst->lim.stack_bytes / sizeof(wa_value_t);
+    ex->sp = ex->stack;
+    ex->frames = f;
+    ex->max_depth = inst->lim.max_call_depth;
     return true;
 }
 
@@ -614,6 +620,51 @@ static void fill_trap(wa_trap_t *trap, wa_exec_t *ex, wa_trap_kind_t kind)
         snprintf(trap->message, sizeof trap->message, "%s", wa_trap_kind_str(kind));
 }
 
+/* A host function called by the embedder itself, outside any Wasm call: it runs under an
+ * exec of its own that has no stacks, which a nested wa_call from it replaces. */
+static wa_trap_kind_t call_host_alone(wa_func_t *f, const wa_value_t *args, wa_value_t *results)
+{
+    wa_exec_t local;
+    memset(&local, 0, offsetof(wa_exec_t, host_msg));
+    local.host_msg[0] = 0;
+    local.exit_code = 0;
+    wa_exec_t *outer = tl_exec;
+    tl_exec = &local;
+    wa_value_t res[WA_MAX_FUNC_VALUES];
+    wa_trap_kind_t kind = f->host(NULL, f->user, args, res);
+    tl_exec = outer;
+    if (kind == WA_TRAP_NONE)
+        for (uint32_t i = 0, n = f->type->nresults; i < n; i++)
+            results[i] = res[i];
+    return kind;
+}
+
+/* An outermost call runs under its instance's own exec (set up with the stacks): the limits
+ * and the tick counter are all a call has to set. */
+static void exec_start(wa_exec_t *ex, const wa_call_limits_t *limits)
+{
+    ex->depth = 0;
+    ex->host_nesting = 0;
+    ex->fuel_on = false;
+    ex->fuel_left = 0;
+    ex->deadline_ns = 0;
+    ex->budget_ns = 0;
+    if (limits) {
+        if (limits->fuel) {
+            ex->fuel_on = true;
+            ex->fuel_left = limits->fuel;
+        }
+        ex->deadline_ns = limits->deadline_ns;
+        ex->budget_ns = limits->deadline_ns ? 0 : limits->budget_ns;
+    }
+    /* A deadline was just set from the clock, a budget starts at the first check: either
+     * way the first read can wait a whole chunk. */
+    if (ex->fuel_on)
+        (void)wa__tick_refill(ex); /* fuel, when on, is non-zero here */
+    else
+        ex->tick = (ex->deadline_ns || ex->budget_ns ? WA_TICK_CHUNK : WA_TICK_NONE) - 1;
+}
+
 wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_value_t *results,
                     uint32_t nresults, const wa_call_limits_t *limits, wa_trap_t *trap)
 {
@@ -626,50 +677,31 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
     }
     if (!f || (nargs && !args) || (f->type->nresults && !results))
         return WA_ERR_ARG;
-    if (nargs != f->type->nparams || nresults < f->type->nresults)
+    const uint32_t nres = f->type->nresults;
+    if (nargs != f->type->nparams || nresults < nres)
         return WA_ERR_TYPE;
-    wa_exec_t *outer = tl_exec;
-    wa_exec_t local;
-    wa_exec_t *ex;
+    wa_exec_t *outer = tl_exec, *ex;
     wa_value_t *base;
-    wa_value_t *saved_sp = NULL;
-    if (outer && outer->stack) {
+    if (outer && outer->stack) { /* from a host function inside a call: run above it */
         ex = outer;
         base = outer->sp;
-        saved_sp = outer->sp;
+    } else if (f->host) {
+        wa_trap_kind_t kind = call_host_alone(f, args, results);
+        if (kind != WA_TRAP_NONE && trap) {
+            trap->kind = kind;
+            trap->func_index = UINT32_MAX;
+            snprintf(trap->message, sizeof trap->message, "%s", wa_trap_kind_str(kind));
+        }
+        return kind == WA_TRAP_NONE ? WA_OK : WA_ERR_TRAP;
     } else {
-        /* Every field but the message buffer, which host_msg[0] = 0 below empties. */
-        local.stack = local.stack_end = local.sp = NULL;
-        local.frames = NULL;
-        local.depth = local.max_depth = local.host_nesting = 0;
-        local.fuel_left = 0;
-        local.fuel_on = false;
-        local.deadline_ns = 0;
-        local.budget_ns = 0;
-        local.trap_kind = WA_TRAP_NONE;
-        ex = &local;
-        if (f->inst) {
-            if (!ensure_stacks(f->inst))
-                return WA_ERR_NOMEM;
-            ex->stack = f->inst->stack;
-            ex->stack_end = f->inst->stack + f->inst->lim.stack_bytes / sizeof(wa_value_t);
-            ex->frames = f->inst->frames;
-            ex->max_depth = f->inst->lim.max_call_depth;
-        }
-        if (limits && limits->fuel) {
-            ex->fuel_on = true;
-            ex->fuel_left = limits->fuel;
-        }
-        if (limits) {
-            ex->deadline_ns = limits->deadline_ns;
-            ex->budget_ns = limits->deadline_ns ? 0 : limits->budget_ns;
-        }
-        /* A deadline was just set from the clock, a budget starts at the first check: either
-         * way the first read can wait a whole chunk. */
-        (void)wa__tick_refill(ex); /* fuel, when on, is non-zero here */
+        if (!f->inst->stack && !ensure_stacks(f->inst))
+            return WA_ERR_NOMEM;
+        ex = &f->inst->exec;
+        exec_start(ex, limits);
         base = ex->stack;
         tl_exec = ex;
     }
+    wa_value_t *saved_sp = ex->sp;
     ex->host_msg[0] = 0;
     ex->exit_code = 0;
     ex->trap_func = NULL;
@@ -685,9 +717,10 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
             kind = f->host(NULL, f->user, args, res);
             ex->host_nesting--;
         }
-        if (kind == WA_TRAP_NONE && f->type->nresults)
-            memcpy(results, res, f->type->nresults * sizeof *results);
-    } else if (!base || base + nargs + 1 > ex->stack_end) {
+        if (kind == WA_TRAP_NONE)
+            for (uint32_t i = 0; i < nres; i++)
+                results[i] = res[i];
+    } else if (base + nargs + 1 > ex->stack_end) {
         kind = WA_TRAP_STACK_EXHAUSTED;
         ex->trap_func = f;
     } else {
@@ -696,14 +729,13 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
             base[i] = args[i];
         kind = wa__run(ex, f, base);
         if (kind == WA_TRAP_NONE)
-            for (uint32_t i = 0, n = f->type->nresults; i < n; i++)
+            for (uint32_t i = 0; i < nres; i++)
                 results[i] = base[i];
     }
     if (kind != WA_TRAP_NONE)
         fill_trap(trap, ex, kind);
-    if (ex == outer)
-        outer->sp = saved_sp;
-    else
+    ex->sp = saved_sp;
+    if (ex != outer)
         tl_exec = outer;
     return kind == WA_TRAP_NONE ? WA_OK : WA_ERR_TRAP;
 }

@@ -312,6 +312,8 @@ struct wa_instance {
     wa_value_t *stack;          /* owned mmap, stack_bytes, made at first call */
     wa_frame_t *frames;         /* owned mmap, max_call_depth + 1 frames */
     size_t frames_bytes;
+    wa_exec_t exec;             /* for calls made into this instance from outside any call;
+                                   its stacks are the two above */
 };
 
 /* memcpy that accepts (NULL, 0): empty type lists and tables have no storage. */
@@ -321,8 +323,9 @@ static inline void wa__copy(void *dst, const void *src, size_t n)
         memcpy(dst, src, n);
 }
 
-/* Interpreter entry: runs f whose args sit at args[0..nparams) on ex's stack; results land at
- * args[0..nresults). Returns WA_TRAP_NONE or the trap kind (details in ex). */
+/* Interpreter entry: runs f, a function with Wasm code (never a host function), whose args
+ * sit at args[0..nparams) on ex's stack; results land at args[0..nresults). Returns
+ * WA_TRAP_NONE or the trap kind (details in ex). */
 wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args);
 /* Byte offset in the module of the instruction in f before pc. */
 uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc);
@@ -337,5 +340,9 @@ wa_status_t wa__table_make(wa_valtype_t elem, wa_limits_desc_t limits, uint32_t 
 void wa__instance_release_kept(wa_instance_t **keep, uint32_t n);
 bool wa__deadline_check(wa_exec_t *ex); /* slow path of the tick counter; false = trap set */
 bool wa__tick_refill(wa_exec_t *ex);    /* the next chunk, no clock read; false = no fuel */
+/* Units of work between clock checks when a deadline or budget is set, and without one (a
+ * check then only refills, so it comes rarely). */
+#define WA_TICK_CHUNK ((int64_t)4096)
+#define WA_TICK_NONE ((int64_t)1 << 40)
 
 #endif

@@ -58,7 +58,7 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     const wa_word_t *pc = exit_stub; /* the outermost frame's return address */
     /* sp is only live from an "s" operand to the call or branch that uses it, nfp from a
      * call to the callee's entry */
-    wa_value_t *fp = NULL, *sp = args + f->type->nparams, *nfp = NULL;
+    wa_value_t *fp = NULL, *sp = args, *nfp = args;
     wa_instance_t *inst = NULL;
     uint8_t *mem = NULL;
     uint64_t mem_size = 0;
@@ -114,7 +114,10 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
 #define SP_FROM_PC() sp = fp + *pc++
 #define SLOT(i) fp[pc[i]]
 
-    goto do_call;
+    /* f is Wasm code (wa_call runs host functions itself) in an instance not yet loaded */
+    inst = f->inst;
+    LOAD_CTX();
+    goto enter;
 
 #ifdef WA_INTERP_SWITCH
 dispatch:
@@ -633,14 +636,11 @@ do_call:
         tick = ex->tick;
         if (hk != WA_TRAP_NONE)
             TRAP(hk);
-        memcpy(a, res, ht->nresults * sizeof *a);
+        for (uint32_t i = 0, n = ht->nresults; i < n; i++) /* 0 or 1, nearly always */
+            a[i] = res[i];
         sp = a + ht->nresults;
         if (inst)
             LOAD_CTX();
-        if (!func) { /* a host function called directly at entry */
-            ex->tick = tick;
-            return WA_TRAP_NONE;
-        }
         NEXT();
     }
     if (callee->inst != inst) {

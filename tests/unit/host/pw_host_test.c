@@ -2,6 +2,7 @@
  * fake pw_stream_ops_t, and check headers, bodies, replies, lifecycle order and failures. */
 #include "../../t.h"
 #include "sluice/host.h"
+#include "host/pw_internal.h" /* to wind a VM's context ids up to the wrap */
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1136,6 +1137,48 @@ TEST(plugins_with_the_same_vm_key_share_one_replica)
     pw_stream_free(a);
     pw_stream_free(b);
     pw_plugin_unref(p2);
+    env_close(&e);
+    fake_free(&f);
+}
+
+/* Context ids are never searched for until the counter wraps; after it they skip 0 and every
+ * id still alive (the root's, and a stream that outlived the wrap). */
+TEST(context_ids_after_a_wrap_skip_live_ones)
+{
+    env_t e;
+    env_open(&e, "add_header", "x-a: 1");
+    fake_t f;
+    fake_request(&f, "/");
+    hset(&f, PW_MAP_RESPONSE_HEADERS, ":status", "200");
+    pw_stream_t *old = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
+    pw_stream_on_response_headers(old, 1, true);
+    uint32_t old_id = pw_stream_context_id(old);
+    T_ASSERT(old_id != 0);
+    pw_vm_t *vm = e.thread->vms;
+    T_ASSERT(vm != NULL);
+    vm->next_id = UINT32_MAX - 1;
+    pw_stream_t *last = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
+    pw_stream_on_response_headers(last, 1, true);
+    T_EQ_INT(pw_stream_context_id(last), UINT32_MAX);
+    uint32_t seen[8];
+    pw_stream_t *s[8];
+    for (int i = 0; i < 8; i++) { /* ids 1.. again: none may be the root's or a live stream's */
+        s[i] = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
+        pw_stream_on_response_headers(s[i], 1, true);
+        seen[i] = pw_stream_context_id(s[i]);
+        T_ASSERT(seen[i] != 0 && seen[i] != old_id && seen[i] != UINT32_MAX);
+        T_ASSERT(pw__ctx_find(vm, seen[i]) == &s[i]->ctx);
+        for (int j = 0; j < i; j++)
+            T_ASSERT(seen[j] != seen[i]);
+        pw_root_t *r = vm->roots;
+        for (; r; r = r->next_root)
+            T_ASSERT(seen[i] != r->ctx.id);
+    }
+    T_ASSERT(seen[0] < old_id + 8); /* counting went on from the bottom */
+    for (int i = 0; i < 8; i++)
+        pw_stream_free(s[i]);
+    pw_stream_free(last);
+    pw_stream_free(old);
     env_close(&e);
     fake_free(&f);
 }
