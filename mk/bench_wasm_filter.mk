@@ -8,10 +8,11 @@ bench: bench-wasm-filter
 
 BENCH_WF_DIR := $(B)/bench/wasm_filter
 # seconds per wrk run
-BENCH_WF_SECONDS ?= 5
+BENCH_WF_SECONDS ?= 3
 BENCH_WF_REPLICAS ?= 16
-# wrk rounds over all targets, interleaved; each row keeps its best round.
-BENCH_WF_ROUNDS ?= 2
+# wrk rounds over all targets, interleaved; each row keeps its best round, and the median
+# of its per-round ratios to the no-filter run is printed too.
+BENCH_WF_ROUNDS ?= 5
 # requests per callgrind run (instructions per request); 0 leaves them out
 BENCH_WF_CALLGRIND ?= 300
 

@@ -15,6 +15,7 @@ temporary directory; every process started is killed on exit (normal, error or s
 import argparse
 import os
 import shutil
+import statistics
 import signal
 import subprocess
 import sys
@@ -177,11 +178,16 @@ def wrk_part(args, d, up_port):
             continue
         live.append((label, p, port))
     # Rounds interleave the targets so that a burst of other load on the machine does not
-    # land on one target only; each row keeps its best round.
+    # land on one target only; each row keeps its best round. Each round's own ratios to
+    # the no-filter run just before it are kept too: load that drifts between rounds moves
+    # both sides of such a ratio, so their median is the steadier figure.
     best = {}
+    per_round = {label: [] for label, _, _ in live}
     for _ in range(args.rounds):
+        this_round = {}
         for label, p, port in live:
             r = run_wrk(port, args.seconds, args.connections, args.wrk_threads, p.pid)
+            this_round[label] = r["rps"]
             old = best.get(label)
             if old is None or (r["rps"] or 0) > (old["rps"] or 0):
                 if old:
@@ -195,6 +201,10 @@ def wrk_part(args, d, up_port):
                 if r["cpu_us"] is not None and (old["cpu_us"] is None or
                                                 r["cpu_us"] < old["cpu_us"]):
                     old["cpu_us"] = r["cpu_us"]
+        none_rps = this_round.get("no filter")
+        for label, v in this_round.items():
+            if none_rps and v:
+                per_round[label].append(v / none_rps)
     rows = []
     for label, p, _ in live:
         best[label]["rss"] = rss_kib(p.pid, "VmHWM")
@@ -221,11 +231,22 @@ def wrk_part(args, d, up_port):
               f"{r['errors'] or '-'}")
         if r["rps"] is None:
             print("  wrk output:\n  " + r["raw"].replace("\n", "\n  "))
+    if base and len(live) > 1:
+        print(f"paired rounds, requests/s over the same round's no-filter run "
+              f"(median of {args.rounds}):")
+        for label, _, _ in live:
+            qs = per_round[label]
+            if label != "no filter" and qs:
+                print(f"  {label:<14} median {statistics.median(qs):.3f}  rounds "
+                      + " ".join(f"{q:.3f}" for q in qs))
     for label in ("wasm C SDK", "wasm AS"):
         r = by.get(label)
         if r and base and r["rps"] and base["rps"]:
             q = r["rps"] / base["rps"]
-            line = f"{label}: {q * 100:.1f}% of no-filter throughput (target >= 95%)"
+            line = f"{label}: {q * 100:.1f}% of no-filter throughput (best rounds"
+            if per_round.get(label):
+                line += f"; {statistics.median(per_round[label]) * 100:.1f}% paired median"
+            line += ", target >= 95%)"
             if base["p99"] and r["p99"]:
                 line += f", p99 {r['p99'] / base['p99']:.2f}x"
             if base["cpu_us"] and r["cpu_us"]:
@@ -386,11 +407,12 @@ def main():
     ap.add_argument("--plugins", required=True, help="folder of the built .wasm plugins")
     ap.add_argument("--bump-plugins", default="",
                     help="folder of hostcalls.wasm linked with bench/wasm_filter/bump_alloc.c")
-    ap.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
+    ap.add_argument("--seconds", type=int, default=3, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=2, help="wrk rounds; best round kept")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="wrk rounds: best round kept, and the median of paired ratios")
     ap.add_argument("--replicas", type=int, default=16)
     ap.add_argument("--warm-conns", type=int, default=200)
     ap.add_argument("--callgrind", type=int, default=300,
