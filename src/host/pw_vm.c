@@ -345,12 +345,10 @@ pw_status_t pw__vm_call(pw_vm_t *vm, pw_ctx_t *ctx, pw_cb_t cb, const wa_value_t
     uint32_t nresults = vm->cb_nresults[cb];
     pw_ctx_t *save_cur = vm->cur, *save_eff = vm->eff;
     vm->cur = vm->eff = ctx;
-    /* A budget, not a deadline: most callbacks end before the engine's first clock check. */
-    wa_call_limits_t lim = {.budget_ns = vm->plugin->deadline_ns};
     wa_value_t res[1] = {{0}};
     wa_trap_t trap;
     vm->depth++;
-    wa_status_t ws = wa_call(f, args, nargs, res, nresults, vm->depth > 1 ? NULL : &lim,
+    wa_status_t ws = wa_call(f, args, nargs, res, nresults, vm->depth > 1 ? NULL : &vm->limits,
                             &trap);
     vm->depth--;
     vm->cur = save_cur;
@@ -467,6 +465,8 @@ static pw_status_t vm_new(pw_thread_t *t, pw_plugin_t *p, pw_vm_t **out, pw_erro
     wa_instance_set_user(vm->inst, vm);
     vm->caller = vm->inst;
     vm->mem = wa_instance_memory(vm->inst);
+    /* A budget, not a deadline: most callbacks end before the engine's first clock check. */
+    vm->limits = (wa_call_limits_t){.budget_ns = p->deadline_ns};
     for (int cb = 0; cb < PW_CB__COUNT; cb++) {
         vm->cb[cb] = wa_instance_func(vm->inst, pw__cb_name((pw_cb_t)cb));
         if (vm->cb[cb]) {

@@ -665,8 +665,12 @@ static void exec_start(wa_exec_t *ex, const wa_call_limits_t *limits)
         ex->tick = (ex->deadline_ns || ex->budget_ns ? WA_TICK_CHUNK : WA_TICK_NONE) - 1;
 }
 
-wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_value_t *results,
-                    uint32_t nresults, const wa_call_limits_t *limits, wa_trap_t *trap)
+static wa_status_t call_general(wa_func_t *f, const wa_value_t *args, uint32_t nargs,
+                                wa_value_t *results, uint32_t nresults,
+                                const wa_call_limits_t *limits, wa_trap_t *trap);
+
+/* What a successful call leaves in *trap. */
+static void trap_clear(wa_trap_t *trap)
 {
     if (trap) { /* field by field: zeroing the 256-byte message costs more than the call */
         trap->kind = WA_TRAP_NONE;
@@ -675,6 +679,70 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
         trap->code_offset = 0;
         trap->message[0] = 0;
     }
+}
+
+/* The common cases first: a call of Wasm code with well-formed arguments, either the
+ * embedder's outermost call (fuel off, stacks made) or a host function's call back into Wasm
+ * (the Proxy-Wasm host calling the plugin's allocator). They do only what such a call needs;
+ * every other call, and every malformed one, goes through call_general. */
+wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_value_t *results,
+                    uint32_t nresults, const wa_call_limits_t *limits, wa_trap_t *trap)
+{
+    wa_exec_t *outer = tl_exec;
+    if (__builtin_expect(!f || !f->inst || f->host, 0))
+        return call_general(f, args, nargs, results, nresults, limits, trap);
+    const wa_functype_t *ty = f->type;
+    uint32_t nres = ty->nresults;
+    if (__builtin_expect(nargs != ty->nparams || nresults < nres || (nargs && !args) ||
+                             (nres && !results) || nargs >= 64, 0))
+        return call_general(f, args, nargs, results, nresults, limits, trap);
+    wa_exec_t *ex;
+    wa_value_t *base;
+    if (outer) {
+        base = outer->sp;
+        if (__builtin_expect(!outer->stack || base + nargs + 1 > outer->stack_end, 0))
+            return call_general(f, args, nargs, results, nresults, limits, trap);
+        ex = outer;
+    } else {
+        if (__builtin_expect(!f->inst->stack || !limits || limits->fuel, 0))
+            return call_general(f, args, nargs, results, nresults, limits, trap);
+        ex = &f->inst->exec;
+        ex->depth = 0;
+        ex->host_nesting = 0;
+        ex->fuel_on = false;
+        ex->deadline_ns = limits->deadline_ns;
+        ex->budget_ns = limits->deadline_ns ? 0 : limits->budget_ns;
+        ex->tick = (limits->deadline_ns || limits->budget_ns ? WA_TICK_CHUNK : WA_TICK_NONE) - 1;
+        base = ex->stack; /* 64 values always fit: the stack is at least 4 KiB */
+    }
+    ex->host_msg[0] = 0;
+    ex->exit_code = 0;
+    ex->trap_func = NULL;
+    ex->trap_pc = NULL;
+    for (uint32_t i = 0; i < nargs; i++)
+        base[i] = args[i];
+    tl_exec = ex;
+    wa_trap_kind_t kind = wa__run(ex, f, base);
+    tl_exec = outer;
+    if (outer)
+        outer->sp = base;
+    if (__builtin_expect(kind == WA_TRAP_NONE, 1)) {
+        for (uint32_t i = 0; i < nres; i++)
+            results[i] = base[i];
+        trap_clear(trap);
+        return WA_OK;
+    }
+    fill_trap(trap, ex, kind);
+    return WA_ERR_TRAP;
+}
+
+/* Every call: nested ones (from a host function inside a call) run on the outer call's
+ * stacks; outermost ones start their instance's exec. */
+static wa_status_t call_general(wa_func_t *f, const wa_value_t *args, uint32_t nargs,
+                                wa_value_t *results, uint32_t nresults,
+                                const wa_call_limits_t *limits, wa_trap_t *trap)
+{
+    trap_clear(trap);
     if (!f || (nargs && !args) || (f->type->nresults && !results))
         return WA_ERR_ARG;
     const uint32_t nres = f->type->nresults;
