@@ -1,6 +1,7 @@
 # `make bench-wasm-filter`: what a Wasm HTTP filter costs. wrk through sluice with no filter,
 # the native add-header filter, and the same header added by a C SDK and an AssemblyScript
-# plugin; then host_bench's hostcall and VM replica figures (bench/wasm_filter/bench.py).
+# plugin; then host_bench's hostcall, call (against node's V8) and VM replica figures
+# (bench/wasm_filter/bench.py).
 # Run without -j (see mk/bench.mk).
 
 .PHONY: bench-wasm-filter
@@ -23,7 +24,8 @@ $(BENCH_WF_DIR)/host_bench: $(call objs,bench/wasm_filter/host_bench.c) $(HOST_L
 # Compiled by `make all` so the driver keeps up with host.h.
 EXTRA_TARGETS += $(call objs,bench/wasm_filter/host_bench.c)
 
-bench-wasm-filter: $(BENCH_WF_DIR)/host_bench $(BENCH_WF_DIR)/bump/hostcalls.wasm $(B)/sluice \
+bench-wasm-filter: $(BENCH_WF_DIR)/host_bench $(BENCH_WF_DIR)/bump/hostcalls.wasm \
+                   $(BENCH_WF_DIR)/calls.wasm $(B)/sluice \
                    $(PLUGINS)
 ifneq ($(VARIANT),release)
 	$(error bench-wasm-filter measures the release build; run it without VARIANT=$(VARIANT))
@@ -45,3 +47,8 @@ $(BENCH_WF_DIR)/bump/hostcalls.wasm: examples/plugins/hostcalls.c bench/wasm_fil
 	@mkdir -p $(dir $@)
 	$(WASM_CC) $(WASM_CFLAGS) -o $@.tmp examples/plugins/hostcalls.c sdk/c/proxy_wasm.c \
 	    bench/wasm_filter/bump_alloc.c && mv $@.tmp $@
+
+# The module behind host_bench's call figures, and calls.js's (V8) same figures.
+$(BENCH_WF_DIR)/calls.wasm: bench/wasm_filter/calls.wat
+	@mkdir -p $(dir $@)
+	wat2wasm $< -o $@

@@ -334,6 +334,42 @@ def hostcall_part(args):
           f"{'under' if net < 50 else 'over'} 50 ns)")
 
 
+def calls_part(args):
+    """The engine's share of a hostcall: each kind of host/Wasm call in sluice's engine, and
+    in V8 with the host in JavaScript (node), the same module and loops."""
+    calls = os.path.join(os.path.dirname(args.host_bench), "calls.wasm")
+    if not os.path.exists(calls):
+        return
+    print()
+    print("== calls between host and Wasm (calls.wat; host_bench, and node's V8 with a "
+          "JavaScript host; best of 5 x 1000000) ==")
+    ours = host_bench(args, ["calls", calls, "1000000"])
+    v8 = None
+    node = shutil.which("node")
+    if node:
+        js = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calls.js")
+        r = subprocess.run([node, js, calls, "1000000"], capture_output=True, text=True,
+                           timeout=300)
+        if r.returncode == 0:
+            v8 = {p[0]: float(p[1]) for p in (l.split() for l in r.stdout.splitlines())
+                  if len(p) == 3}
+    if not ours:
+        return
+    rows = [("call_outer", "host calls an export (a callback)"),
+            ("call_import", "Wasm calls a host function (a hostcall)"),
+            ("call_nested", "a hostcall that calls back into Wasm (the allocator)"),
+            ("call_local", "Wasm calls a Wasm function")]
+    print(f"{'kind':<54} {'sluice ns':>10} {'V8 ns':>8} {'sluice/V8':>10}")
+    for key, label in rows:
+        a, b = ours.get(key), (v8 or {}).get(key)
+        ratio = f"{a / b:10.2f}" if a and b else f"{'-':>10}"
+        print(f"{label:<54} {a:10.1f} {b if b is not None else float('nan'):8.1f} {ratio}")
+    if not v8:
+        print("(node not found or failed: no V8 column)")
+    print("(per call, the calling loop's own few ops included; V8 compiles the loops, and its "
+          "JavaScript host is the cheapest it offers: Envoy's C++ host goes through V8's API)")
+
+
 def request_part(args):
     print()
     print("== Wasm work per request on a warm replica (host_bench: a fake stream through every "
@@ -450,6 +486,7 @@ def main():
         instructions_part(args, d, up_port)
         request_part(args)
         hostcall_part(args)
+        calls_part(args)
         replica_part(args, d, up_port)
     finally:
         cleanup()

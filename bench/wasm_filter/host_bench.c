@@ -4,6 +4,7 @@
  * Usage: host_bench hostcall PLUGIN_DIR [REPS]
  *        host_bench replica PLUGIN.wasm [REPLICAS]
  *        host_bench request PLUGIN.wasm [N]           (ns per whole stream, warm replica)
+ *        host_bench calls CALLS.wasm [N]              (ns per host/Wasm call of each kind)
  *        host_bench profile-hostcall PLUGIN_DIR MODE   (one run of one mode, for callgrind)
  *        host_bench profile-replica PLUGIN.wasm N     (N replica starts, for callgrind)
  * Streams are fake: a pw_stream_ops_t over a small in-memory header list, so the figures are
@@ -301,6 +302,88 @@ static void hostcall_bench(const char *dir, int reps)
     (void)sink;
 }
 
+/* ---- call figures ---------------------------------------------------------------------------- */
+
+/* calls.wat's imports: "p" returns its argument; "h" calls the export "id" back, as the
+ * Proxy-Wasm host calls a plugin's allocator from inside a hostcall. */
+static wa_func_t *calls_id;
+
+static wa_trap_kind_t calls_p(wa_instance_t *caller, void *user, const wa_value_t *args,
+                              wa_value_t *results)
+{
+    (void)caller;
+    (void)user;
+    results[0] = args[0];
+    return WA_TRAP_NONE;
+}
+
+static wa_trap_kind_t calls_h(wa_instance_t *caller, void *user, const wa_value_t *args,
+                              wa_value_t *results)
+{
+    (void)caller;
+    (void)user;
+    wa_trap_t trap;
+    if (wa_call(calls_id, args, 1, results, 1, NULL, &trap) != WA_OK)
+        return WA_TRAP_HOST;
+    return WA_TRAP_NONE;
+}
+
+/* Best of 5 after one untimed run, in ns per call: the embedder calling "id" n times with
+ * the limits the Proxy-Wasm host gives a callback, then each of calls.wat's loops. */
+static void calls_bench(const char *path, int n)
+{
+    size_t len;
+    uint8_t *bytes = read_all(path, &len);
+    wa_module_t *m = NULL;
+    wa_error_t err;
+    if (wa_module_load(bytes, len, &m, &err) != WA_OK)
+        die(path, err.message);
+    free(bytes);
+    static const wa_valtype_t i32[1] = {WA_I32};
+    const wa_functype_t ty = {1, 1, i32, i32};
+    wa_linker_t *l = wa_linker_new();
+    wa_instance_t *inst = NULL;
+    if (!l || wa_linker_define_func(l, "env", "p", &ty, calls_p, NULL) != WA_OK ||
+        wa_linker_define_func(l, "env", "h", &ty, calls_h, NULL) != WA_OK ||
+        wa_instance_new(m, l, NULL, &inst, &err) != WA_OK)
+        die(path, "cannot instantiate");
+    calls_id = wa_instance_func(inst, "id");
+    const wa_call_limits_t lim = {.budget_ns = 100000000};
+    static const char *const loops[] = {"local", "import", "nested"};
+    double best[4];
+    for (int k = 0; k < 4; k++) {
+        wa_func_t *f = k == 0 ? calls_id : wa_instance_func(inst, loops[k - 1]);
+        if (!f)
+            die(path, "an export is missing");
+        uint64_t b = UINT64_MAX;
+        for (int r = 0; r < 6; r++) {
+            wa_trap_t trap;
+            wa_value_t a = {.i32 = n}, res;
+            uint64_t t0 = now_ns();
+            if (k == 0) {
+                for (int i = 0; i < n; i++) {
+                    a.i32 = i;
+                    if (wa_call(f, &a, 1, &res, 1, &lim, &trap) != WA_OK)
+                        die(path, trap.message);
+                }
+            } else if (wa_call(f, &a, 1, &res, 1, &lim, &trap) != WA_OK) {
+                die(path, trap.message);
+            }
+            uint64_t dt = now_ns() - t0;
+            if (r > 0 && dt < b)
+                b = dt;
+        }
+        best[k] = (double)b / n;
+    }
+    printf("call_outer %.1f ns\n", best[0]);
+    printf("call_local %.1f ns\n", best[1]);
+    printf("call_import %.1f ns\n", best[2]);
+    printf("call_nested %.1f ns\n", best[3]);
+    wa_instance_free(inst);
+    wa_linker_free(l);
+    wa_module_unref(m);
+}
+
 /* ---- replica figures --------------------------------------------------------------------- */
 
 static long rss_kib(void)
@@ -433,6 +516,9 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "hostcall") == 0) {
         hostcall_bench(argv[2], argc > 3 ? atoi(argv[3]) : 5);
+    } else if (argc >= 3 && strcmp(argv[1], "calls") == 0) {
+        int n = argc > 3 ? atoi(argv[3]) : 1000000;
+        calls_bench(argv[2], n > 0 && n <= 100000000 ? n : 1000000);
     } else if (argc >= 3 && strcmp(argv[1], "replica") == 0) {
         int n = argc > 3 ? atoi(argv[3]) : 16;
         replica_bench(argv[2], n > 0 && n < 10000 ? n : 16);
@@ -472,7 +558,7 @@ int main(int argc, char **argv)
         pw_code_unref(code);
     } else {
         fprintf(stderr, "usage: host_bench hostcall PLUGIN_DIR [REPS] | replica PLUGIN.wasm [N]"
-                        " | request PLUGIN.wasm [N]"
+                        " | request PLUGIN.wasm [N] | calls CALLS.wasm [N]"
                         " | profile-hostcall PLUGIN_DIR MODE | profile-replica PLUGIN.wasm N\n");
         return 2;
     }
