@@ -1,5 +1,6 @@
 /* libFuzzer target for the engine: arbitrary bytes through load, instantiation (every imported
- * function linked to a trapping stub) and a fuel-limited call of every exported function. */
+ * function linked to a stub that calls back into the module, then traps) and calls of every
+ * exported function: fuel-limited, then again under a time budget alone when that ended. */
 #include "sluice/wasm.h"
 
 #include <stdlib.h>
@@ -12,10 +13,27 @@ static const wa_instance_limits_t fuzz_limits = {
 #define FUZZ_FUEL 20000
 #define FUZZ_DEADLINE_NS (50u * 1000 * 1000)
 
+/* The export a stub calls back into (the first one without parameters), as a Proxy-Wasm
+ * host calls a plugin's allocator from inside a hostcall; nesting is kept shallow. */
+static wa_func_t *reentry;
+static int reentry_depth;
+
 static wa_trap_kind_t trap_stub(wa_instance_t *caller, void *user, const wa_value_t *args,
                                 wa_value_t *results)
 {
     (void)user, (void)args, (void)results;
+    if (reentry && reentry_depth < 3) {
+        wa_value_t res[WA_MAX_FUNC_VALUES];
+        wa_functype_t ft;
+        wa_func_type(reentry, &ft);
+        wa_trap_t trap;
+        reentry_depth++;
+        wa_status_t st = wa_call(reentry, NULL, 0, res, ft.nresults, NULL, &trap);
+        reentry_depth--;
+        if (st == WA_ERR_TRAP)
+            return wa_trap_set(caller, trap.kind, trap.exit_code, "in re-entry: %s",
+                               trap.message);
+    }
     return wa_trap_set(caller, WA_TRAP_HOST, 0, "imported function called");
 }
 
@@ -41,6 +59,14 @@ static wa_linker_t *stub_linker(const wa_module_t *m)
 
 static void call_exports(wa_instance_t *inst, const wa_module_t *m)
 {
+    reentry = NULL;
+    for (size_t i = 0; i < wa_module_export_count(m) && !reentry; i++) {
+        const char *name;
+        wa_externtype_t t;
+        if (wa_module_export(m, i, &name, &t) == WA_OK && t.kind == WA_EXTERN_FUNC &&
+            t.u.func.nparams == 0 && t.u.func.nresults <= WA_MAX_FUNC_VALUES)
+            reentry = wa_instance_func(inst, name);
+    }
     for (size_t i = 0; i < wa_module_export_count(m); i++) {
         const char *name;
         wa_externtype_t t;
@@ -57,8 +83,17 @@ static void call_exports(wa_instance_t *inst, const wa_module_t *m)
         memset(args, 0, sizeof(args)); /* zero of every type, null for references */
         wa_call_limits_t lim = {.fuel = FUZZ_FUEL, .deadline_ns = wa_now_ns() + FUZZ_DEADLINE_NS};
         wa_trap_t trap;
-        (void)wa_call(f, args, ft.nparams, results, ft.nresults, &lim, &trap);
+        wa_status_t st = wa_call(f, args, ft.nparams, results, ft.nresults, &lim, &trap);
+        /* A call that ended within its fuel ends again, state changes aside: once more with
+         * only a time budget, the limits a Proxy-Wasm host gives (the engine's direct path). */
+        if (st == WA_OK || (st == WA_ERR_TRAP && trap.kind != WA_TRAP_FUEL &&
+                            trap.kind != WA_TRAP_DEADLINE)) {
+            memset(args, 0, sizeof(args));
+            wa_call_limits_t budget = {.budget_ns = FUZZ_DEADLINE_NS};
+            (void)wa_call(f, args, ft.nparams, results, ft.nresults, &budget, &trap);
+        }
     }
+    reentry = NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
