@@ -270,7 +270,7 @@ struct wa_global {
 typedef struct wa_frame {
     const wa_word_t *ret_pc;   /* where the caller resumes */
     wa_value_t *fp;            /* caller's locals */
-    wa_func_t *func;           /* caller's function */
+    wa_func_t *func;           /* the function running in this frame (the callee) */
     const wa_word_t *cross_pc; /* set only with ret_pc = the RESUME stub */
 } wa_frame_t;
 

@@ -54,7 +54,7 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
 #endif
     /* where a return lands instead of testing the frame record (see wa_frame_t) */
     static const wa_word_t exit_stub[1] = {WA_OP_EXIT}, resume_stub[1] = {WA_OP_RESUME};
-    wa_func_t *func = NULL, *callee = f;
+    wa_func_t *callee = f; /* the running function is frame[-1].func */
     const wa_word_t *pc = exit_stub; /* the outermost frame's return address */
     /* sp is only live from an "s" operand to the call or branch that uses it, nfp from a
      * call to the callee's entry */
@@ -183,7 +183,6 @@ dispatch:
         frame--;
         pc = frame->ret_pc;
         fp = frame->fp;
-        func = frame->func;
         NEXT();
     }
     OP(RETURN1)
@@ -191,14 +190,14 @@ dispatch:
     frame--;
     pc = frame->ret_pc;
     fp = frame->fp;
-    func = frame->func;
     NEXT();
     OP(EXIT)
     ex->tick = tick;
     return WA_TRAP_NONE;
-    OP(RESUME) /* back from another instance; frame is the record just popped */
+    OP(RESUME) /* back from another instance; frame is the record just popped, the one below
+                  it the caller's */
     pc = frame->cross_pc;
-    inst = func->inst;
+    inst = frame[-1].func->inst;
     LOAD_CTX();
     NEXT();
     OP(CALL)
@@ -631,7 +630,7 @@ do_call:
         ex->depth = (uint32_t)(frame - ex->frames); /* nested calls push above it */
         ex->host_nesting++;
         ex->host_msg[0] = 0;
-        wa_trap_kind_t hk = callee->host(inst ? inst : callee->inst, callee->user, a, res);
+        wa_trap_kind_t hk = callee->host(inst, callee->user, a, res);
         ex->host_nesting--;
         tick = ex->tick;
         if (hk != WA_TRAP_NONE)
@@ -639,17 +638,16 @@ do_call:
         for (uint32_t i = 0, n = ht->nresults; i < n; i++) /* 0 or 1, nearly always */
             a[i] = res[i];
         sp = a + ht->nresults;
-        if (inst)
-            LOAD_CTX();
+        LOAD_CTX(); /* the host function may have grown the memory */
         NEXT();
     }
     if (callee->inst != inst) {
         inst = callee->inst;
         LOAD_CTX();
-        if (func) { /* not the outermost call: return through the RESUME stub */
-            frame->cross_pc = pc;
-            pc = resume_stub;
-        }
+        /* return through the RESUME stub (calls only come from running code: the
+         * outermost function is entered at `enter`) */
+        frame->cross_pc = pc;
+        pc = resume_stub;
     }
     nfp = sp - callee->code->nparams;
 enter:
@@ -661,7 +659,7 @@ enter:
         wa_frame_t *fr = frame++;
         fr->ret_pc = pc;
         fr->fp = fp;
-        fr->func = func;
+        fr->func = callee;
         /* declared locals start at zero; a run of up to 8 is cleared by fixed-size stores
          * (AssemblyScript's runtime helpers have 5 to 8 locals), the at most 3 extra slots
          * landing in operand slots, which are dead here (max_height is at least 4) */
@@ -679,12 +677,14 @@ enter:
             memset(z, 0, nz * sizeof *z);
         }
         fp = nfp;
-        func = callee;
         pc = cd->code;
         NEXT();
     }
 
 trap:
+{
+    /* the running function, if the outermost one had started */
+    wa_func_t *func = frame > ex->frames + entry_depth ? frame[-1].func : NULL;
     ex->trap_kind = kind;
     ex->trap_func = func ? func : callee;
     /* a call into another instance that could not start has pc at the stub */
@@ -692,4 +692,5 @@ trap:
     ex->depth = entry_depth;
     ex->tick = tick;
     return kind;
+}
 }
