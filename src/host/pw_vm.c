@@ -74,9 +74,11 @@ bool pw__scratch(pw_vm_t *vm, size_t n)
 }
 
 /* Calls the module's allocator re-entrantly (ABI 1: getters re-enter the guest). */
-int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr)
+/* The allocator's block of len bytes, checked to lie in memory; *base is the memory's base
+ * after the allocator ran (it may have grown, and moved, the memory). */
+static int guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr, uint8_t **base)
 {
-    if (!vm->alloc || len > UINT32_MAX)
+    if (!vm->alloc || !vm->mem || len > UINT32_MAX)
         return PW_R_INVALID_MEMORY_ACCESS;
     wa_value_t arg = {.i32 = (int32_t)len}, res = {0};
     wa_trap_t trap;
@@ -93,10 +95,19 @@ int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr)
     if (ws != WA_OK)
         return PW_R_INVALID_MEMORY_ACCESS;
     uint32_t p = (uint32_t)res.i32;
-    if (p == 0 || !pw__mem(vm, p, (uint32_t)len))
+    uint64_t size;
+    uint8_t *b = wa_memory_data(vm->mem, &size);
+    if (p == 0 || (uint64_t)p + len > size)
         return PW_R_INVALID_MEMORY_ACCESS;
     *gptr = p;
+    *base = b;
     return PW_R_OK;
+}
+
+int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr)
+{
+    uint8_t *base;
+    return guest_alloc(vm, len, gptr, &base);
 }
 
 /* Hot: every getter ends here. The return slots are checked once before the allocator runs
@@ -111,10 +122,9 @@ int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr
         return PW_R_INVALID_MEMORY_ACCESS;
     uint32_t g = 0;
     if (len > 0) {
-        int r = pw__guest_alloc(vm, len, &g);
+        int r = guest_alloc(vm, len, &g, &base); /* [g, g+len) checked */
         if (r != PW_R_OK)
             return r;
-        base = wa_memory_data(vm->mem, &size); /* pw__guest_alloc checked [g, g+len) */
         memcpy(base + g, data, len);
     }
     /* Little-endian byte arrays copied whole compile to single stores. The pointer goes
