@@ -338,6 +338,76 @@ TEST(host_trap_carries_its_message)
     wa_linker_free(l);
 }
 
+/* (module
+ *   (import "env" "fail" (func $fail (param i32)))
+ *   (func (export "do_fail") (param i32) (result i32) local.get 0 call $fail i32.const 5)
+ *   (func (export "boom") (param i32) (result i32) unreachable)) */
+static const uint8_t fail_then_trap_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x0a, 0x02, 0x60, 0x01, 0x7f, 0x00, 0x60,
+    0x01, 0x7f, 0x01, 0x7f, 0x02, 0x0c, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x04, 0x66, 0x61, 0x69, 0x6c,
+    0x00, 0x00, 0x03, 0x03, 0x02, 0x01, 0x01, 0x07, 0x12, 0x02, 0x07, 0x64, 0x6f, 0x5f, 0x66, 0x61,
+    0x69, 0x6c, 0x00, 0x01, 0x04, 0x62, 0x6f, 0x6f, 0x6d, 0x00, 0x02, 0x0a, 0x0e, 0x02, 0x08, 0x00,
+    0x20, 0x00, 0x10, 0x00, 0x41, 0x05, 0x0b, 0x03, 0x00, 0x00, 0x0b,
+};
+
+/* The same calls under each kind of limit (none, fuel, a budget: the last is the direct path
+ * a proxy's callbacks take) give the same results, and one call's trap details never show in
+ * the next call's. */
+TEST(every_kind_of_limit_gives_the_same_results_and_fresh_trap_details)
+{
+    int calls = 0;
+    wa_linker_t *l = host_linker(&calls);
+    wa_instance_t *inst = inst_of(host_wasm, sizeof host_wasm, l, NULL, NULL);
+    const wa_call_limits_t fuel = {.fuel = 1000000000}, budget = {.budget_ns = 10000000000ull};
+    const wa_call_limits_t *kinds[] = {NULL, &fuel, &budget};
+    for (int k = 0; k < 3; k++) {
+        const wa_call_limits_t *lim = kinds[k];
+        wa_value_t v = {.i32 = 3}, res[1];
+        wa_trap_t trap;
+        T_EQ_INT(call1(inst, "do_fail", v, 1, res, lim, &trap), WA_ERR_TRAP);
+        T_EQ_INT(trap.kind, WA_TRAP_HOST);
+        T_EQ_STR(trap.message, "boom 3");
+        T_EQ_UINT(trap.func_index, 3);
+        v.i32 = 10; /* re-entry: the host function calls back into the instance */
+        T_EQ_INT(call1(inst, "outer", v, 1, res, lim, &trap), WA_OK);
+        T_EQ_INT(res[0].i32, 10);
+        T_EQ_INT(trap.kind, WA_TRAP_NONE);
+        T_EQ_STR(trap.message, "");
+        v.i32 = 1000000; /* a trap deep inside nested calls, then a clean call again */
+        T_EQ_INT(call1(inst, "outer", v, 1, res, lim, &trap), WA_ERR_TRAP);
+        T_EQ_INT(trap.kind, WA_TRAP_STACK_EXHAUSTED);
+        v.i32 = 5;
+        T_EQ_INT(call1(inst, "outer", v, 1, res, lim, &trap), WA_OK);
+        T_EQ_INT(res[0].i32, 5);
+        v.i32 = 7;
+        T_EQ_INT(call1(inst, "do_fail", v, 1, res, lim, &trap), WA_ERR_TRAP);
+        T_EQ_STR(trap.message, "boom 7");
+        T_EQ_UINT(trap.exit_code, 0);
+        /* malformed calls are refused the same way whatever the limits */
+        T_EQ_INT(wa_call(wa_instance_func(inst, "outer"), NULL, 1, res, 1, lim, &trap),
+                 WA_ERR_ARG);
+        T_EQ_INT(wa_call(wa_instance_func(inst, "outer"), &v, 2, res, 1, lim, &trap),
+                 WA_ERR_TYPE);
+        T_EQ_INT(wa_call(wa_instance_func(inst, "outer"), &v, 1, res, 0, lim, &trap),
+                 WA_ERR_TYPE);
+    }
+    wa_instance_free(inst);
+    /* a host function's message belongs to its trap alone: the next trap has its own */
+    inst = inst_of(fail_then_trap_wasm, sizeof fail_then_trap_wasm, l, NULL, NULL);
+    for (int k = 0; k < 3; k++) {
+        wa_value_t v = {.i32 = 9}, res[1];
+        wa_trap_t trap;
+        T_EQ_INT(call1(inst, "do_fail", v, 1, res, kinds[k], &trap), WA_ERR_TRAP);
+        T_EQ_STR(trap.message, "boom 9");
+        T_EQ_INT(call1(inst, "boom", v, 1, res, kinds[k], &trap), WA_ERR_TRAP);
+        T_EQ_INT(trap.kind, WA_TRAP_UNREACHABLE);
+        T_EQ_STR(trap.message, wa_trap_kind_str(WA_TRAP_UNREACHABLE));
+        T_EQ_UINT(trap.func_index, 2);
+    }
+    wa_instance_free(inst);
+    wa_linker_free(l);
+}
+
 TEST(missing_import_is_unlinkable_and_named)
 {
     wa_module_t *m = NULL;
