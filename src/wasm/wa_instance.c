@@ -622,7 +622,8 @@ static void fill_trap(wa_trap_t *trap, wa_exec_t *ex, wa_trap_kind_t kind)
 
 /* A host function called by the embedder itself, outside any Wasm call: it runs under an
  * exec of its own that has no stacks, which a nested wa_call from it replaces. */
-static wa_trap_kind_t call_host_alone(wa_func_t *f, const wa_value_t *args, wa_value_t *results)
+static wa_trap_kind_t call_host_alone(wa_func_t *f, const wa_value_t *args, wa_value_t *results,
+                                      wa_trap_t *trap)
 {
     wa_exec_t local;
     memset(&local, 0, offsetof(wa_exec_t, host_msg));
@@ -636,6 +637,8 @@ static wa_trap_kind_t call_host_alone(wa_func_t *f, const wa_value_t *args, wa_v
     if (kind == WA_TRAP_NONE)
         for (uint32_t i = 0, n = f->type->nresults; i < n; i++)
             results[i] = res[i];
+    else
+        fill_trap(trap, &local, kind); /* the host's message and exit code, no location */
     return kind;
 }
 
@@ -754,13 +757,7 @@ static wa_status_t call_general(wa_func_t *f, const wa_value_t *args, uint32_t n
         ex = outer;
         base = outer->sp;
     } else if (f->host) {
-        wa_trap_kind_t kind = call_host_alone(f, args, results);
-        if (kind != WA_TRAP_NONE && trap) {
-            trap->kind = kind;
-            trap->func_index = UINT32_MAX;
-            snprintf(trap->message, sizeof trap->message, "%s", wa_trap_kind_str(kind));
-        }
-        return kind == WA_TRAP_NONE ? WA_OK : WA_ERR_TRAP;
+        return call_host_alone(f, args, results, trap) == WA_TRAP_NONE ? WA_OK : WA_ERR_TRAP;
     } else {
         if (!f->inst->stack && !ensure_stacks(f->inst))
             return WA_ERR_NOMEM;

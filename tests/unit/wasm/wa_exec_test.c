@@ -408,6 +408,31 @@ TEST(every_kind_of_limit_gives_the_same_results_and_fresh_trap_details)
     wa_linker_free(l);
 }
 
+/* A host function the embedder calls itself keeps its trap message, with no location in
+ * Wasm code. The module re-exports its import, handing the host function to the embedder:
+ *   (module (import "env" "fail" (func $f (param i32))) (export "fail" (func $f))) */
+TEST(a_host_function_called_directly_keeps_its_trap_message)
+{
+    static const uint8_t reexport_wasm[] = {
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x01, 0x7f, 0x00,
+        0x02, 0x0c, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x04, 0x66, 0x61, 0x69, 0x6c, 0x00, 0x00, 0x07,
+        0x08, 0x01, 0x04, 0x66, 0x61, 0x69, 0x6c, 0x00, 0x00,
+    };
+    int calls = 0;
+    wa_linker_t *l = host_linker(&calls);
+    wa_instance_t *inst = inst_of(reexport_wasm, sizeof reexport_wasm, l, NULL, NULL);
+    wa_func_t *fail = wa_instance_func(inst, "fail");
+    T_ASSERT(fail != NULL);
+    wa_value_t v = {.i32 = 12};
+    wa_trap_t trap;
+    T_EQ_INT(wa_call(fail, &v, 1, NULL, 0, NULL, &trap), WA_ERR_TRAP);
+    T_EQ_INT(trap.kind, WA_TRAP_HOST);
+    T_EQ_STR(trap.message, "boom 12");
+    T_EQ_UINT(trap.func_index, UINT32_MAX);
+    wa_instance_free(inst);
+    wa_linker_free(l);
+}
+
 TEST(missing_import_is_unlinkable_and_named)
 {
     wa_module_t *m = NULL;
