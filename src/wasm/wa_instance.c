@@ -620,52 +620,49 @@ static void fill_trap(wa_trap_t *trap, wa_exec_t *ex, wa_trap_kind_t kind)
         snprintf(trap->message, sizeof trap->message, "%s", wa_trap_kind_str(kind));
 }
 
-/* A host function called by the embedder itself, outside any Wasm call: it runs under an
- * exec of its own that has no stacks, which a nested wa_call from it replaces. */
-static wa_trap_kind_t call_host_alone(wa_func_t *f, const wa_value_t *args, wa_value_t *results,
-                                      wa_trap_t *trap)
-{
-    wa_exec_t local;
-    memset(&local, 0, offsetof(wa_exec_t, host_msg));
-    local.host_msg[0] = 0;
-    local.exit_code = 0;
-    wa_exec_t *outer = tl_exec;
-    tl_exec = &local;
-    wa_value_t res[WA_MAX_FUNC_VALUES];
-    wa_trap_kind_t kind = f->host(NULL, f->user, args, res);
-    tl_exec = outer;
-    if (kind == WA_TRAP_NONE)
-        for (uint32_t i = 0, n = f->type->nresults; i < n; i++)
-            results[i] = res[i];
-    else
-        fill_trap(trap, &local, kind); /* the host's message and exit code, no location */
-    return kind;
-}
-
 /* An outermost call runs under its instance's own exec (set up with the stacks): the limits
- * and the tick counter are all a call has to set. */
-static void exec_start(wa_exec_t *ex, const wa_call_limits_t *limits)
+ * and the tick counter are all a call has to set. The limits are read before any store, so
+ * that where limits is known non-NULL and fuel zero the tests fold away. */
+static inline void exec_start(wa_exec_t *ex, const wa_call_limits_t *limits)
 {
+    uint64_t fuel = limits ? limits->fuel : 0, deadline = limits ? limits->deadline_ns : 0;
+    uint64_t budget = limits && !deadline ? limits->budget_ns : 0;
     ex->depth = 0;
     ex->host_nesting = 0;
-    ex->fuel_on = false;
-    ex->fuel_left = 0;
-    ex->deadline_ns = 0;
-    ex->budget_ns = 0;
-    if (limits) {
-        if (limits->fuel) {
-            ex->fuel_on = true;
-            ex->fuel_left = limits->fuel;
-        }
-        ex->deadline_ns = limits->deadline_ns;
-        ex->budget_ns = limits->deadline_ns ? 0 : limits->budget_ns;
-    }
+    ex->fuel_on = fuel != 0;
+    ex->fuel_left = fuel;
+    ex->deadline_ns = deadline;
+    ex->budget_ns = budget;
     /* A deadline was just set from the clock, a budget starts at the first check: either
      * way the first read can wait a whole chunk. */
-    if (ex->fuel_on)
-        (void)wa__tick_refill(ex); /* fuel, when on, is non-zero here */
+    if (fuel)
+        (void)wa__tick_refill(ex); /* fuel is non-zero here */
     else
-        ex->tick = (ex->deadline_ns || ex->budget_ns ? WA_TICK_CHUNK : WA_TICK_NONE) - 1;
+        ex->tick = wa__tick_chunk(ex) - 1;
+}
+
+/* A call starts with no trap details: a host function's message, an exit code, a location. */
+static inline void exec_clear_trap(wa_exec_t *ex)
+{
+    ex->host_msg[0] = 0;
+    ex->exit_code = 0;
+    ex->trap_func = NULL;
+    ex->trap_pc = NULL;
+}
+
+/* Runs Wasm code f on ex with its arguments copied to base; on success its results are copied
+ * out. A handful of values: plain loops beat two calls into libc on every guest call. */
+static inline wa_trap_kind_t run_at(wa_exec_t *ex, wa_func_t *f, wa_value_t *base,
+                                    const wa_value_t *args, uint32_t nargs, wa_value_t *results,
+                                    uint32_t nres)
+{
+    for (uint32_t i = 0; i < nargs; i++)
+        base[i] = args[i];
+    wa_trap_kind_t kind = wa__run(ex, f, base);
+    if (LIKELY(kind == WA_TRAP_NONE))
+        for (uint32_t i = 0; i < nres; i++)
+            results[i] = base[i];
+    return kind;
 }
 
 static wa_status_t call_general(wa_func_t *f, const wa_value_t *args, uint32_t nargs,
@@ -692,46 +689,34 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
                     uint32_t nresults, const wa_call_limits_t *limits, wa_trap_t *trap)
 {
     wa_exec_t *outer = tl_exec;
-    if (__builtin_expect(!f || !f->inst || f->host, 0))
+    if (UNLIKELY(!f || !f->inst || f->host))
         return call_general(f, args, nargs, results, nresults, limits, trap);
     const wa_functype_t *ty = f->type;
     uint32_t nres = ty->nresults;
-    if (__builtin_expect(nargs != ty->nparams || nresults < nres || (nargs && !args) ||
-                             (nres && !results) || nargs >= 64, 0))
+    if (UNLIKELY(nargs != ty->nparams || nresults < nres || (nargs && !args) ||
+                 (nres && !results) || nargs >= 64))
         return call_general(f, args, nargs, results, nresults, limits, trap);
     wa_exec_t *ex;
     wa_value_t *base;
     if (outer) {
         base = outer->sp;
-        if (__builtin_expect(!outer->stack || base + nargs + 1 > outer->stack_end, 0))
+        if (UNLIKELY(!outer->stack || base + nargs + 1 > outer->stack_end))
             return call_general(f, args, nargs, results, nresults, limits, trap);
         ex = outer;
     } else {
-        if (__builtin_expect(!f->inst->stack || !limits || limits->fuel, 0))
+        if (UNLIKELY(!f->inst->stack || !limits || limits->fuel))
             return call_general(f, args, nargs, results, nresults, limits, trap);
         ex = &f->inst->exec;
-        ex->depth = 0;
-        ex->host_nesting = 0;
-        ex->fuel_on = false;
-        ex->deadline_ns = limits->deadline_ns;
-        ex->budget_ns = limits->deadline_ns ? 0 : limits->budget_ns;
-        ex->tick = (limits->deadline_ns || limits->budget_ns ? WA_TICK_CHUNK : WA_TICK_NONE) - 1;
+        exec_start(ex, limits);
         base = ex->stack; /* 64 values always fit: the stack is at least 4 KiB */
     }
-    ex->host_msg[0] = 0;
-    ex->exit_code = 0;
-    ex->trap_func = NULL;
-    ex->trap_pc = NULL;
-    for (uint32_t i = 0; i < nargs; i++)
-        base[i] = args[i];
+    exec_clear_trap(ex);
     tl_exec = ex;
-    wa_trap_kind_t kind = wa__run(ex, f, base);
+    wa_trap_kind_t kind = run_at(ex, f, base, args, nargs, results, nres);
     tl_exec = outer;
     if (outer)
         outer->sp = base;
-    if (__builtin_expect(kind == WA_TRAP_NONE, 1)) {
-        for (uint32_t i = 0; i < nres; i++)
-            results[i] = base[i];
+    if (LIKELY(kind == WA_TRAP_NONE)) {
         trap_clear(trap);
         return WA_OK;
     }
@@ -740,7 +725,9 @@ wa_status_t wa_call(wa_func_t *f, const wa_value_t *args, uint32_t nargs, wa_val
 }
 
 /* Every call: nested ones (from a host function inside a call) run on the outer call's
- * stacks; outermost ones start their instance's exec. */
+ * stacks; outermost ones start their instance's exec. A host function the embedder calls
+ * itself, outside any call, runs under an exec of its own without stacks, which a nested
+ * wa_call from it replaces. */
 static wa_status_t call_general(wa_func_t *f, const wa_value_t *args, uint32_t nargs,
                                 wa_value_t *results, uint32_t nresults,
                                 const wa_call_limits_t *limits, wa_trap_t *trap)
@@ -751,13 +738,15 @@ static wa_status_t call_general(wa_func_t *f, const wa_value_t *args, uint32_t n
     const uint32_t nres = f->type->nresults;
     if (nargs != f->type->nparams || nresults < nres)
         return WA_ERR_TYPE;
-    wa_exec_t *outer = tl_exec, *ex;
-    wa_value_t *base;
+    wa_exec_t *outer = tl_exec, *ex, alone;
+    wa_value_t *base = NULL;
     if (outer && outer->stack) { /* from a host function inside a call: run above it */
         ex = outer;
         base = outer->sp;
     } else if (f->host) {
-        return call_host_alone(f, args, results, trap) == WA_TRAP_NONE ? WA_OK : WA_ERR_TRAP;
+        memset(&alone, 0, offsetof(wa_exec_t, host_msg)); /* exec_clear_trap does the rest */
+        ex = &alone;
+        tl_exec = ex;
     } else {
         if (!f->inst->stack && !ensure_stacks(f->inst))
             return WA_ERR_NOMEM;
@@ -767,10 +756,7 @@ static wa_status_t call_general(wa_func_t *f, const wa_value_t *args, uint32_t n
         tl_exec = ex;
     }
     wa_value_t *saved_sp = ex->sp;
-    ex->host_msg[0] = 0;
-    ex->exit_code = 0;
-    ex->trap_func = NULL;
-    ex->trap_pc = NULL;
+    exec_clear_trap(ex);
     wa_trap_kind_t kind;
     if (f->host) {
         wa_value_t res[WA_MAX_FUNC_VALUES];
@@ -789,16 +775,10 @@ static wa_status_t call_general(wa_func_t *f, const wa_value_t *args, uint32_t n
         kind = WA_TRAP_STACK_EXHAUSTED;
         ex->trap_func = f;
     } else {
-        /* a handful of values: plain loops beat two calls into libc on every guest call */
-        for (uint32_t i = 0; i < nargs; i++)
-            base[i] = args[i];
-        kind = wa__run(ex, f, base);
-        if (kind == WA_TRAP_NONE)
-            for (uint32_t i = 0; i < nres; i++)
-                results[i] = base[i];
+        kind = run_at(ex, f, base, args, nargs, results, nres);
     }
     if (kind != WA_TRAP_NONE)
-        fill_trap(trap, ex, kind);
+        fill_trap(trap, ex, kind); /* a host function alone: its message, no location */
     ex->sp = saved_sp;
     if (ex != outer)
         tl_exec = outer;

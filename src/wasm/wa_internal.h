@@ -316,6 +316,10 @@ struct wa_instance {
                                    its stacks are the two above */
 };
 
+/* Branch hints for the hot paths (the interpreter loop, wa_call). */
+#define LIKELY(c) __builtin_expect(!!(c), 1)
+#define UNLIKELY(c) __builtin_expect(!!(c), 0)
+
 /* memcpy that accepts (NULL, 0): empty type lists and tables have no storage. */
 static inline void wa__copy(void *dst, const void *src, size_t n)
 {
@@ -340,9 +344,11 @@ wa_status_t wa__table_make(wa_valtype_t elem, wa_limits_desc_t limits, uint32_t 
 void wa__instance_release_kept(wa_instance_t **keep, uint32_t n);
 bool wa__deadline_check(wa_exec_t *ex); /* slow path of the tick counter; false = trap set */
 bool wa__tick_refill(wa_exec_t *ex);    /* the next chunk, no clock read; false = no fuel */
-/* Units of work between clock checks when a deadline or budget is set, and without one (a
- * check then only refills, so it comes rarely). */
-#define WA_TICK_CHUNK ((int64_t)4096)
-#define WA_TICK_NONE ((int64_t)1 << 40)
+/* Units of work between clock checks: a chunk when a deadline or budget is set, else so many
+ * that a check (which then only refills) comes rarely. */
+static inline int64_t wa__tick_chunk(const wa_exec_t *ex)
+{
+    return ex->deadline_ns || ex->budget_ns ? 4096 : (int64_t)1 << 40;
+}
 
 #endif

@@ -6,7 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-#define UNLIKELY(c) __builtin_expect(!!(c), 0)
 #define MAX_HOST_NESTING 200 /* re-entrant host -> Wasm -> host chains; each uses C stack */
 
 /* Sanitizer builds dispatch through the switch: clang's instrumentation of a computed-goto

@@ -27,7 +27,7 @@ uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
  * gone. */
 bool wa__tick_refill(wa_exec_t *ex)
 {
-    int64_t chunk = ex->deadline_ns || ex->budget_ns ? WA_TICK_CHUNK : WA_TICK_NONE;
+    int64_t chunk = wa__tick_chunk(ex);
     if (ex->fuel_on) {
         if (ex->fuel_left == 0) {
             ex->trap_kind = WA_TRAP_FUEL;
