@@ -452,6 +452,15 @@ const char *sl_h1_reason(int status)
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
+/* A message ended: the next one begins afresh. A server answers requests in order, so the
+ * next one waits for this response. */
+static void message_ended(sl_h1_conn_t *c)
+{
+    c->begun = false;
+    if (c->role == SL_H1_SERVER)
+        c->pause |= SL_H1_PAUSE_PIPELINE;
+}
+
 /* Delivers one parser event; false when processing must stop (error, stop, or freed). */
 static bool deliver(sl_h1_conn_t *c, const sl_h1_event_t *ev)
 {
@@ -491,9 +500,7 @@ static bool deliver(sl_h1_conn_t *c, const sl_h1_event_t *ev)
             sl_h1_parser_ends_next(&c->parser)) {
             sl_h1_event_t end;
             sl_h1_parse(&c->parser, c->rbuf + c->roff, 0, &end); /* consumes nothing */
-            c->begun = false;
-            if (c->role == SL_H1_SERVER)
-                c->pause |= SL_H1_PAUSE_PIPELINE;
+            message_ended(c);
             c->cbs->on_body_end(c->ud, ev->data.p, ev->data.len);
             return true;
         }
@@ -504,10 +511,7 @@ static bool deliver(sl_h1_conn_t *c, const sl_h1_event_t *ev)
             c->cbs->on_trailers(c->ud, (const sl_header_t *)ev->headers, ev->n_headers);
         return true;
     case SL_H1_EV_MESSAGE_COMPLETE:
-        c->begun = false;
-        /* A server answers requests in order: the next one waits for this response. */
-        if (c->role == SL_H1_SERVER)
-            c->pause |= SL_H1_PAUSE_PIPELINE;
+        message_ended(c);
         c->cbs->on_complete(c->ud);
         return true;
     case SL_H1_EV_ERROR:
