@@ -107,6 +107,16 @@ static bool emit_force(cc_t *c, wa_word_t w)
     return true;
 }
 
+/* A return of n results that start at slot src; RETURN1 carries only the slot. `force` emits
+ * it in unreachable code too (a function's closing end must be in the code). */
+static bool emit_return(cc_t *c, bool force, wa_word_t src, uint32_t n)
+{
+    bool (*e)(cc_t *, wa_word_t) = force ? emit_force : emit;
+    if (n == 1)
+        return e(c, WA_OP_RETURN1) && e(c, src);
+    return e(c, WA_OP_RETURN) && e(c, src) && e(c, n);
+}
+
 /* Emits an op that may trap and records where it came from for trap reports. */
 static bool emit_trap(cc_t *c, wa_word_t op)
 {
