@@ -637,12 +637,16 @@ static wa_trap_kind_t poll_oneoff_unstable(wa_instance_t *c, void *u, const wa_v
     return ret(r, do_poll(u, c, a, &unstable_subs));
 }
 
+/* A function that answers one errno whatever it is asked. */
+#define ANSWER(fn, errno_value)                                                                  \
+    static wa_trap_kind_t fn(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)     \
+    {                                                                                            \
+        (void)c, (void)u, (void)a;                                                               \
+        return ret(r, errno_value);                                                              \
+    }
+
 /* Defined so modules importing it link; this layer has no filesystem, sockets or signals. */
-static wa_trap_kind_t nosys(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
-{
-    (void)c, (void)u, (void)a;
-    return ret(r, WA_WASI_ENOSYS);
-}
+ANSWER(nosys, WA_WASI_ENOSYS)
 
 /* ---- sandbox ------------------------------------------------------------------------------- */
 
@@ -743,30 +747,10 @@ static wa_trap_kind_t sb_fd_pwrite(wa_instance_t *c, void *u, const wa_value_t *
     return ret(r, sb_write(u, c, u32_arg(a, 0), u32_arg(a, 1), u32_arg(a, 2), u32_arg(a, 4)));
 }
 
-static wa_trap_kind_t sb_success(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
-{
-    (void)c, (void)u, (void)a;
-    return ret(r, WA_WASI_ESUCCESS);
-}
-
-static wa_trap_kind_t sb_badf(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
-{
-    (void)c, (void)u, (void)a;
-    return ret(r, WA_WASI_EBADF);
-}
-
-static wa_trap_kind_t sb_notsup(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
-{
-    (void)c, (void)u, (void)a;
-    return ret(r, WA_WASI_ENOTSUP);
-}
-
-/* No file exists, so opening one finds nothing. */
-static wa_trap_kind_t sb_noent(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
-{
-    (void)c, (void)u, (void)a;
-    return ret(r, WA_WASI_ENOENT);
-}
+ANSWER(sb_success, WA_WASI_ESUCCESS)
+ANSWER(sb_badf, WA_WASI_EBADF)
+ANSWER(sb_notsup, WA_WASI_ENOTSUP)
+ANSWER(sb_noent, WA_WASI_ENOENT) /* no file exists, so opening one finds nothing */
 
 /* Sync, sizes, times, rights, allocation: nothing to do for a sink; other fds do not exist. */
 static wa_trap_kind_t sb_out_ok(wa_instance_t *c, void *u, const wa_value_t *a, wa_value_t *r)
