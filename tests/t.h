@@ -52,4 +52,14 @@ void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((for
                    (const char *)(a), (int)t_bl_, (const char *)(b));                        \
     } while (0)
 
+/* A repeatable pseudo-random sequence (xorshift64) from the state *s, which must not be 0:
+ * generated test cases are the same on every run. */
+static inline uint64_t t_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
 #endif

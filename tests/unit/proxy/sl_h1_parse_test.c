@@ -154,13 +154,7 @@ static const char *whole(sl_h1_kind_t kind, const char *method, const char *msg)
 #define RESP(method, msg) whole(SL_H1_RESPONSE, method, msg)
 
 static uint64_t rng_state = 88172645463325252ull;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rng(void) { return t_rand(&rng_state); }
 
 /* Every way of cutting msg must give the trace of the whole-buffer run. */
 static void check_splits(sl_h1_kind_t kind, const sl_h1_parse_limits_t *lim, const char *method,

@@ -14,13 +14,7 @@
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 static uint64_t rng = 0x9E3779B97F4A7C15u;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t rnd(void) { return t_rand(&rng); }
 
 static unsigned char pat(uint32_t seed, size_t i)
 {
