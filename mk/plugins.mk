@@ -4,11 +4,11 @@
 #   make plugins         builds $(BUILD_DIR)/plugins/<name>.wasm from examples/plugins/<name>.c
 #
 # The one-line command for a plugin of your own (see sdk/c/README.md):
-#   clang --target=wasm32-wasi -O2 -mexec-model=reactor -Isdk/c -o my.wasm my.c \
+#   clang --target=wasm32-wasi -O2 -flto -mexec-model=reactor -Isdk/c -o my.wasm my.c \
 #         sdk/c/proxy_wasm.c sdk/c/pwc_alloc.c
 
 WASM_CC ?= clang
-WASM_CFLAGS := --target=wasm32-wasi -O2 -mexec-model=reactor -std=c11 -Wall -Wextra -Werror \
+WASM_CFLAGS := --target=wasm32-wasi -O2 -flto -mexec-model=reactor -std=c11 -Wall -Wextra -Werror \
                -Isdk/c -Wl,--strip-debug
 PLUGIN_DIR := $(BUILD_DIR)/plugins
 PLUGIN_SRCS := $(sort $(wildcard examples/plugins/*.c))
