@@ -15,7 +15,7 @@ PLUGIN_SRCS := $(sort $(wildcard examples/plugins/*.c))
 PLUGINS := $(patsubst examples/plugins/%.c,$(PLUGIN_DIR)/%.wasm,$(PLUGIN_SRCS))
 # The runtime and its allocator (pwc_alloc.c takes the place of wasi-libc's malloc family).
 SDK_C_SRCS := sdk/c/proxy_wasm.c sdk/c/pwc_alloc.c
-SDK_C := $(SDK_C_SRCS) sdk/c/proxy_wasm.h
+SDK_C := $(SDK_C_SRCS) sdk/c/proxy_wasm.h mk/plugins.mk # the flags are in this file
 
 $(PLUGIN_DIR)/%.wasm: examples/plugins/%.c $(SDK_C)
 	@mkdir -p $(dir $@)
