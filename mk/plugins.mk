@@ -4,18 +4,18 @@
 #   make plugins         builds $(BUILD_DIR)/plugins/<name>.wasm from examples/plugins/<name>.c
 #
 # The one-line command for a plugin of your own (see sdk/c/README.md):
-#   clang --target=wasm32-wasi -O2 -mexec-model=reactor -Isdk/c -o my.wasm my.c \
+#   clang --target=wasm32-wasi -O2 -flto -mexec-model=reactor -Isdk/c -o my.wasm my.c \
 #         sdk/c/proxy_wasm.c sdk/c/pwc_alloc.c
 
 WASM_CC ?= clang
-WASM_CFLAGS := --target=wasm32-wasi -O2 -mexec-model=reactor -std=c11 -Wall -Wextra -Werror \
+WASM_CFLAGS := --target=wasm32-wasi -O2 -flto -mexec-model=reactor -std=c11 -Wall -Wextra -Werror \
                -Isdk/c -Wl,--strip-debug
 PLUGIN_DIR := $(BUILD_DIR)/plugins
 PLUGIN_SRCS := $(sort $(wildcard examples/plugins/*.c))
 PLUGINS := $(patsubst examples/plugins/%.c,$(PLUGIN_DIR)/%.wasm,$(PLUGIN_SRCS))
 # The runtime and its allocator (pwc_alloc.c takes the place of wasi-libc's malloc family).
 SDK_C_SRCS := sdk/c/proxy_wasm.c sdk/c/pwc_alloc.c
-SDK_C := $(SDK_C_SRCS) sdk/c/proxy_wasm.h
+SDK_C := $(SDK_C_SRCS) sdk/c/proxy_wasm.h mk/plugins.mk # the flags are in this file
 
 $(PLUGIN_DIR)/%.wasm: examples/plugins/%.c $(SDK_C)
 	@mkdir -p $(dir $@)

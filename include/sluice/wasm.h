@@ -237,6 +237,10 @@ wa_status_t wa_instance_export_n(wa_instance_t *inst, const char *name, size_t n
                                  wa_extern_t *out);
 
 void wa_func_type(const wa_func_t *f, wa_functype_t *out);
+/* True when f is a Wasm function whose body is one constant (or nothing): a call can only
+ * return that value (written to *result; 0 when f has no result), so an embedder may skip
+ * it. False for host functions and every other body. */
+bool wa_func_constant(const wa_func_t *f, wa_value_t *result);
 /* Two function types are the same: parameters and results, in order. */
 bool wa_functype_eq(const wa_functype_t *a, const wa_functype_t *b);
 

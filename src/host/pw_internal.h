@@ -171,6 +171,8 @@ struct pw_vm {
     wa_memory_t *mem;         /* borrowed from inst */
     wa_func_t *cb[PW_CB__COUNT]; /* borrowed from inst; NULL when not exported */
     uint8_t cb_nresults[PW_CB__COUNT]; /* of each cb's type, read once at start */
+    bool cb_constant[PW_CB__COUNT]; /* the export only returns cb_value: never called */
+    int32_t cb_value[PW_CB__COUNT];
     wa_call_limits_t limits;  /* of every outermost call: the plugin's deadline, as a budget */
     wa_func_t *alloc;         /* proxy_on_memory_allocate, else malloc */
     pw_ctx_t *ctxs;           /* list of live contexts (borrowed; each owned elsewhere) */

@@ -383,6 +383,46 @@ static bool end_block(cc_t *c)
 static bool compile_op(cc_t *c, uint8_t op, bool *done);
 static bool compile_fc(cc_t *c);
 
+/* A validated body that is `end` alone, or one constant and `end`: calling it can only
+ * return that value, so an embedder may skip the call (an SDK's unused callbacks, once its
+ * dispatch is folded at link time, look like this). */
+static bool lone_constant(const uint8_t *p, const uint8_t *end, uint32_t nresults,
+                          wa_value_t *out)
+{
+    out->raw = 0;
+    if (end - p == 1)
+        return nresults == 0;
+    if (nresults != 1)
+        return false;
+    uint8_t op = *p++;
+    if (op == 0x43 || op == 0x44) {
+        size_t n = op == 0x43 ? 4 : 8;
+        if ((size_t)(end - p) != n + 1)
+            return false;
+        memcpy(&out->raw, p, n); /* little-endian, as f32_bits / f64_bits */
+        return true;
+    }
+    if (op != 0x41 && op != 0x42)
+        return false;
+    uint64_t v = 0;
+    unsigned shift = 0;
+    uint8_t b;
+    do { /* validation bounded the LEB at 5 (i32) or 10 (i64) bytes */
+        b = *p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        shift += 7;
+    } while ((b & 0x80) && p < end);
+    if (p != end - 1)
+        return false;
+    if (shift < 64 && (b & 0x40))
+        v |= ~(uint64_t)0 << shift;
+    if (op == 0x41)
+        out->i32 = (int32_t)(uint32_t)v;
+    else
+        out->i64 = (int64_t)v;
+    return true;
+}
+
 static bool compile_body(cc_t *c, wa_code_t *code)
 {
     rd_t *r = c->r;
@@ -428,6 +468,7 @@ static bool compile_body(cc_t *c, wa_code_t *code)
             c->locals[k++] = t;
     }
     c->op_at = r->p;
+    const uint8_t *ops = r->p;
     if (!push_ctl(c, K_FUNC, 0, NULL, ft->nresults, ft->results))
         return false;
     bool done = false;
@@ -457,6 +498,7 @@ static bool compile_body(cc_t *c, wa_code_t *code)
     wa__copy(code->trap_map, c->tm, (size_t)c->ntm * sizeof(uint32_t));
     code->code_len = c->len;
     code->ntrap = c->ntm / 2;
+    code->constant = lone_constant(ops, r->end, ft->nresults, &code->constant_value);
     return true;
 }
 

@@ -557,6 +557,14 @@ wa_func_t *wa_instance_func(wa_instance_t *inst, const char *name)
 
 void wa_func_type(const wa_func_t *f, wa_functype_t *out) { *out = *f->type; }
 
+bool wa_func_constant(const wa_func_t *f, wa_value_t *result)
+{
+    if (!f->code || !f->code->constant)
+        return false;
+    *result = f->code->constant_value;
+    return true;
+}
+
 /* ---- calls -------------------------------------------------------------------------------- */
 
 wa_trap_kind_t wa_trap_set(wa_instance_t *caller, wa_trap_kind_t kind, int32_t exit_code,

@@ -149,6 +149,8 @@ typedef struct wa_code {
     uint32_t code_len;
     uint32_t *trap_map;   /* owned: pairs (word index after the op word, byte offset) */
     uint32_t ntrap;
+    bool constant;        /* the body is a lone constant (or empty): see wa_func_constant */
+    wa_value_t constant_value;
 } wa_code_t;
 
 typedef struct wa_import {

@@ -57,6 +57,23 @@ static wa_linker_t *stub_linker(const wa_module_t *m)
     return l;
 }
 
+/* What wa_func_constant promised is what the call gave: it ended, with that value. */
+static bool same_constant(wa_status_t st, const wa_functype_t *ft, const wa_value_t *res,
+                          wa_value_t k)
+{
+    if (st != WA_OK)
+        return false;
+    if (ft->nresults == 0)
+        return true;
+    switch (ft->results[0]) {
+    case WA_I32:
+    case WA_F32:
+        return res[0].f32_bits == k.f32_bits;
+    default:
+        return res[0].raw == k.raw;
+    }
+}
+
 static void call_exports(wa_instance_t *inst, const wa_module_t *m)
 {
     reentry = NULL;
@@ -84,6 +101,9 @@ static void call_exports(wa_instance_t *inst, const wa_module_t *m)
         wa_call_limits_t lim = {.fuel = FUZZ_FUEL, .deadline_ns = wa_now_ns() + FUZZ_DEADLINE_NS};
         wa_trap_t trap;
         wa_status_t st = wa_call(f, args, ft.nparams, results, ft.nresults, &lim, &trap);
+        wa_value_t k;
+        if (wa_func_constant(f, &k) && !same_constant(st, &ft, results, k))
+            __builtin_trap(); /* a host would have answered this call differently */
         /* A call that ended within its fuel ends again, state changes aside: once more with
          * only a time budget, the limits a Proxy-Wasm host gives (the engine's direct path). */
         if (st == WA_OK || (st == WA_ERR_TRAP && trap.kind != WA_TRAP_FUEL &&

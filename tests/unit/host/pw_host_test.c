@@ -222,6 +222,31 @@ static const unsigned char allocnull_wasm[] = {
   0x41, 0xe4, 0x00, 0x0b, 0x05, 0x3a, 0x70, 0x61, 0x74, 0x68
 };
 
+/* (memory (export "memory") 1) (func (export "proxy_abi_version_0_2_0"))
+ * (func (export "malloc") (param i32) (result i32) i32.const 1024)
+ * (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) i32.const 1)
+ * (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+ *   local.get 0 drop i32.const 0)
+ * (func (export "trapping_headers") (param i32 i32 i32) (result i32) unreachable) */
+static const unsigned char constcb_wasm[] = {
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x10, 0x03, 0x60,
+  0x00, 0x00, 0x60, 0x01, 0x7f, 0x01, 0x7f, 0x60, 0x03, 0x7f, 0x7f, 0x7f,
+  0x01, 0x7f, 0x03, 0x06, 0x05, 0x00, 0x01, 0x02, 0x02, 0x02, 0x05, 0x03,
+  0x01, 0x00, 0x01, 0x07, 0x77, 0x06, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72,
+  0x79, 0x02, 0x00, 0x17, 0x70, 0x72, 0x6f, 0x78, 0x79, 0x5f, 0x61, 0x62,
+  0x69, 0x5f, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x5f, 0x30, 0x5f,
+  0x32, 0x5f, 0x30, 0x00, 0x00, 0x06, 0x6d, 0x61, 0x6c, 0x6c, 0x6f, 0x63,
+  0x00, 0x01, 0x18, 0x70, 0x72, 0x6f, 0x78, 0x79, 0x5f, 0x6f, 0x6e, 0x5f,
+  0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x5f, 0x68, 0x65, 0x61, 0x64,
+  0x65, 0x72, 0x73, 0x00, 0x02, 0x19, 0x70, 0x72, 0x6f, 0x78, 0x79, 0x5f,
+  0x6f, 0x6e, 0x5f, 0x72, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x5f,
+  0x68, 0x65, 0x61, 0x64, 0x65, 0x72, 0x73, 0x00, 0x03, 0x10, 0x74, 0x72,
+  0x61, 0x70, 0x70, 0x69, 0x6e, 0x67, 0x5f, 0x68, 0x65, 0x61, 0x64, 0x65,
+  0x72, 0x73, 0x00, 0x04, 0x0a, 0x1b, 0x05, 0x02, 0x00, 0x0b, 0x05, 0x00,
+  0x41, 0x80, 0x08, 0x0b, 0x04, 0x00, 0x41, 0x01, 0x0b, 0x07, 0x00, 0x20,
+  0x00, 0x1a, 0x41, 0x00, 0x0b, 0x03, 0x00, 0x00, 0x0b
+};
+
 /* ---- a fake proxy stream ---------------------------------------------------------------- */
 
 enum { MAXH = 64 };
@@ -1386,5 +1411,63 @@ TEST(an_allocator_returning_null_gives_invalid_memory_access)
     pw_thread_stats_t s;
     T_EQ_INT(wat_request(allocnull_wasm, sizeof allocnull_wasm, &f, &s), PW_CONTINUE);
     T_EQ_INT(s.vms_broken, 0);
+    fake_free(&f);
+}
+
+TEST(a_callback_that_only_returns_a_constant_is_answered_without_a_call)
+{
+    pw_code_t *c = NULL;
+    pw_error_t err = {0};
+    T_EQ_INT(pw_code_load(constcb_wasm, sizeof constcb_wasm, &c, &err), PW_OK);
+    pw_plugin_config_t cfg = {.name = "constcb"};
+    pw_plugin_t *p;
+    T_EQ_INT(pw_plugin_new(&cfg, c, &p, &err), PW_OK);
+    pw_thread_t *t = pw_thread_new(&dops, NULL);
+    fake_t f;
+    fake_request(&f, "/x");
+    pw_stream_t *st = pw_stream_new(t, p, PW_KIND_HTTP, &sops, &f);
+    pw_vm_t *vm = st->ctx.vm;
+    T_ASSERT(vm != NULL);
+    T_ASSERT(vm->cb_constant[PW_CB_REQUEST_HEADERS] && !vm->cb_constant[PW_CB_RESPONSE_HEADERS]);
+    /* Both headers callbacks now point at a function that traps: the constant one is never
+     * entered, and its answer (StopIteration) still counts; the other one is called. */
+    wa_func_t *boom = wa_instance_func(vm->inst, "trapping_headers");
+    vm->cb[PW_CB_REQUEST_HEADERS] = vm->cb[PW_CB_RESPONSE_HEADERS] = boom;
+    T_EQ_INT(pw_stream_on_request_headers(st, 3, true), PW_STOP_ALL_WATERMARK);
+    T_ASSERT(!vm->broken && f.reply_status == 0);
+    hset(&f, PW_MAP_RESPONSE_HEADERS, ":status", "200");
+    pw_stream_on_response_headers(st, 1, true);
+    T_ASSERT(vm->broken);
+    T_EQ_INT(f.reply_status, 503);
+    pw_stream_free(st);
+    pw_thread_free(t);
+    pw_plugin_unref(p);
+    pw_code_unref(c);
+    fake_free(&f);
+}
+
+TEST(sdk_plugins_leave_their_unused_callbacks_constant)
+{
+    /* Built with -flto (mk/plugins.mk), the C SDK's dispatch folds away: add_header has only
+     * configure, root done and response headers, so the other stream callbacks are constants
+     * that sluice skips, and the ones the SDK itself needs stay real. */
+    env_t e;
+    env_open(&e, "add_header", NULL);
+    fake_t f;
+    fake_request(&f, "/a");
+    pw_stream_t *st = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
+    pw_vm_t *vm = st->ctx.vm;
+    T_ASSERT(vm != NULL);
+    static const pw_cb_t skipped[] = {PW_CB_REQUEST_HEADERS, PW_CB_REQUEST_BODY,
+                                      PW_CB_REQUEST_TRAILERS, PW_CB_RESPONSE_BODY,
+                                      PW_CB_RESPONSE_TRAILERS, PW_CB_LOG};
+    static const pw_cb_t called[] = {PW_CB_CONTEXT_CREATE, PW_CB_RESPONSE_HEADERS, PW_CB_DONE,
+                                     PW_CB_DELETE, PW_CB_CONFIGURE};
+    for (size_t i = 0; i < sizeof skipped / sizeof *skipped; i++)
+        T_ASSERT(vm->cb[skipped[i]] && vm->cb_constant[skipped[i]]);
+    for (size_t i = 0; i < sizeof called / sizeof *called; i++)
+        T_ASSERT(vm->cb[called[i]] && !vm->cb_constant[called[i]]);
+    pw_stream_free(st);
+    env_close(&e);
     fake_free(&f);
 }
