@@ -150,14 +150,16 @@ def sequential_gets(port, n):
     return ok
 
 
-def callgrind_total(who, sluice, workers, d, tag, conf, port, n, ready):
-    """Instructions sluice executes (every thread) over start-up, 20 warm-up requests, n
-    requests and shutdown, under callgrind; None if the run failed. ready(port, proc,
+def callgrind_counts(who, sluice, workers, d, tag, conf, port, n, ready, cache_sim=False):
+    """Callgrind's totals ({"Ir": instructions, and with cache_sim the simulated cache events
+    such as "I1mr", first-level instruction-cache misses}) over sluice's start-up, 20 warm-up
+    requests, n requests and shutdown, every thread; None if the run failed. ready(port, proc,
     seconds) says when sluice serves; `who` prefixes every message."""
     out = os.path.join(d, f"{tag}-{n}.callgrind")
     log = os.path.join(d, f"{tag}-{n}.valgrind")
-    p = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sluice, "-c",
-               conf, "--concurrency", str(workers), "-l", "error"], log)
+    sim = ["--cache-sim=yes"] if cache_sim else []
+    p = start(["valgrind", "--tool=callgrind", *sim, f"--callgrind-out-file={out}", sluice,
+               "-c", conf, "--concurrency", str(workers), "-l", "error"], log)
     try:
         if not ready(port, p, 60):
             print(f"{who}: sluice under callgrind ({tag}) did not start:\n{tail(log)}")
@@ -172,20 +174,35 @@ def callgrind_total(who, sluice, workers, d, tag, conf, port, n, ready):
         stop(p, grace=60)  # callgrind writes its counts as sluice exits
     try:
         with open(out) as f:
-            m = re.search(r"^totals:\s+(\d+)", f.read(), re.M)
-    except OSError:
-        m = None
-    if not m:
+            text = f.read()
+        events = re.search(r"^events:\s+(.+)$", text, re.M).group(1).split()
+        totals = [int(v) for v in re.search(r"^totals:\s+(.+)$", text, re.M).group(1).split()]
+    except (OSError, AttributeError, ValueError):
         print(f"{who}: no callgrind totals for {tag}:\n{tail(log)}")
-    return int(m.group(1)) if m else None
+        return None
+    return dict(zip(events, totals))
+
+
+def callgrind_total(who, sluice, workers, d, tag, conf, port, n, ready):
+    """Instructions of callgrind_counts' run; None if it failed."""
+    c = callgrind_counts(who, sluice, workers, d, tag, conf, port, n, ready)
+    return c["Ir"] if c else None
+
+
+def counts_per_request(who, sluice, workers, d, tag, conf, port, n, ready, cache_sim=False):
+    """callgrind_counts per request: the difference between a run of 2n requests and one of
+    n, over n, so start-up and shutdown cancel; None if either run failed."""
+    one = callgrind_counts(who, sluice, workers, d, tag, conf, port, n, ready, cache_sim)
+    two = callgrind_counts(who, sluice, workers, d, tag, conf, port, 2 * n, ready, cache_sim)
+    if one is None or two is None:
+        return None
+    return {k: (two[k] - one.get(k, 0)) / n for k in two}
 
 
 def instructions_per_request(who, sluice, workers, d, tag, conf, port, n, ready):
-    """Instructions per request: the difference between a run of 2n requests and one of n,
-    over n, so start-up and shutdown cancel; None if either run failed."""
-    one = callgrind_total(who, sluice, workers, d, tag, conf, port, n, ready)
-    two = callgrind_total(who, sluice, workers, d, tag, conf, port, 2 * n, ready)
-    return (two - one) / n if one is not None and two is not None else None
+    """Instructions per request (counts_per_request's "Ir"); None if a run failed."""
+    c = counts_per_request(who, sluice, workers, d, tag, conf, port, n, ready)
+    return c["Ir"] if c else None
 
 
 def nginx_conf(d, name, workers, servers, upstream_block=""):

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import (cleanup, fmt, free_port, instructions_per_request,  # noqa: E402
+from benchlib import (cleanup, counts_per_request, fmt, free_port,  # noqa: E402
                       nginx_conf, on_signal, parse_wrk, sluice_conf, start, started, stop)
 
 BODY = "hello, world\n"
@@ -267,9 +267,11 @@ def instructions_part(args, d, up_port):
         print("bench-wasm-filter: valgrind is not installed; instruction counts skipped")
         return
     print()
-    print(f"== instructions per request in sluice, every thread (callgrind, runs of "
-          f"{args.callgrind} and {2 * args.callgrind} sequential requests, "
-          f"{args.workers} workers) ==")
+    print(f"== instructions and simulated instruction-cache misses per request in sluice, every "
+          f"thread (callgrind --cache-sim, runs of {args.callgrind} and {2 * args.callgrind} "
+          f"sequential requests, {args.workers} workers) ==")
+    print(f"{'target':<14} {'instr/req':>10} {'over none':>10} {'ratio':>7} {'I1 miss/req':>12} "
+          f"{'over none':>10}")
     base = None
     for label, t in (("no filter", "none"), ("native filter", "native"),
                      ("wasm C SDK", "wasm-c"), ("wasm AS", "wasm-as")):
@@ -279,18 +281,23 @@ def instructions_part(args, d, up_port):
         port = free_port()
         conf = sluice_conf(os.path.join(d, f"cg-{t}.yaml"), port, up_port,
                            filters_for(t, args.plugins))
-        n = instructions_per_request("bench-wasm-filter", args.sluice, args.workers, d,
-                                     f"cg-{t}", conf, port, args.callgrind, wait_ready)
-        if n is None:
+        c = counts_per_request("bench-wasm-filter", args.sluice, args.workers, d, f"cg-{t}",
+                               conf, port, args.callgrind, wait_ready, cache_sim=True)
+        if c is None or "I1mr" not in c:
             continue
         if base is None and t == "none":
-            base = n
-        line = f"{label:<14} {n:10,.0f}"
+            base = c
+        line = f"{label:<14} {c['Ir']:10,.0f}"
         if base and t != "none":
-            line += f"  +{n - base:,.0f} over no filter, {n / base:.3f}x"
+            line += (f" {c['Ir'] - base['Ir']:+10,.0f} {c['Ir'] / base['Ir']:6.3f}x "
+                     f"{c['I1mr']:12,.0f} {c['I1mr'] - base['I1mr']:+10,.0f}")
+        else:
+            line += f" {'-':>10} {'-':>7} {c['I1mr']:12,.0f} {'-':>10}"
         print(line)
-    print("(user-space instructions only: the kernel's work per request, the larger part of "
-          "sluice's CPU time, is the same for every row and not counted)")
+    print("(user space only: the kernel's work per request, the larger part of sluice's CPU "
+          "time, is the same for every row and not counted. I1 misses are callgrind's model of "
+          "this machine's first-level instruction cache: code a request runs that is not "
+          "already cached, which costs more than its instruction count says)")
 
 
 def host_bench(args, argv):
