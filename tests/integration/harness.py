@@ -315,6 +315,14 @@ class Sluice:
         wait_for(ok, timeout, what="stat %s" % name)
         return box["v"]
 
+    def expect_stat(self, name, want, timeout=5.0):
+        """Checks that stat name reaches want. A worker counts a response after writing it,
+        so a client that has read the response may still see the old count for a moment."""
+        try:
+            self.wait_stat(name, lambda v: v == want, timeout)
+        except TestFailure:
+            raise TestFailure("stat %s is %r, expected %r" % (name, self.stat(name), want))
+
 
 # ---- config helpers ---------------------------------------------------------------------------
 

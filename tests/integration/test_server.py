@@ -111,8 +111,8 @@ def listener_port_in_use_is_a_start_error():
 @test
 def starts_the_requested_number_of_workers():
     with Sluice(minimal_tcp_config(), concurrency=3) as s:
-        check_eq(s.stat("server.concurrency"), 3)
-        check_eq(s.stat("server.live"), 1)
+        s.expect_stat("server.concurrency", 3)
+        s.expect_stat("server.live", 1)
         check_in("3 workers", s.log())
 
 

@@ -53,7 +53,7 @@ def relays_bytes_both_ways():
             check_eq(recv_exact(c, len(msg)), msg)
         c.close()
         s.wait_stat("tcp.tcp.downstream_cx_total", lambda v: v == 1)
-        check_eq(s.stat("tcp.tcp.downstream_cx_rx_bytes_total"), 5 + 1000 + 256)
+        s.expect_stat("tcp.tcp.downstream_cx_rx_bytes_total", 5 + 1000 + 256)
         s.wait_stat("tcp.tcp.downstream_cx_active", lambda v: v == 0)
 
 
@@ -70,7 +70,7 @@ def many_concurrent_connections():
         for c in conns:
             c.close()
         s.wait_stat("tcp.tcp.downstream_cx_active", lambda v: v == 0)
-        check_eq(s.stat("tcp.tcp.downstream_cx_total"), 40)
+        s.expect_stat("tcp.tcp.downstream_cx_total", 40)
         check_eq(up.connections_total, 40)
 
 
@@ -131,7 +131,7 @@ def upstream_down_closes_the_client():
         check(closed_soon(c), "client connection left open with no upstream")
         c.close()
         s.wait_stat("tcp.tcp.upstream_connect_fail", lambda v: v >= 1)
-        check(s.stat("cluster.tcp_backend.upstream_cx_connect_fail") >= 1)
+        s.wait_stat("cluster.tcp_backend.upstream_cx_connect_fail", lambda v: v >= 1)
 
 
 @test
@@ -146,7 +146,7 @@ def dead_endpoint_is_skipped_after_it_refuses():
             check_eq(recv_exact(c, 4), b"ping")
             c.close()
         # One refusal, then the back-off keeps the dead endpoint out.
-        check_eq(s.stat("cluster.tcp_backend.upstream_cx_connect_fail"), 1)
+        s.expect_stat("cluster.tcp_backend.upstream_cx_connect_fail", 1)
         check_eq(up.connections_total, 10)
 
 
@@ -191,7 +191,7 @@ def max_connections_breaker_refuses_extra_sessions():
         check_eq(recv_exact(c1, 3), b"one")
         c2 = connect(port)
         check(closed_soon(c2), "second session accepted over max_connections")
-        check(s.stat("cluster.tcp_backend.upstream_cx_overflow") >= 1)
+        s.wait_stat("cluster.tcp_backend.upstream_cx_overflow", lambda v: v >= 1)
         c1.sendall(b"still")
         check_eq(recv_exact(c1, 5), b"still")
         c1.close()
@@ -209,9 +209,9 @@ def byte_count_filter_counts_both_directions():
         check_eq(recv_exact(c, 10), b"0123456789")
         c.close()
         s.wait_stat("tcp.tcp.downstream_cx_active", lambda v: v == 0)
-        check_eq(s.stat("byte_count.bc.connections_total"), 1)
-        check_eq(s.stat("byte_count.bc.downstream_bytes_total"), 10)
-        check_eq(s.stat("byte_count.bc.upstream_bytes_total"), 16)
+        s.expect_stat("byte_count.bc.connections_total", 1)
+        s.expect_stat("byte_count.bc.downstream_bytes_total", 10)
+        s.expect_stat("byte_count.bc.upstream_bytes_total", 16)
         s.wait_log(r"byte_count bc: connection \d+ from 127\.0\.0\.1:\d+: 10 bytes from the "
                    r"client, 16 from the upstream")
 

@@ -148,7 +148,7 @@ def upgrade_not_configured_is_403_and_closes():
                 check_eq(r.header("connection"), "close")
                 check(c.closed_by_peer(), "connection closed after the 403")
             check_eq(up.heads, [])
-            check_eq(s.stat("http.ingress.downstream_rq_ws_on_non_ws_route"), 1)
+            s.expect_stat("http.ingress.downstream_rq_ws_on_non_ws_route", 1)
     finally:
         up.close()
 

@@ -89,13 +89,13 @@ def refused_connection_is_503_and_counted():
         r = http_request(port, "GET", "/")
         check_eq(r.status, 503)
         check(b"upstream connect error" in r.body or b"no healthy upstream" in r.body, r.body)
-        check_eq(s.stat("cluster.backend.upstream_cx_connect_fail"), 1)
+        s.expect_stat("cluster.backend.upstream_cx_connect_fail", 1)
         # Within the back-off the endpoint is not even tried.
         r = http_request(port, "GET", "/")
         check_eq(r.status, 503)
         check_in(b"no healthy upstream", r.body)
-        check_eq(s.stat("cluster.backend.upstream_cx_connect_fail"), 1)
-        check(s.stat("cluster.backend.upstream_cx_none_healthy") >= 1)
+        s.expect_stat("cluster.backend.upstream_cx_connect_fail", 1)
+        s.wait_stat("cluster.backend.upstream_cx_none_healthy", lambda v: v >= 1)
 
 
 @test
@@ -108,7 +108,7 @@ def passive_health_routes_around_a_dead_endpoint():
             r = http_request(port, "GET", "/")
             check_eq(r.status, 200)
             check_eq(r.json()["upstream"], "live")
-        check_eq(s.stat("cluster.backend.upstream_cx_connect_fail"), 1)
+        s.expect_stat("cluster.backend.upstream_cx_connect_fail", 1)
 
 
 @test
@@ -136,7 +136,7 @@ def connect_timeout_is_503():
             took = time.monotonic() - start
             check_eq(r.status, 503)
             check(0.2 <= took < 5 * timeout_scale(), "503 after %.2fs" % took)
-            check_eq(s.stat("cluster.backend.upstream_cx_connect_timeout"), 1)
+            s.expect_stat("cluster.backend.upstream_cx_connect_timeout", 1)
     finally:
         for f in fillers:
             f.close()
@@ -155,7 +155,7 @@ def max_pending_requests_breaker_answers_503():
         codes = sorted(r.status for r in rs if isinstance(r, Response))
         check_eq(len(codes), 4, rs)
         check(codes.count(503) >= 1 and codes.count(200) >= 1, codes)
-        check(s.stat("cluster.backend.upstream_rq_pending_overflow") >= 1)
+        s.wait_stat("cluster.backend.upstream_rq_pending_overflow", lambda v: v >= 1)
         check(up.connections_total <= 1, "opened %d connections over max_connections 1"
               % up.connections_total)
 
@@ -174,7 +174,7 @@ def max_requests_breaker_answers_503():
         check_eq(r.status, 503)
         t.join(10)
         check_eq(box["r"].status, 200)
-        check(s.stat("cluster.backend.upstream_rq_pending_overflow") >= 1)
+        s.wait_stat("cluster.backend.upstream_rq_pending_overflow", lambda v: v >= 1)
 
 
 @test
@@ -257,7 +257,7 @@ def idle_upstream_close_is_noticed_before_reuse():
                 check_eq(r.status, 200)
                 check_eq(r.body, b"ok")
                 check_eq(up.connections, 2)
-                check_eq(s.stat("cluster.backend.upstream_cx_reused"), 0)
+                s.expect_stat("cluster.backend.upstream_cx_reused", 0)
         finally:
             up.close()
 
@@ -278,7 +278,7 @@ def connection_idle_across_sweeps_is_reused():
         time.sleep(2.5)
         check_eq(http_request(port, "GET", "/c").status, 200)
         check_eq(up.connections_total, 1)
-        check_eq(s.stat("cluster.backend.upstream_cx_reused"), 2)
+        s.expect_stat("cluster.backend.upstream_cx_reused", 2)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def shared_counter_is_exact_across_workers():
             counts = sorted(int(r.header("x-request-count")) for r in rs)
             # Every increment is seen exactly once: no update lost, none applied twice.
             check_eq(counts, list(range(1, 201)))
-            check_eq(s.stat("wasmcustom.shared_counter.requests"), 200)
+            s.expect_stat("wasmcustom.shared_counter.requests", 200)
             # Values outlive the request path: the next request continues the count.
             check_eq(http_request(port, "GET", "/c").header("x-request-count"), "201")
             check_eq(s.log_errors(), [])
@@ -106,7 +106,7 @@ def tick_updates_a_gauge_and_period_zero_stops_it():
         with Sluice(cfg, concurrency=1) as s:
             s.wait_stat("wasmcustom.tick_gauge.ticks", lambda v: v >= 5, timeout=5)
             time.sleep(0.6)
-            check_eq(s.stat("wasmcustom.tick_gauge.ticks"), 5)
+            s.expect_stat("wasmcustom.tick_gauge.ticks", 5)
 
 
 @test
@@ -249,7 +249,7 @@ def singleton_service_makes_callouts_from_the_main_thread():
             http_config(port, up.port), "probe", probe.port)
         with Sluice(cfg, concurrency=1) as s:
             s.wait_stat("wasmcustom.service_probe.ok", lambda v: v >= 3, timeout=10)
-            check_eq(s.stat("wasmcustom.service_probe.failed"), 0)
+            s.expect_stat("wasmcustom.service_probe.failed", 0)
             check_eq(s.log_errors(), [])
     with Upstream(echo()) as up:
         port, dead = free_port(), free_port()
@@ -258,7 +258,7 @@ def singleton_service_makes_callouts_from_the_main_thread():
         with Sluice(cfg, concurrency=1) as s:
             # Nothing listens: Envoy's local 503 answer, counted as "bad".
             s.wait_stat("wasmcustom.service_probe.bad", lambda v: v >= 2, timeout=10)
-            check_eq(s.stat("wasmcustom.service_probe.ok"), 0)
+            s.expect_stat("wasmcustom.service_probe.ok", 0)
             check_eq(s.log_errors(), [])
 
 
