@@ -521,22 +521,29 @@ typedef struct env {
     pw_thread_t *thread;
 } env_t;
 
+/* Code from bytes, the plugin cfg describes, and a thread to run it on. */
+static void env_load(env_t *e, const uint8_t *bytes, size_t len, pw_plugin_config_t *cfg)
+{
+    pw_error_t err = {0};
+    pw_status_t st = pw_code_load(bytes, len, &e->code, &err);
+    if (st != PW_OK)
+        t_fail(__FILE__, __LINE__, "load %s: %s: %s", cfg->name, pw_status_str(st),
+               err.message);
+    st = pw_plugin_new(cfg, e->code, &e->plugin, &err);
+    if (st != PW_OK)
+        t_fail(__FILE__, __LINE__, "plugin %s: %s", cfg->name, err.message);
+    e->thread = pw_thread_new(&dops, NULL);
+    T_ASSERT(e->thread != NULL);
+}
+
 static void env_open_cfg(env_t *e, const char *name, pw_plugin_config_t *cfg)
 {
     size_t len;
     uint8_t *bytes = read_file(name, &len);
-    pw_error_t err = {0};
-    pw_status_t st = pw_code_load(bytes, len, &e->code, &err);
-    free(bytes);
-    if (st != PW_OK)
-        t_fail(__FILE__, __LINE__, "load %s: %s: %s", name, pw_status_str(st), err.message);
     if (!cfg->name)
         cfg->name = name;
-    st = pw_plugin_new(cfg, e->code, &e->plugin, &err);
-    if (st != PW_OK)
-        t_fail(__FILE__, __LINE__, "plugin %s: %s", name, err.message);
-    e->thread = pw_thread_new(&dops, NULL);
-    T_ASSERT(e->thread != NULL);
+    env_load(e, bytes, len, cfg);
+    free(bytes);
 }
 
 static void env_open(env_t *e, const char *name, const char *conf)
@@ -599,21 +606,15 @@ TEST(load_detects_abi_versions)
 TEST(abi_0_1_0_missing_header_is_ok_and_empty)
 {
     /* on_request_headers returns status + 10 * size of get_header("x-missing"): 0 expected. */
-    pw_code_t *c = NULL;
-    pw_error_t err = {0};
-    T_EQ_INT(pw_code_load(v010_wasm, sizeof v010_wasm, &c, &err), PW_OK);
+    env_t e;
     pw_plugin_config_t cfg = {.name = "v010"};
-    pw_plugin_t *p;
-    T_EQ_INT(pw_plugin_new(&cfg, c, &p, &err), PW_OK);
-    pw_thread_t *t = pw_thread_new(&dops, NULL);
+    env_load(&e, v010_wasm, sizeof v010_wasm, &cfg);
     fake_t f;
     fake_request(&f, "/");
-    pw_stream_t *st = pw_stream_new(t, p, PW_KIND_HTTP, &sops, &f);
+    pw_stream_t *st = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
     T_EQ_INT(pw_stream_on_request_headers(st, 3, true), PW_CONTINUE);
     pw_stream_free(st);
-    pw_thread_free(t);
-    pw_plugin_unref(p);
-    pw_code_unref(c);
+    env_close(&e);
     fake_free(&f);
 }
 
@@ -1376,21 +1377,15 @@ TEST(load_rejects_a_callback_with_a_bad_signature)
 
 static pw_action_t wat_request(const unsigned char *b, size_t n, fake_t *f, pw_thread_stats_t *s)
 {
-    pw_code_t *c = NULL;
-    pw_error_t err = {0};
-    T_EQ_INT(pw_code_load(b, n, &c, &err), PW_OK);
+    env_t e;
     pw_plugin_config_t cfg = {.name = "wat"};
-    pw_plugin_t *p;
-    T_EQ_INT(pw_plugin_new(&cfg, c, &p, &err), PW_OK);
-    pw_thread_t *t = pw_thread_new(&dops, NULL);
+    env_load(&e, b, n, &cfg);
     fake_request(f, "/x");
-    pw_stream_t *st = pw_stream_new(t, p, PW_KIND_HTTP, &sops, f);
+    pw_stream_t *st = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, f);
     pw_action_t a = pw_stream_on_request_headers(st, 3, true);
     pw_stream_free(st);
-    pw_thread_stats(t, s);
-    pw_thread_free(t);
-    pw_plugin_unref(p);
-    pw_code_unref(c);
+    pw_thread_stats(e.thread, s);
+    env_close(&e);
     return a;
 }
 
@@ -1416,16 +1411,12 @@ TEST(an_allocator_returning_null_gives_invalid_memory_access)
 
 TEST(a_callback_that_only_returns_a_constant_is_answered_without_a_call)
 {
-    pw_code_t *c = NULL;
-    pw_error_t err = {0};
-    T_EQ_INT(pw_code_load(constcb_wasm, sizeof constcb_wasm, &c, &err), PW_OK);
+    env_t e;
     pw_plugin_config_t cfg = {.name = "constcb"};
-    pw_plugin_t *p;
-    T_EQ_INT(pw_plugin_new(&cfg, c, &p, &err), PW_OK);
-    pw_thread_t *t = pw_thread_new(&dops, NULL);
+    env_load(&e, constcb_wasm, sizeof constcb_wasm, &cfg);
     fake_t f;
     fake_request(&f, "/x");
-    pw_stream_t *st = pw_stream_new(t, p, PW_KIND_HTTP, &sops, &f);
+    pw_stream_t *st = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
     pw_vm_t *vm = st->ctx.vm;
     T_ASSERT(vm != NULL);
     T_ASSERT(vm->cb_constant[PW_CB_REQUEST_HEADERS] && !vm->cb_constant[PW_CB_RESPONSE_HEADERS]);
@@ -1440,9 +1431,7 @@ TEST(a_callback_that_only_returns_a_constant_is_answered_without_a_call)
     T_ASSERT(vm->broken);
     T_EQ_INT(f.reply_status, 503);
     pw_stream_free(st);
-    pw_thread_free(t);
-    pw_plugin_unref(p);
-    pw_code_unref(c);
+    env_close(&e);
     fake_free(&f);
 }
 
