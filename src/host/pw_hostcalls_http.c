@@ -273,28 +273,36 @@ static bool is_callout_map(uint32_t type)
            type == PW_MAP_HTTP_CALL_RESPONSE_TRAILERS;
 }
 
-/* The guest key as the proxy wants it, lower-case (Envoy lower-cases names). Keys are almost
- * always lower-case already: those are passed in place (the proxy's map ops run no guest code,
- * so guest memory stays put), and only a key with an upper-case letter is copied into the VM's
- * scratch buffer. */
-static int lower_key(pw_vm_t *vm, uint32_t ptr, uint32_t len, pw_slice_t *out)
+/* A key with a capital, lower-cased into the VM's scratch buffer: rare, kept out of line so
+ * that the common path saves no registers for it. */
+static __attribute__((noinline)) int lower_key_copy(pw_vm_t *vm, const uint8_t *k, uint32_t len,
+                                                    pw_slice_t *out)
 {
-    uint8_t *k = pw__mem(vm, ptr, len);
-    if (!k)
-        return PW_R_INVALID_MEMORY_ACCESS;
-    /* one test per byte and no early exit: the loop has no branch to mispredict */
-    unsigned upper = 0;
-    for (uint32_t i = 0; i < len; i++)
-        upper |= (unsigned)(uint8_t)(k[i] - 'A') < 26u;
-    if (!upper) {
-        *out = (pw_slice_t){k, len};
-        return PW_R_OK;
-    }
     if (!pw__scratch(vm, len))
         return PW_R_INTERNAL_FAILURE;
     for (uint32_t i = 0; i < len; i++)
         vm->scratch[i] = (uint8_t)(k[i] - 'A') < 26u ? (uint8_t)(k[i] + 32) : k[i];
     *out = (pw_slice_t){vm->scratch, len};
+    return PW_R_OK;
+}
+
+/* The guest key at [ptr, ptr+len) of the memory at base (size bytes) as the proxy wants it,
+ * lower-case (Envoy lower-cases names). Keys are almost always lower-case already: those are
+ * passed in place (the proxy's map ops run no guest code, so guest memory stays put), and only
+ * a key with a capital is copied. */
+static inline int lower_key(pw_vm_t *vm, uint8_t *base, uint64_t size, uint32_t ptr,
+                            uint32_t len, pw_slice_t *out)
+{
+    if (len == 0) { /* any address will do, as for pw__mem */
+        *out = (pw_slice_t){(const uint8_t *)"", 0};
+        return PW_R_OK;
+    }
+    if (!base || (uint64_t)ptr + len > size)
+        return PW_R_INVALID_MEMORY_ACCESS;
+    const uint8_t *k = base + ptr;
+    if (pw__has_capital(k, len))
+        return lower_key_copy(vm, k, len, out);
+    *out = (pw_slice_t){k, len};
     return PW_R_OK;
 }
 
@@ -442,9 +450,13 @@ static wa_trap_kind_t hc_get_map_value(pw_vm_t *vm, const wa_value_t *args, wa_v
     pw_slice_t key, val;
     if (A(0) > PW_MAP_HTTP_CALL_RESPONSE_TRAILERS)
         PW_HC_RETURN(vm, results, PW_R_BAD_ARGUMENT);
-    if ((r = lower_key(vm, A(1), A(2), &key)) != PW_R_OK)
+    /* one view of the memory for the key and the slots: no guest code runs before the value
+     * is returned */
+    uint64_t size = 0;
+    uint8_t *base = vm->mem ? wa_memory_data(vm->mem, &size) : NULL;
+    if ((r = lower_key(vm, base, size, A(1), A(2), &key)) != PW_R_OK)
         PW_HC_RETURN(vm, results, r);
-    if (!slots(vm, A(3), A(4)))
+    if (!base || (uint64_t)A(3) + 4 > size || (uint64_t)A(4) + 4 > size)
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
     bool v010 = vm->code->abi == PW_ABI_0_1_0;
     const pw_header_t *ch;
@@ -470,7 +482,7 @@ static wa_trap_kind_t hc_get_map_value(pw_vm_t *vm, const wa_value_t *args, wa_v
     if (r != PW_R_OK)
         PW_HC_RETURN(vm, results, r);
     /* The value is the proxy's and stays put while the allocator runs. */
-    PW_HC_RETURN(vm, results, pw__return_bytes(vm, val.ptr, val.len, A(3), A(4)));
+    PW_HC_RETURN(vm, results, pw__return_bytes_to(vm, base, val.ptr, val.len, A(3), A(4)));
 }
 
 typedef pw_result_t (*map_write_fn)(void *, pw_map_type_t, pw_slice_t, pw_slice_t);
@@ -481,7 +493,9 @@ static int map_write(pw_vm_t *vm, const wa_value_t *args, int which)
     pw_slice_t key;
     if (A(0) > PW_MAP_HTTP_CALL_RESPONSE_TRAILERS)
         return PW_R_BAD_ARGUMENT;
-    if ((r = lower_key(vm, A(1), A(2), &key)) != PW_R_OK)
+    uint64_t size = 0;
+    uint8_t *base = vm->mem ? wa_memory_data(vm->mem, &size) : NULL;
+    if ((r = lower_key(vm, base, size, A(1), A(2), &key)) != PW_R_OK)
         return r;
     uint8_t *v = which == 2 ? NULL : pw__mem(vm, A(3), A(4));
     if (which != 2 && !v)

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 /* Callbacks the host calls, in one table (name, type) defined in pw_abi.c. */
 #define PW_CALLBACK_LIST(X)                                                                  \
@@ -263,6 +264,10 @@ bool pw__put_u64(pw_vm_t *vm, uint32_t ptr, uint64_t v);
  * allocator trapped (the trap is already recorded on the caller; return vm->trap.kind). */
 int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr_ptr,
                      uint32_t ret_size_ptr);
+/* The same, for a getter that has already checked both slots against the memory whose base
+ * is `base` (no guest code ran since). */
+int pw__return_bytes_to(pw_vm_t *vm, uint8_t *base, const void *data, size_t len,
+                        uint32_t ret_ptr_ptr, uint32_t ret_size_ptr);
 /* Allocates `len` guest bytes; *gptr is the guest address. Same returns as above. */
 int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr);
 /* Grows vm->scratch to at least n bytes; false when out of memory. */
@@ -324,6 +329,47 @@ void pw__pairs_write(uint8_t *dst, const pw_header_t *h, size_t n);
  * buffer (the ABI's rule: then it is treated as an empty map by callers that tolerate it). */
 bool pw__pairs_decode(const uint8_t *buf, size_t len, pw_header_t *out, size_t cap, size_t *n);
 size_t pw__pairs_count(const uint8_t *buf, size_t len);
+
+/* 0x80 in each byte of x that is an ASCII capital, 0 elsewhere. Per byte b < 0x80, b | 0x80
+ * minus 'A' (or 'Z' + 1) keeps its top bit exactly when b >= 'A' (or b > 'Z'), and no byte
+ * borrows from its neighbour; bytes >= 0x80 are masked out. */
+static inline uint64_t pw__capitals(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, tops = ones * 0x80;
+    uint64_t y = x | tops;
+    return (y - ones * 'A') & ~(y - ones * ('Z' + 1)) & ~x & tops;
+}
+
+static inline uint64_t pw__ld64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t pw__ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Whether k[0, len) has an ASCII capital (header names from a plugin are lower-cased): a word
+ * at a time, the last word overlapping the one before it (a letter seen twice is still one). */
+static inline bool pw__has_capital(const uint8_t *k, uint32_t len)
+{
+    uint64_t c = 0;
+    if (len >= 8) {
+        for (uint32_t i = 0; i + 8 <= len; i += 8)
+            c |= pw__capitals(pw__ld64(k + i));
+        c |= pw__capitals(pw__ld64(k + len - 8));
+    } else if (len >= 4) {
+        c = pw__capitals(pw__ld32(k) | pw__ld32(k + len - 4) << 32);
+    } else if (len > 0) {
+        c = pw__capitals((uint64_t)k[0] | (uint64_t)k[len / 2] << 8 | (uint64_t)k[len - 1] << 16);
+    }
+    return c != 0;
+}
 
 /* Returns a hostcall's status to the guest, or propagates a trap (r < 0). */
 #define PW_HC_RETURN(vm, results, r)                                                         \

@@ -76,7 +76,8 @@ bool pw__scratch(pw_vm_t *vm, size_t n)
 /* Calls the module's allocator re-entrantly (ABI 1: getters re-enter the guest). */
 /* The allocator's block of len bytes, checked to lie in memory; *base is the memory's base
  * after the allocator ran (it may have grown, and moved, the memory). */
-static int guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr, uint8_t **base)
+static inline __attribute__((always_inline)) int guest_alloc(pw_vm_t *vm, size_t len,
+                                                             uint32_t *gptr, uint8_t **base)
 {
     if (!vm->alloc || !vm->mem || len > UINT32_MAX)
         return PW_R_INVALID_MEMORY_ACCESS;
@@ -120,6 +121,12 @@ int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr
     uint8_t *base = vm->mem ? wa_memory_data(vm->mem, &size) : NULL;
     if (!base || (uint64_t)ret_ptr_ptr + 4 > size || (uint64_t)ret_size_ptr + 4 > size)
         return PW_R_INVALID_MEMORY_ACCESS;
+    return pw__return_bytes_to(vm, base, data, len, ret_ptr_ptr, ret_size_ptr);
+}
+
+int pw__return_bytes_to(pw_vm_t *vm, uint8_t *base, const void *data, size_t len,
+                        uint32_t ret_ptr_ptr, uint32_t ret_size_ptr)
+{
     uint32_t g = 0;
     if (len > 0) {
         int r = guest_alloc(vm, len, &g, &base); /* [g, g+len) checked */

@@ -938,6 +938,30 @@ TEST(header_names_from_the_plugin_are_lower_cased)
     fake_free(&f);
 }
 
+/* The word-at-a-time test behind the key lower-casing agrees with a byte-by-byte one: every
+ * length up to 40 (each of its load patterns), every position, every byte value, on a
+ * background of lower-case letters and on one of bytes >= 0x80 (whose low 7 bits are capitals
+ * or not). */
+TEST(capital_detection_matches_a_byte_by_byte_check)
+{
+    uint8_t k[40];
+    const uint8_t grounds[3] = {'a', 0x80 | 'A', 0xff};
+    for (int g = 0; g < 3; g++)
+        for (uint32_t len = 0; len <= sizeof k; len++)
+            for (uint32_t pos = 0; pos < (len ? len : 1); pos++)
+                for (int b = 0; b < 256; b++) {
+                    memset(k, grounds[g], sizeof k);
+                    if (len)
+                        k[pos] = (uint8_t)b;
+                    bool want = false;
+                    for (uint32_t i = 0; i < len; i++)
+                        want |= k[i] >= 'A' && k[i] <= 'Z';
+                    if (pw__has_capital(k, len) != want)
+                        t_fail(__FILE__, __LINE__, "ground %#x len %u pos %u byte %#x: got %d",
+                               grounds[g], len, pos, b, !want);
+                }
+}
+
 TEST(request_header_properties_join_duplicates)
 {
     env_t e;
