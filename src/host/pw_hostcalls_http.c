@@ -394,7 +394,8 @@ static wa_trap_kind_t hc_set_map_pairs(pw_vm_t *vm, const wa_value_t *args, wa_v
     size_t klen = 0;
     for (size_t i = 0; i < n; i++)
         klen += h[i].key.len;
-    if (klen && !(copy = malloc(klen))) {
+    /* at least a byte, so that empty names too point into the copy, never at NULL */
+    if (n && !(copy = malloc(klen ? klen : 1))) {
         free(h);
         PW_HC_RETURN(vm, results, PW_R_INTERNAL_FAILURE);
     }
@@ -477,8 +478,10 @@ static wa_trap_kind_t hc_get_map_value(pw_vm_t *vm, const wa_value_t *args, wa_v
     r = st->ops->map_get(st->s, (pw_map_type_t)A(0), key, &val);
     if (r == PW_R_NOT_FOUND && v010) /* 0.1.0: a missing key is OK with an empty value */
         PW_HC_RETURN(vm, results, pw__return_bytes(vm, NULL, 0, A(3), A(4)));
-    if (r == PW_R_BAD_ARGUMENT && st->phase == PW_PHASE_LOG) /* Envoy: during on_log */
-        r = v010 ? pw__return_bytes(vm, NULL, 0, A(3), A(4)) : PW_R_NOT_FOUND;
+    if (r == PW_R_BAD_ARGUMENT && st->phase == PW_PHASE_LOG) /* Envoy: during on_log; there
+                                                                 is no value to return */
+        PW_HC_RETURN(vm, results, v010 ? pw__return_bytes(vm, NULL, 0, A(3), A(4))
+                                       : PW_R_NOT_FOUND);
     if (r != PW_R_OK)
         PW_HC_RETURN(vm, results, r);
     /* The value is the proxy's and stays put while the allocator runs. */
