@@ -195,10 +195,12 @@ static void apply(pw_stream_t *d)
                               rep->headers, rep->n_headers, rep->grpc_status);
     reply_free(rep);
     for (int dir = 0; dir < 4; dir++) {
-        if (d->want_continue[dir] && ops->continue_stream) {
+        if (d->want_continue[dir]) { /* host.h: only a paused direction is continued */
             d->want_continue[dir] = false;
-            d->paused[dir] = false;
-            ops->continue_stream(d->s, (pw_stream_type_t)dir);
+            if (d->paused[dir] && ops->continue_stream) {
+                d->paused[dir] = false;
+                ops->continue_stream(d->s, (pw_stream_type_t)dir);
+            }
         }
         if (d->want_close[dir] && ops->close_stream) {
             d->want_close[dir] = false;
