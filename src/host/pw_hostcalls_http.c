@@ -28,11 +28,9 @@ static void wr32(uint8_t *p, uint32_t v)
  * code runs. */
 static uint8_t *slots(pw_vm_t *vm, uint32_t a, uint32_t b)
 {
-    uint64_t size;
+    uint64_t size = 0;
     uint8_t *base = vm->mem ? wa_memory_data(vm->mem, &size) : NULL;
-    if (!base || (uint64_t)a + 4 > size || (uint64_t)b + 4 > size)
-        return NULL;
-    return base;
+    return pw__slots_fit(base, size, a, b) ? base : NULL;
 }
 
 size_t pw__pairs_size(const pw_header_t *h, size_t n)
@@ -457,7 +455,7 @@ static wa_trap_kind_t hc_get_map_value(pw_vm_t *vm, const wa_value_t *args, wa_v
     uint8_t *base = vm->mem ? wa_memory_data(vm->mem, &size) : NULL;
     if ((r = lower_key(vm, base, size, A(1), A(2), &key)) != PW_R_OK)
         PW_HC_RETURN(vm, results, r);
-    if (!base || (uint64_t)A(3) + 4 > size || (uint64_t)A(4) + 4 > size)
+    if (!pw__slots_fit(base, size, A(3), A(4)))
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
     bool v010 = vm->code->abi == PW_ABI_0_1_0;
     const pw_header_t *ch;

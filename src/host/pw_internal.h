@@ -268,6 +268,12 @@ int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr
  * is `base` (no guest code ran since). */
 int pw__return_bytes_to(pw_vm_t *vm, uint8_t *base, const void *data, size_t len,
                         uint32_t ret_ptr_ptr, uint32_t ret_size_ptr);
+/* Whether two u32 return slots at guest addresses a and b lie in the memory at base (size
+ * bytes; base NULL when the module has none). */
+static inline bool pw__slots_fit(const uint8_t *base, uint64_t size, uint32_t a, uint32_t b)
+{
+    return base && (uint64_t)a + 4 <= size && (uint64_t)b + 4 <= size;
+}
 /* Allocates `len` guest bytes; *gptr is the guest address. Same returns as above. */
 int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr);
 /* Grows vm->scratch to at least n bytes; false when out of memory. */

@@ -117,9 +117,9 @@ int pw__guest_alloc(pw_vm_t *vm, size_t len, uint32_t *gptr)
 int pw__return_bytes(pw_vm_t *vm, const void *data, size_t len, uint32_t ret_ptr_ptr,
                      uint32_t ret_size_ptr)
 {
-    uint64_t size;
+    uint64_t size = 0;
     uint8_t *base = vm->mem ? wa_memory_data(vm->mem, &size) : NULL;
-    if (!base || (uint64_t)ret_ptr_ptr + 4 > size || (uint64_t)ret_size_ptr + 4 > size)
+    if (!pw__slots_fit(base, size, ret_ptr_ptr, ret_size_ptr))
         return PW_R_INVALID_MEMORY_ACCESS;
     return pw__return_bytes_to(vm, base, data, len, ret_ptr_ptr, ret_size_ptr);
 }
