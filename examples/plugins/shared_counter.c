@@ -24,6 +24,19 @@ static bool configure(uint32_t root, size_t size)
     if (cfg && len && len < sizeof key)
         memcpy(key, cfg, len + 1);
     free(cfg);
+    /* The key is made here, not by the first request. A set with cas 0 is unconditional (as
+     * in Envoy), so two workers that both found no key would both write "1". The plugin is
+     * configured once on the main thread before any worker starts, so this write comes before
+     * any count; a worker's replica finds the key and leaves it alone. */
+    char *v = NULL;
+    size_t l = 0;
+    uint32_t cas = 0;
+    pwc_result_t r = pwc_get_shared_data(key, &v, &l, &cas);
+    free(v);
+    if (r == PWC_NOT_FOUND)
+        r = pwc_set_shared_data(key, "0", 1, 0);
+    if (r != PWC_OK)
+        return false;
     return pwc_define_metric(PWC_COUNTER, "shared_counter.cas_retries", &retries_metric) ==
                PWC_OK &&
            pwc_define_metric(PWC_COUNTER, "shared_counter.requests", &counted_metric) == PWC_OK;
@@ -39,11 +52,11 @@ static long long increment(void)
         pwc_result_t r = pwc_get_shared_data(key, &v, &l, &cas);
         long long n = r == PWC_OK && v ? atoll(v) : 0;
         free(v);
-        if (r != PWC_OK && r != PWC_NOT_FOUND)
-            return -1;
+        if (r != PWC_OK)
+            return -1; /* configure made the key: a missing one is an error here */
         char buf[24];
         int bl = snprintf(buf, sizeof buf, "%lld", n + 1);
-        r = pwc_set_shared_data(key, buf, (size_t)bl, r == PWC_OK ? cas : 0);
+        r = pwc_set_shared_data(key, buf, (size_t)bl, cas);
         if (r == PWC_OK) {
             pwc_increment_metric(counted_metric, 1); /* admin: wasmcustom.shared_counter.requests */
             return n + 1;

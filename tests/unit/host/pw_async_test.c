@@ -426,9 +426,73 @@ TEST(shared_counter_plugin_counts_requests_across_threads_states)
     uint32_t cas = 0;
     T_EQ_INT(pw_shared_data_get(S("counter_vm"), S("hits"), &buf, &cap, &len, &cas), PW_R_OK);
     T_EQ_MEM(buf, len, "4", 1);
-    T_EQ_UINT(cas, 4);
+    T_EQ_UINT(cas, 5); /* configure made the key ("0"), then four increments */
     free(buf);
     pw_plugin_unref(p);
+}
+
+/* Workers that take their first requests at the same moment must not both count "1": each
+ * replica is configured, then all of them increment at once through a barrier. */
+enum { RACE_THREADS = 4, RACE_ROUNDS = 40 };
+
+typedef struct race {
+    pw_plugin_t *p;
+    pthread_barrier_t *go;
+    int count; /* what the request was stamped with; 0 if none */
+} race_t;
+
+static void *race_worker(void *arg)
+{
+    race_t *r = arg;
+    fdisp_t d = {0};
+    pw_thread_t *t = pw_thread_new(&dops, &d);
+    pw_error_t err = {0};
+    bool ok = t && pw_thread_prepare(t, r->p, &err) == PW_OK;
+    pthread_barrier_wait(r->go);
+    if (ok) {
+        fstream_t f;
+        fs_init(&f, "/");
+        pw_stream_t *st = pw_stream_new(t, r->p, PW_KIND_HTTP, &sops, &f);
+        if (st && pw_stream_on_request_headers(st, f.n, true) == PW_CONTINUE) {
+            const char *v = fs_header(&f, "x-request-count");
+            r->count = v ? atoi(v) : 0;
+        }
+        pw_stream_free(st);
+        fs_free(&f);
+    }
+    pw_thread_free(t);
+    return NULL;
+}
+
+TEST(shared_counter_plugin_first_requests_on_racing_threads_count_once)
+{
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        char key[32];
+        snprintf(key, sizeof key, "race%d", round);
+        pw_plugin_t *p = plugin("shared_counter", "race_vm", key);
+        /* The main thread's start-up run, as the proxy does before its workers start. */
+        fdisp_t d = {0};
+        pw_thread_t *main_t = pw_thread_new(&dops, &d);
+        prepare(main_t, p);
+        pw_thread_free(main_t);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, RACE_THREADS);
+        race_t r[RACE_THREADS];
+        pthread_t th[RACE_THREADS];
+        for (int i = 0; i < RACE_THREADS; i++) {
+            r[i] = (race_t){.p = p, .go = &go};
+            T_EQ_INT(pthread_create(&th[i], NULL, race_worker, &r[i]), 0);
+        }
+        int seen = 0; /* bit k set: some request was stamped k+1 */
+        for (int i = 0; i < RACE_THREADS; i++) {
+            pthread_join(th[i], NULL);
+            T_ASSERT(r[i].count >= 1 && r[i].count <= RACE_THREADS);
+            T_ASSERT(!(seen & (1 << (r[i].count - 1))));
+            seen |= 1 << (r[i].count - 1);
+        }
+        pthread_barrier_destroy(&go);
+        pw_plugin_unref(p);
+    }
 }
 
 /* ---- shared queues -------------------------------------------------------------------------- */
