@@ -41,10 +41,16 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
  * allocator keeps it in a register across the loop; left to itself it gives the register to
  * state that fewer handlers read and loads the base from the stack in every load and store.
  * It emits no instruction. (Pinning the current function too saved call instructions but
- * cost time: docs/engine.md.) */
+ * cost time: docs/engine.md.) Clang 14 miscompiles it: after a call into another instance a
+ * load used a stale spilled base (NULL), so clang builds go without the hint. */
+#if defined(__clang__)
+#define WA_PIN_MEM() ((void)0)
+#else
+#define WA_PIN_MEM() __asm__("" : "+r"(mem))
+#endif
 #define NEXT()                                                                                   \
     do {                                                                                         \
-        __asm__("" : "+r"(mem));                                                                 \
+        WA_PIN_MEM();                                                                            \
         goto *labels[*pc++];                                                                     \
     } while (0)
 #else

@@ -1,8 +1,10 @@
-# Unit tests: every tests/unit/<layer>/*_test program, release build then ASan+UBSan build.
+# Unit tests: every tests/unit/<layer>/*_test program of the release build, the clang build and
+# the ASan+UBSan build (each that exists beyond the release one).
 cd "$(dirname "$0")/../.."
 B="${BUILD_DIR:-build}"
 pass=0; fail=0
-for variant in "$B" "$B/asan"; do
+for variant in "$B" "$B/clang" "$B/asan"; do
+    if [ "$variant" != "$B" ] && [ ! -d "$variant/tests/unit" ]; then continue; fi
     for t in $(find "$variant/tests/unit" -type f -name '*_test' 2>/dev/null | sort); do
         out=$("$t" 2>&1); rc=$?
         echo "$out" | sed "s|^|[$t] |"
