@@ -1,7 +1,8 @@
 # `make tsan-host`: the host unit tests that use threads, built with ThreadSanitizer into
-# $(BUILD_DIR)/tsan and run (shared data, queues and metrics are the host's cross-thread state).
+# $(BUILD_DIR)/tsan-host and run (shared data, queues and metrics are the host's cross-thread
+# state). `make VARIANT=tsan` builds the whole proxy that way for the integration tests.
 
-TSAN_DIR := $(BUILD_DIR)/tsan
+TSAN_DIR := $(BUILD_DIR)/tsan-host
 TSAN_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
                -O1 -g -fsanitize=thread -Iinclude -Isrc $(PKG_CFLAGS)
 TSAN_LIB_OBJS := $(patsubst %.c,$(TSAN_DIR)/obj/%.o,$(HOST_SRCS) $(WASM_SRCS) tests/t.c)

@@ -259,7 +259,8 @@ class Sluice:
         out = []
         for line in self.log().splitlines():
             if ("][error]" in line or "][critical]" in line or "AddressSanitizer" in line
-                    or "LeakSanitizer" in line or "runtime error:" in line):
+                    or "LeakSanitizer" in line or "ThreadSanitizer" in line
+                    or "runtime error:" in line):
                 if not any(re.search(a, line) for a in allow):
                     out.append(line)
         return out
