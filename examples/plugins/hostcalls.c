@@ -304,6 +304,14 @@ static pwc_action_t request_headers(uint32_t ctx, uint32_t n, bool eos)
     if (is("loop"))
         for (;;)
             sink++;
+    if (is("busy")) { /* 1.2 s of work (by the proxy's clock), then the request goes on */
+        uint64_t t0 = 0, t = 0;
+        raw_time(&t0);
+        do
+            for (int i = 0; i < 10000; i++)
+                sink++;
+        while (raw_time(&t) == PWC_OK && t - t0 < 1200000000u);
+    }
     if (is("trap"))
         __builtin_trap();
     if (is("badptr"))

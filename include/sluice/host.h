@@ -318,6 +318,11 @@ typedef struct pw_dispatch_ops {
     /* Abandons an outstanding callout (its root context is ending, or its VM broke): no
      * pw_thread_http_call_done may follow for this token. */
     void (*http_call_cancel)(void *ud, uint32_t token);
+    /* Called after a callback that ran long enough for the engine to read the clock (a few
+     * thousand loop iterations or calls; a trap on the deadline is one): an event loop that
+     * caches the time per iteration should refresh it, or timers it arms next would count
+     * from before the callback and fire early. May be NULL. Never called for short calls. */
+    void (*clock_moved)(void *ud);
 } pw_dispatch_ops_t;
 
 /* ---- hostcalls without machinery ------------------------------------------------------------

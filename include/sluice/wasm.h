@@ -192,6 +192,12 @@ typedef struct wa_call_limits {
 
 uint64_t wa_now_ns(void); /* CLOCK_MONOTONIC in ns, the clock deadlines use */
 
+/* How many times calls on this thread have read the clock for their deadline or budget. It
+ * moves only when a call has run a few thousand back-edges or calls, so an embedder that
+ * caches the time (an event loop) can compare it before and after a call and refresh its
+ * time only after a long one. */
+uint64_t wa_thread_clock_reads(void);
+
 /* A host function. `caller` is the instance whose code made the call (NULL when the embedder
  * calls the host function itself through wa_call). args has nparams
  * values; the function writes nresults values to results. Return WA_TRAP_NONE, or trap

@@ -369,12 +369,19 @@ pw_status_t pw__vm_call(pw_vm_t *vm, pw_ctx_t *ctx, pw_cb_t cb, const wa_value_t
     vm->cur = vm->eff = ctx;
     wa_value_t res[1] = {{0}};
     wa_trap_t trap;
+    uint64_t clock_reads = wa_thread_clock_reads();
     vm->depth++;
     wa_status_t ws = wa_call(f, args, nargs, res, nresults, vm->depth > 1 ? NULL : &vm->limits,
                             &trap);
     vm->depth--;
     vm->cur = save_cur;
     vm->eff = save_eff;
+    /* A long callback: the proxy's loop time is stale by its duration (see clock_moved). */
+    if (__builtin_expect(wa_thread_clock_reads() != clock_reads, 0) && vm->depth == 0) {
+        pw_thread_t *t = vm->thread;
+        if (t->ops && t->ops->clock_moved)
+            t->ops->clock_moved(t->ud);
+    }
     if (ws == WA_OK) {
         if (result && nresults == 1)
             *result = res[0].i32;

@@ -501,12 +501,21 @@ static void http_call_cancel_op(void *ud, uint32_t token)
     }
 }
 
+/* libuv reads the clock once per loop iteration: after a callback that ran for a while, a
+ * timer armed next (an upstream connect or a route timeout) would count from before it. */
+static void clock_moved_op(void *ud)
+{
+    wasm_worker_t *ww = ud;
+    uv_update_time(ww->loop);
+}
+
 static const pw_dispatch_ops_t worker_ops = {
     .log = log_op,
     .timer_set = timer_set_op,
     .queue_notify = queue_notify_op,
     .http_call = http_call_op,
     .http_call_cancel = http_call_cancel_op,
+    .clock_moved = clock_moved_op,
 };
 
 static void run_deferred(uv_timer_t *h)

@@ -41,8 +41,17 @@ bool wa__tick_refill(wa_exec_t *ex)
     return true;
 }
 
+static _Thread_local uint64_t clock_reads;
+
+uint64_t wa_thread_clock_reads(void)
+{
+    return clock_reads;
+}
+
 bool wa__deadline_check(wa_exec_t *ex)
 {
+    if (ex->deadline_ns || ex->budget_ns)
+        clock_reads++;
     if (ex->deadline_ns) {
         if (wa_now_ns() >= ex->deadline_ns) {
             ex->trap_kind = WA_TRAP_DEADLINE;

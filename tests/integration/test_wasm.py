@@ -466,6 +466,23 @@ def fail_open_skips_a_trapping_plugin():
 
 
 @test
+def timers_armed_after_a_long_callback_count_from_its_end():
+    # The plugin works for 1.2 s in request headers; the router then connects upstream with a
+    # 1 s connect timeout. The loop's cached time must not date from before the callback, or
+    # that timer would fire at once (503 upstream_connect_failure).
+    with Upstream(echo()) as up:
+        port = free_port()
+        busy = wasm_filter("hostcalls", "busy", vm_extra=(
+            "                  sluice_limits: { callback_deadline: 5s }\n"))
+        with Sluice(http_config(port, up.port, http_filters=busy, connect_timeout="1s"),
+                    concurrency=1):
+            t0 = time.time()
+            r = http_request(port, "GET", "/slow", timeout=20 * timeout_scale())
+            check_eq(r.status, 200)
+            check(time.time() - t0 >= 1.2, "the plugin did not run its 1.2 s")
+
+
+@test
 def infinite_loop_hits_the_deadline_and_the_worker_keeps_serving():
     with Upstream(echo()) as up:
         port = free_port()

@@ -1210,6 +1210,42 @@ TEST(infinite_loop_hits_the_deadline)
     fake_free(&f);
 }
 
+static void count_clock(void *ud) { (*(int *)ud)++; }
+
+static const pw_dispatch_ops_t clock_ops = {.log = cap_log, .clock_moved = count_clock};
+
+/* The proxy hears of a callback that ran long (its loop's cached time is stale), and only of
+ * such callbacks. */
+TEST(a_long_callback_reports_the_clock_moved_and_a_short_one_does_not)
+{
+    const char *modes[] = {"headers", "loop"};
+    for (int m = 0; m < 2; m++) {
+        env_t e;
+        pw_plugin_config_t cfg = {
+            .plugin_configuration = {(const uint8_t *)modes[m], strlen(modes[m])},
+            .deadline_ms = 50};
+        env_open_cfg(&e, "hostcalls", &cfg);
+        int moved = 0;
+        pw_thread_free(e.thread);
+        e.thread = pw_thread_new(&clock_ops, &moved);
+        fake_t f;
+        fake_request(&f, "/");
+        pw_stream_t *st = pw_stream_new(e.thread, e.plugin, PW_KIND_HTTP, &sops, &f);
+        T_EQ_INT(moved, 0); /* start-up and context creation are short */
+        pw_action_t a = pw_stream_on_request_headers(st, 3, true);
+        if (m == 0) {
+            T_EQ_INT(a, PW_CONTINUE);
+            T_EQ_INT(moved, 0);
+        } else { /* ran until its 50 ms deadline */
+            T_EQ_INT(a, PW_STOP_ALL_WATERMARK);
+            T_EQ_INT(moved, 1);
+        }
+        pw_stream_free(st);
+        env_close(&e);
+        fake_free(&f);
+    }
+}
+
 TEST(rejected_configuration_fails_streams_closed)
 {
     env_t e;

@@ -286,6 +286,31 @@ TEST(budget_ends_an_infinite_loop_and_lets_short_calls_finish)
     wa_instance_free(inst);
 }
 
+/* An embedder that caches the time learns from the count of clock reads which calls ran long
+ * enough to have read it: short calls never do, nor calls without a deadline or budget. */
+TEST(clock_reads_move_only_for_calls_that_checked_the_clock)
+{
+    wa_instance_t *inst = TRAPS();
+    wa_trap_t trap;
+    wa_value_t v = {.i32 = 10}, res[1];
+    wa_call_limits_t budget = {.budget_ns = 10000 * 1000000ull};
+    uint64_t before = wa_thread_clock_reads();
+    T_EQ_INT(call1(inst, "fib", v, 1, res, &budget, &trap), WA_OK); /* short */
+    T_EQ_INT(call1(inst, "fib", v, 1, res, NULL, &trap), WA_OK);
+    T_EQ_UINT(wa_thread_clock_reads(), before);
+    v.i32 = 25; /* hundreds of thousands of calls */
+    wa_call_limits_t none = {0};
+    T_EQ_INT(call1(inst, "fib", v, 1, res, &none, &trap), WA_OK);
+    T_EQ_UINT(wa_thread_clock_reads(), before);
+    T_EQ_INT(call1(inst, "fib", v, 1, res, &budget, &trap), WA_OK);
+    T_ASSERT(wa_thread_clock_reads() > before);
+    before = wa_thread_clock_reads();
+    wa_call_limits_t deadline = {.deadline_ns = wa_now_ns() + 10000 * 1000000ull};
+    T_EQ_INT(call1(inst, "fib", v, 1, res, &deadline, &trap), WA_OK);
+    T_ASSERT(wa_thread_clock_reads() > before);
+    wa_instance_free(inst);
+}
+
 /* env.again(n): calls the caller's "outer"(n - 1) re-entrantly, and its "double" too. */
 static wa_trap_kind_t again_cb(wa_instance_t *caller, void *user, const wa_value_t *args,
                                wa_value_t *results)
