@@ -4,7 +4,7 @@
 #   make                 release build in build/ (build/sluice, build/sluice-wasm, ...)
 #   make VARIANT=clang   release flags built with clang in build/clang/
 #   make VARIANT=asan    ASan+UBSan build in build/asan/
-#   make VARIANT=tsan    ThreadSanitizer build of sluice in build/tsan/
+#   make VARIANT=tsan    ThreadSanitizer build in build/tsan/ (sluice, threaded host tests)
 #   make VARIANT=fuzz    libFuzzer targets in build/fuzz/
 #   make test            set-up, every build, every suite; ends with "N passed, N failed"
 #   make bench           every benchmark (bench-wasm, bench-proxy, ...)
@@ -138,7 +138,7 @@ test: setup
 	$(MAKE) VARIANT=release all as-plugins
 	$(MAKE) VARIANT=clang all
 	$(MAKE) VARIANT=asan all
-	$(MAKE) VARIANT=tsan $(BUILD_DIR)/tsan/sluice
+	$(MAKE) VARIANT=tsan $(BUILD_DIR)/tsan/sluice $(TSAN_HOST_TESTS)
 	$(MAKE) VARIANT=fuzz all
 	@tests/run-all
 

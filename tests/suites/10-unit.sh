@@ -1,9 +1,11 @@
 # Unit tests: every tests/unit/<layer>/*_test program of the release build, the clang build and
-# the ASan+UBSan build (each that exists beyond the release one).
+# the ASan+UBSan build, and those the ThreadSanitizer build has (the host's threaded tests),
+# each build beyond the release one when it exists. A race is fatal under ThreadSanitizer.
 cd "$(dirname "$0")/../.."
 B="${BUILD_DIR:-build}"
 pass=0; fail=0
-for variant in "$B" "$B/clang" "$B/asan"; do
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}"
+for variant in "$B" "$B/clang" "$B/asan" "$B/tsan"; do
     if [ "$variant" != "$B" ] && [ ! -d "$variant/tests/unit" ]; then continue; fi
     for t in $(find "$variant/tests/unit" -type f -name '*_test' 2>/dev/null | sort); do
         out=$("$t" 2>&1); rc=$?
