@@ -124,9 +124,12 @@ static void l_cancel(void *ud, uint32_t token)
         }
 }
 
+/* libuv caches the time per iteration; a long callback makes it stale. */
+static void l_clock_moved(void *ud) { uv_update_time(&((loop_t *)ud)->uv); }
+
 static const pw_dispatch_ops_t uv_ops = {
     .timer_set = l_timer_set, .queue_notify = l_notify,
-    .http_call = l_http_call, .http_call_cancel = l_cancel,
+    .http_call = l_http_call, .http_call_cancel = l_cancel, .clock_moved = l_clock_moved,
 };
 
 static void on_guard(uv_timer_t *h)
@@ -405,4 +408,52 @@ TEST(freeing_the_thread_cancels_a_callout_in_flight)
     T_EQ_INT(l.cancels, 1);
     T_EQ_INT(f.continues + f.replies, 0);
     pw_plugin_unref(p);
+}
+
+/* Inside the loop, a callback that runs into its 100 ms deadline moves the loop's time
+ * forward (clock_moved), so a timer armed next counts from the callback's end; a short
+ * callback leaves the cached time alone. */
+typedef struct timed_run {
+    pw_plugin_t *p;
+    loop_t *l;
+    uint64_t moved_ms; /* uv_now after the callback minus before */
+    bool ran;
+} timed_run_t;
+
+static void on_run(uv_timer_t *h)
+{
+    timed_run_t *r = h->data;
+    fstream_t f = {.path = "/x"};
+    pw_stream_t *st = pw_stream_new(r->l->t, r->p, PW_KIND_HTTP, &sops, &f);
+    uint64_t before = uv_now(&r->l->uv);
+    pw_stream_on_request_headers(st, 1, true);
+    r->moved_ms = uv_now(&r->l->uv) - before;
+    pw_stream_free(st);
+    r->ran = true;
+    uv_stop(&r->l->uv);
+}
+
+TEST(a_long_callback_brings_the_loops_time_forward)
+{
+    const char *modes[] = {"headers", "loop"};
+    for (int m = 0; m < 2; m++) {
+        timed_run_t r = {.p = plugin("hostcalls", m ? "uv_loop" : "uv_headers", modes[m])};
+        loop_t l;
+        loop_open(&l);
+        r.l = &l;
+        uv_timer_t run;
+        uv_timer_init(&l.uv, &run);
+        run.data = &r;
+        uv_timer_start(&run, on_run, 0, 0);
+        uv_timer_start(&l.guard, on_guard, 10000, 0);
+        uv_run(&l.uv, UV_RUN_DEFAULT);
+        uv_timer_stop(&l.guard);
+        T_ASSERT(r.ran);
+        if (m == 0)
+            T_EQ_UINT(r.moved_ms, 0);
+        else
+            T_ASSERT(r.moved_ms >= 90);
+        loop_close(&l);
+        pw_plugin_unref(r.p);
+    }
 }
