@@ -17,12 +17,6 @@ static uint32_t rd32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void wr32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Two u32 return slots in guest memory, through one look at the memory's bounds (hot getters
  * check them before doing any work); NULL when either is out of range. Valid until guest
  * code runs. */
@@ -43,11 +37,11 @@ size_t pw__pairs_size(const pw_header_t *h, size_t n)
 
 void pw__pairs_write(uint8_t *dst, const pw_header_t *h, size_t n)
 {
-    wr32(dst, (uint32_t)n);
+    pw__st32(dst, (uint32_t)n);
     uint8_t *sizes = dst + 4, *data = dst + 4 + 8 * n;
     for (size_t i = 0; i < n; i++) {
-        wr32(sizes + 8 * i, (uint32_t)h[i].key.len);
-        wr32(sizes + 8 * i + 4, (uint32_t)h[i].value.len);
+        pw__st32(sizes + 8 * i, (uint32_t)h[i].key.len);
+        pw__st32(sizes + 8 * i + 4, (uint32_t)h[i].value.len);
         if (h[i].key.len)
             memcpy(data, h[i].key.ptr, h[i].key.len);
         data += h[i].key.len;
@@ -182,7 +176,8 @@ static wa_trap_kind_t hc_get_buffer_status(pw_vm_t *vm, const wa_value_t *args,
     uint32_t type = A(0);
     if (type > PW_BUFFER_CALL_DATA)
         PW_HC_RETURN(vm, results, PW_R_BAD_ARGUMENT);
-    if (!slots(vm, A(1), A(2)))
+    uint8_t *base = slots(vm, A(1), A(2)); /* the ops below run no guest code: stays valid */
+    if (!base)
         PW_HC_RETURN(vm, results, PW_R_INVALID_MEMORY_ACCESS);
     size_t len = 0;
     if (stream_buffer_type(type)) {
@@ -198,9 +193,8 @@ static wa_trap_kind_t hc_get_buffer_status(pw_vm_t *vm, const wa_value_t *args,
         if (!avail)
             PW_HC_RETURN(vm, results, PW_R_NOT_FOUND);
     }
-    uint8_t *base = slots(vm, A(1), A(2)); /* the ops ran no guest code: still in range */
-    wr32(base + A(1), (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len));
-    wr32(base + A(2), 0);
+    pw__st32(base + A(1), (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len));
+    pw__st32(base + A(2), 0);
     PW_HC_RETURN(vm, results, PW_R_OK);
 }
 
@@ -351,13 +345,13 @@ static wa_trap_kind_t hc_get_map_pairs(pw_vm_t *vm, const wa_value_t *args, wa_v
     /* The allocator ran guest code: re-read entries (they are the proxy's, unchanged) and
      * take the memory view only now. */
     uint8_t *dst = pw__mem(vm, g, (uint32_t)total);
-    wr32(dst, n);
+    pw__st32(dst, n);
     uint8_t *sizes = dst + 4, *data = dst + 4 + 8 * (size_t)n;
     for (uint32_t i = 0; i < n; i++) {
         if (st->ops->map_entry(st->s, (pw_map_type_t)A(0), i, &h) != PW_R_OK)
             PW_HC_RETURN(vm, results, PW_R_INTERNAL_FAILURE);
-        wr32(sizes + 8 * i, (uint32_t)h.key.len);
-        wr32(sizes + 8 * i + 4, (uint32_t)h.value.len);
+        pw__st32(sizes + 8 * i, (uint32_t)h.key.len);
+        pw__st32(sizes + 8 * i + 4, (uint32_t)h.value.len);
         memcpy(data, h.key.ptr, h.key.len);
         data += h.key.len;
         *data++ = 0;

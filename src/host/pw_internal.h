@@ -360,6 +360,20 @@ static inline uint64_t pw__ld32(const uint8_t *p)
     return v;
 }
 
+/* Little-endian stores into guest memory: a byte array copied whole compiles to one store,
+ * where a loop over the bytes stays a loop. */
+static inline void pw__st32(uint8_t *p, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    memcpy(p, b, 4);
+}
+
+static inline void pw__st64(uint8_t *p, uint64_t v)
+{
+    pw__st32(p, (uint32_t)v);
+    pw__st32(p + 4, (uint32_t)(v >> 32));
+}
+
 /* Whether k[0, len) has an ASCII capital (header names from a plugin are lower-cased): a word
  * at a time, the last word overlapping the one before it (a letter seen twice is still one). */
 static inline bool pw__has_capital(const uint8_t *k, uint32_t len)

@@ -43,8 +43,7 @@ bool pw__put_u32(pw_vm_t *vm, uint32_t ptr, uint32_t v)
     uint8_t *p = pw__mem(vm, ptr, 4);
     if (!p)
         return false;
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    pw__st32(p, v);
     return true;
 }
 
@@ -53,8 +52,7 @@ bool pw__put_u64(pw_vm_t *vm, uint32_t ptr, uint64_t v)
     uint8_t *p = pw__mem(vm, ptr, 8);
     if (!p)
         return false;
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    pw__st64(p, v);
     return true;
 }
 
@@ -134,13 +132,10 @@ int pw__return_bytes_to(pw_vm_t *vm, uint8_t *base, const void *data, size_t len
             return r;
         memcpy(base + g, data, len);
     }
-    /* Little-endian byte arrays copied whole compile to single stores. The pointer goes
-     * first: overlapping slots end with the size, as they did with two pw__put_u32 calls. */
-    uint32_t n = (uint32_t)len;
-    uint8_t gb[4] = {(uint8_t)g, (uint8_t)(g >> 8), (uint8_t)(g >> 16), (uint8_t)(g >> 24)};
-    uint8_t nb[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
-    memcpy(base + ret_ptr_ptr, gb, 4);
-    memcpy(base + ret_size_ptr, nb, 4);
+    /* The pointer goes first: overlapping slots end with the size, as they did with two
+     * pw__put_u32 calls. */
+    pw__st32(base + ret_ptr_ptr, g);
+    pw__st32(base + ret_size_ptr, (uint32_t)len);
     return PW_R_OK;
 }
 
