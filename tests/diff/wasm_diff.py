@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""Differential test of the engine against wabt's reference interpreter (wasm-interp).
+
+Each seed generates a random, well-typed module: integer and float expressions over few locals
+(so that locals are read, then overwritten, in the same expression: the cases the engine's
+compiler rewrites), loads and stores, globals, calls with arguments, blocks, bounded loops,
+if/else, br_if and br_table with values, select, and exports that fold every local and global
+into one i64. wasm-interp runs every export in order and its answers (a value or a trap) become
+a wast script that `sluice-wasm spec` checks on one instance of the same module, so memory and
+globals carry from one export to the next in both. A final export sums memory.
+
+Floats never reach memory or a reinterpretation, and leave only through comparisons and
+saturating truncation; copysign takes its sign from a number only. So the bits of a NaN,
+sign included, which the spec leaves open, cannot make a difference.
+
+  wasm_diff.py --sluice-wasm PATH [--seeds A:B] [--seconds N] [--keep DIR] [-v]
+
+Prints one line per seed that differs, then "N passed, N failed" (one test per seed).
+Exit 1 on any difference or tool failure."""
+
+import argparse
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+I32_BIN = ["add", "sub", "mul", "div_s", "div_u", "rem_s", "rem_u", "and", "or", "xor", "shl",
+           "shr_s", "shr_u", "rotl", "rotr"]
+CMP = ["eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u"]
+F_BIN = ["add", "sub", "mul", "div", "min", "max"]
+F_UN = ["abs", "neg", "sqrt", "ceil", "floor", "trunc", "nearest"]
+F_CMP = ["eq", "ne", "lt", "gt", "le", "ge"]
+LOADS = {"i32": [("i32.load", 4), ("i32.load8_s", 1), ("i32.load8_u", 1), ("i32.load16_s", 2),
+                 ("i32.load16_u", 2)],
+         "i64": [("i64.load", 8), ("i64.load8_s", 1), ("i64.load8_u", 1), ("i64.load16_s", 2),
+                 ("i64.load16_u", 2), ("i64.load32_s", 4), ("i64.load32_u", 4)]}
+STORES = {"i32": ["i32.store", "i32.store8", "i32.store16"],
+          "i64": ["i64.store", "i64.store8", "i64.store16", "i64.store32"]}
+# wasm-interp's trap texts (before any ':') and the spec's, which `sluice-wasm spec` matches
+TRAPS = {"integer divide by zero": "integer divide by zero",
+         "integer overflow": "integer overflow",
+         "out of bounds memory access": "out of bounds memory access",
+         "unreachable executed": "unreachable",
+         "undefined table index": "undefined element",
+         "uninitialized table element": "uninitialized element",
+         "indirect call signature mismatch": "indirect call type mismatch"}
+
+
+class Gen:
+    """One module's text. Locals: per function a few of each type, plus loop counters that
+    only loops touch (so every loop ends)."""
+
+    def __init__(self, seed):
+        self.r = random.Random(seed)
+        self.helpers = []  # (name, params, result)
+
+    def const(self, t):
+        r = self.r
+        if t == "i32":
+            v = r.choice([0, 1, 2, -1, 7, 31, 32, 255, 256, 0x7fffffff, -0x80000000, 65535,
+                          65536, r.randrange(-2**31, 2**31), r.randrange(0, 64)])
+            return f"(i32.const {v})"
+        if t == "i64":
+            v = r.choice([0, 1, -1, 63, 64, 2**63 - 1, -2**63, 2**32, 0xffffffff,
+                          r.randrange(-2**63, 2**63), r.randrange(0, 128)])
+            return f"(i64.const {v})"
+        big = "1e300" if t == "f64" else "1e30"
+        v = r.choice(["0", "-0", "1", "-1.5", "0.5", big, "-" + big, "inf", "-inf", "nan",
+                      "2147483648", "4294967296.5", repr(r.uniform(-1e6, 1e6))])
+        return f"({t}.const {v})"
+
+    def addr(self, d, size):
+        """An address that is in bounds nearly always; now and then anywhere."""
+        if self.r.random() < 0.03:
+            return self.expr("i32", d)
+        return f"(i32.and {self.expr('i32', d)} (i32.const {0xfff0 - 64}))"
+
+    def expr(self, t, d):
+        r = self.r
+        f = self.fn
+        if d <= 0 or r.random() < 0.15:
+            k = r.random()
+            if k < 0.45:
+                return f"(local.get {r.choice(f['locals'][t])})"
+            if k < 0.55 and t in ("i32", "i64"):
+                return f"(global.get $g{t})"
+            return self.const(t)
+        d -= 1
+        k = r.random()
+        if k < 0.12:  # a write of a local inside an expression, often of one read nearby
+            return f"(local.tee {r.choice(f['locals'][t])} {self.expr(t, d)})"
+        if t in ("i32", "i64"):
+            if k < 0.40:
+                return f"({t}.{r.choice(I32_BIN)} {self.expr(t, d)} {self.expr(t, d)})"
+            if k < 0.50:
+                u = r.choice(["i32", "i64", "f64", "f32"])
+                if u in ("i32", "i64"):
+                    c = r.choice(CMP + ["eqz"])
+                    if c == "eqz":
+                        e = f"({u}.eqz {self.expr(u, d)})"
+                    else:
+                        e = f"({u}.{c} {self.expr(u, d)} {self.expr(u, d)})"
+                else:
+                    e = f"({u}.{r.choice(F_CMP)} {self.expr(u, d)} {self.expr(u, d)})"
+                return e if t == "i32" else f"(i64.extend_i32_u {e})"
+            if k < 0.58:
+                op, size = r.choice(LOADS[t])
+                off = r.choice([0, 0, 1, 4, 8, 100])
+                return f"({op} offset={off} {self.addr(d, size)})"
+            if k < 0.64:
+                un = r.choice(["clz", "ctz", "popcnt", "extend8_s", "extend16_s"] +
+                              (["extend32_s"] if t == "i64" else []))
+                return f"({t}.{un} {self.expr(t, d)})"
+            if k < 0.69:
+                if t == "i32":
+                    return f"(i32.wrap_i64 {self.expr('i64', d)})"
+                return f"(i64.extend_i32_{r.choice('su')} {self.expr('i32', d)})"
+            if k < 0.73:
+                ft = r.choice(["f32", "f64"])
+                return f"({t}.trunc_sat_{ft}_{r.choice('su')} {self.expr(ft, d)})"
+        else:
+            if k < 0.40:
+                return f"({t}.{r.choice(F_BIN)} {self.expr(t, d)} {self.expr(t, d)})"
+            if k < 0.45:  # the sign of a NaN is not specified: copy only a number's
+                b = f"(local.get {r.choice(f['locals'][t])})"
+                return (f"({t}.copysign {self.expr(t, d)} (select {b} ({t}.const 1) "
+                        f"({t}.eq {b} {b})))")
+            if k < 0.55:
+                return f"({t}.{r.choice(F_UN)} {self.expr(t, d)})"
+            if k < 0.70:
+                it = r.choice(["i32", "i64"])
+                return f"({t}.convert_{it}_{r.choice('su')} {self.expr(it, d)})"
+            if k < 0.75:
+                if t == "f64":
+                    return f"(f64.promote_f32 {self.expr('f32', d)})"
+                return f"(f32.demote_f64 {self.expr('f64', d)})"
+        if k < 0.79:
+            return f"(select {self.expr(t, d)} {self.expr(t, d)} {self.expr('i32', d)})"
+        if k < 0.84:
+            return (f"(if (result {t}) {self.expr('i32', d)} (then {self.stmts(d, 2)} "
+                    f"{self.expr(t, d)}) (else {self.expr(t, d)}))")
+        if k < 0.89:  # a value out of a block by br_if, or past it
+            return (f"(block (result {t}) {self.stmts(d, 2)} (drop (br_if 0 {self.expr(t, d)} "
+                    f"{self.expr('i32', d)})) {self.expr(t, d)})")
+        if k < 0.92 and t in ("i32", "i64"):
+            return (f"(block (result {t}) (block (block (br_table 0 1 {self.expr('i32', d)}))"
+                    f" (br 1 {self.expr(t, d)})) {self.expr(t, d)})")
+        callable_ = [h for h in self.helpers if h[2] == t and h[0] != f["name"]]
+        if callable_ and self.depth_calls < 3:
+            name, params, _ = r.choice(callable_)
+            self.depth_calls += 1
+            args = " ".join(self.expr(p, d) for p in params)
+            self.depth_calls -= 1
+            return f"(call {name} {args})"
+        return f"({t}.add {self.expr(t, d)} {self.const(t)})"
+
+    def stmt(self, d):
+        r = self.r
+        f = self.fn
+        k = r.random()
+        t = r.choice(["i32", "i64", "i64", "i32", "f64", "f32"])
+        if k < 0.35 or d <= 0:
+            return f"(local.set {r.choice(f['locals'][t])} {self.expr(t, max(d, 1))})"
+        if k < 0.45 and t in ("i32", "i64"):
+            return f"(global.set $g{t} {self.expr(t, d)})"
+        if k < 0.62:
+            it = r.choice(["i32", "i64"])
+            op = r.choice(STORES[it])
+            off = r.choice([0, 0, 2, 8, 64])
+            return f"({op} offset={off} {self.addr(d - 1, 8)} {self.expr(it, d - 1)})"
+        if k < 0.72:
+            return (f"(if {self.expr('i32', d - 1)} (then {self.stmts(d - 1, 3)}) "
+                    f"(else {self.stmts(d - 1, 2)}))")
+        if k < 0.82 and f["loops"] < len(f["counters"]):
+            c = f["counters"][f["loops"]]
+            f["loops"] += 1
+            n = r.choice([1, 2, 3, 5, 17])
+            body = self.stmts(d - 1, 3)
+            f["loops"] -= 1
+            return (f"(local.set {c} (i32.const {n})) (loop {body} (br_if 0 (local.tee {c} "
+                    f"(i32.sub (local.get {c}) (i32.const 1)))))")
+        if k < 0.90:
+            return (f"(block {self.stmts(d - 1, 2)} (br_if 0 {self.expr('i32', d - 1)}) "
+                    f"{self.stmts(d - 1, 2)})")
+        if k < 0.94:
+            return (f"(block (block (block (br_table 0 1 2 {self.expr('i32', d - 1)})) "
+                    f"{self.stmts(d - 1, 1)}) {self.stmts(d - 1, 1)})")
+        return f"(drop {self.expr(t, d)})"
+
+    def stmts(self, d, n):
+        return " ".join(self.stmt(d) for _ in range(self.r.randint(0, n)))
+
+    def fold(self, f):
+        """Every local and global, folded into one i64 (rotated so that order matters)."""
+        acc = "(i64.const 0)"
+        parts = []
+        for t, ls in f["locals"].items():
+            for x in ls:
+                if t == "i32":
+                    parts.append(f"(i64.extend_i32_u (local.get {x}))")
+                elif t == "i64":
+                    parts.append(f"(local.get {x})")
+                else:
+                    parts.append(f"(i64.trunc_sat_{t}_s (local.get {x}))")
+        parts += ["(i64.extend_i32_u (global.get $gi32))", "(global.get $gi64)"]
+        for p in parts:
+            acc = f"(i64.xor (i64.rotl {acc} (i64.const 7)) {p})"
+        return acc
+
+    def func(self, name, params, result, depth, export):
+        r = self.r
+        locals_ = {t: [] for t in ("i32", "i64", "f32", "f64")}
+        decl = []
+        for i, p in enumerate(params):
+            locals_[p].append(f"$p{i}")
+            decl.append(f"(param $p{i} {p})")
+        decl.append(f"(result {result})")
+        for t in locals_:
+            for i in range(r.randint(1, 3)):
+                locals_[t].append(f"${t}_{i}")
+                decl.append(f"(local ${t}_{i} {t})")
+        counters = [f"$c{i}" for i in range(3)]
+        decl += [f"(local {c} i32)" for c in counters]
+        self.fn = {"name": name, "locals": locals_, "counters": counters, "loops": 0}
+        self.depth_calls = 0
+        body = self.stmts(depth, 6)
+        if result == "i64" and export:
+            tail = f"(i64.add {self.fold(self.fn)} {self.expr('i64', depth)})"
+        else:
+            tail = self.expr(result, depth)
+        ex = f'(export "{name[1:]}")' if export else ""
+        return f"  (func {name} {ex} {' '.join(decl)}\n    {body}\n    {tail})"
+
+    def module(self, nexports):
+        r = self.r
+        out = ["(module", "  (memory 1 1)",
+               "  (global $gi32 (mut i32) (i32.const 12345))",
+               "  (global $gi64 (mut i64) (i64.const -987654321))"]
+        data = bytes(r.randrange(256) for _ in range(256))
+        out.append('  (data (i32.const 0) "' + "".join(f"\\{b:02x}" for b in data) + '")')
+        funcs = []
+        for i in range(r.randint(1, 3)):  # helpers call only helpers defined before them
+            params = [r.choice(["i32", "i64", "f64", "f32"]) for _ in range(r.randint(0, 4))]
+            res = r.choice(["i32", "i64", "f64"])
+            name = f"$h{i}"
+            funcs.append(self.func(name, params, res, 3, False))
+            self.helpers.append((name, params, res))
+        for i in range(nexports):
+            funcs.append(self.func(f"$f{i}", [], "i64", r.randint(2, 5), True))
+        funcs.append("""  (func $memsum (export "memsum") (result i64) (local $i i32) (local $s i64)
+    (loop (local.set $s (i64.add (i64.rotl (local.get $s) (i64.const 1))
+                                 (i64.load (local.get $i))))
+          (br_if 0 (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 8)))
+                             (i32.const 65536))))
+    (local.get $s))""")
+        return "\n".join(out + funcs + [")"])
+
+
+def reference(interp, wasm, timeout):
+    """wasm-interp's answers, in export order: (name, ("i64", value) | ("trap", text))."""
+    p = subprocess.run([interp, wasm, "--run-all-exports"], capture_output=True, text=True,
+                       timeout=timeout)
+    res = []
+    for line in p.stdout.splitlines():
+        m = re.match(r"^(\w+)\(\) => (?:i64:(\d+)|error: ([^:]+))", line)
+        if not m:
+            continue
+        if m.group(2) is not None:
+            res.append((m.group(1), ("i64", int(m.group(2)))))
+        else:
+            res.append((m.group(1), ("trap", m.group(3).strip())))
+    return res, p
+
+
+def one_seed(args, seed, work):
+    g = Gen(seed)
+    text = g.module(args.exports)
+    wat = os.path.join(work, f"m{seed}.wat")
+    wasm = os.path.join(work, f"m{seed}.wasm")
+    with open(wat, "w") as f:
+        f.write(text)
+    p = subprocess.run(["wat2wasm", wat, "-o", wasm], capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"the generator wrote a module wat2wasm refuses: {p.stderr.strip()[:300]}"
+    try:
+        ref, rp = reference("wasm-interp", wasm, 20)
+    except subprocess.TimeoutExpired:
+        return "wasm-interp did not finish in 20 s"
+    if len(ref) != args.exports + 1:
+        return f"wasm-interp answered {len(ref)} of {args.exports + 1} exports: {rp.stderr[:300]}"
+    with open(wasm, "rb") as f:
+        hexed = "".join(f"\\{b:02x}" for b in f.read())
+    cmds = [f'(module binary "{hexed}")']
+    for name, (kind, v) in ref:
+        if kind == "i64":
+            cmds.append(f'(assert_return (invoke "{name}") (i64.const {v}))')
+        else:
+            if v not in TRAPS:
+                return f"wasm-interp trap text not mapped: {v!r}"
+            cmds.append(f'(assert_trap (invoke "{name}") "{TRAPS[v]}")')
+    wast = os.path.join(work, f"m{seed}.wast")
+    with open(wast, "w") as f:
+        f.write("\n".join(cmds) + "\n")
+    js = os.path.join(work, f"m{seed}.json")
+    p = subprocess.run(["wast2json", wast, "-o", js], capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"wast2json: {p.stderr.strip()[:300]}"
+    try:
+        p = subprocess.run([args.sluice_wasm, "spec", js], capture_output=True, text=True,
+                           timeout=60)
+    except subprocess.TimeoutExpired:
+        return "sluice-wasm did not finish in 60 s"
+    m = re.search(r"^(\d+) passed, (\d+) failed", p.stdout, re.M)
+    if p.returncode != 0 or not m or m.group(2) != "0":
+        fails = [l for l in p.stdout.splitlines() + p.stderr.splitlines() if "FAIL" in l]
+        return "differs from wasm-interp: " + ("; ".join(fails[:3]) or p.stdout[-300:])
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sluice-wasm", required=True)
+    ap.add_argument("--seeds", default="1:200", help="A:B, seeds A to B-1 (default 1:200)")
+    ap.add_argument("--seconds", type=float, default=0,
+                    help="stop starting seeds after this long (0: no bound)")
+    ap.add_argument("--exports", type=int, default=12, help="exported functions per module")
+    ap.add_argument("--keep", help="write the modules of differing seeds into this folder")
+    ap.add_argument("-v", action="store_true", help="a line for every seed")
+    args = ap.parse_args()
+    for tool in ("wat2wasm", "wast2json", "wasm-interp"):
+        if not shutil.which(tool):
+            print(f"wasm_diff: {tool} (wabt) is not installed")
+            print("0 passed, 1 failed")
+            return 1
+    a, b = (int(x) for x in args.seeds.split(":"))
+    start = time.monotonic()
+    passed = failed = 0
+    work = tempfile.mkdtemp(prefix="sluice-wasm-diff-")
+    try:
+        for seed in range(a, b):
+            if args.seconds and time.monotonic() - start > args.seconds:
+                break
+            why = one_seed(args, seed, work)
+            if why is None:
+                passed += 1
+                if args.v:
+                    print(f"ok seed {seed}")
+            else:
+                failed += 1
+                print(f"not ok seed {seed}: {why}")
+                if args.keep:
+                    os.makedirs(args.keep, exist_ok=True)
+                    for ext in ("wat", "wast"):
+                        src = os.path.join(work, f"m{seed}.{ext}")
+                        if os.path.exists(src):
+                            shutil.copy(src, args.keep)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed (seeds {a} to {a + passed + failed - 1}, "
+          f"{time.monotonic() - start:.0f} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
