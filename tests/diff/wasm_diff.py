@@ -31,6 +31,7 @@ import time
 I32_BIN = ["add", "sub", "mul", "div_s", "div_u", "rem_s", "rem_u", "and", "or", "xor", "shl",
            "shr_s", "shr_u", "rotl", "rotr"]
 CMP = ["eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u"]
+TYPES = ["i32", "i64", "f32", "f64"]
 F_BIN = ["add", "sub", "mul", "div", "min", "max"]
 F_UN = ["abs", "neg", "sqrt", "ceil", "floor", "trunc", "nearest"]
 F_CMP = ["eq", "ne", "lt", "gt", "le", "ge"]
@@ -73,11 +74,28 @@ class Gen:
                       "2147483648", "4294967296.5", repr(r.uniform(-1e6, 1e6))])
         return f"({t}.const {v})"
 
+    def cond(self, d):
+        """A branch condition: often a comparison, which the compiler fuses with the branch."""
+        if self.r.random() < 0.5:
+            t = self.r.choice(["i32", "i32", "i64"])
+            c = self.r.choice(CMP)
+            e = f"({t}.{c} {self.expr(t, d)} {self.expr(t, d)})"
+            return e if self.r.random() < 0.8 else f"(i32.eqz {e})"
+        return self.expr("i32", d)
+
+    def trips(self):
+        """Loop trip counts: short in helpers, which loops may call (nesting multiplies)."""
+        return [1, 2, 3] if self.fn["name"].startswith("$h") else [1, 2, 3, 5, 17]
+
     def addr(self, d, size):
         """An address that is in bounds nearly always; now and then anywhere."""
-        if self.r.random() < 0.03:
+        k = self.r.random()
+        if k < 0.03:
             return self.expr("i32", d)
-        return f"(i32.and {self.expr('i32', d)} (i32.const {0xfff0 - 64}))"
+        a = f"(i32.and {self.expr('i32', d)} (i32.const {0xfff0 - 64}))"
+        if k < 0.25:  # an added constant the compiler folds into the access (it still wraps)
+            return f"(i32.add {a} (i32.const {self.r.choice([4, 16, 1000, -4, -8])}))"
+        return a
 
     def expr(self, t, d):
         r = self.r
@@ -90,6 +108,10 @@ class Gen:
                 return f"(global.get $g{t})"
             return self.const(t)
         d -= 1
+        if r.random() < 0.12:
+            e = self.extra(t, d)
+            if e:
+                return e
         k = r.random()
         if k < 0.12:  # a write of a local inside an expression, often of one read nearby
             return f"(local.tee {r.choice(f['locals'][t])} {self.expr(t, d)})"
@@ -141,12 +163,15 @@ class Gen:
         if k < 0.79:
             return f"(select {self.expr(t, d)} {self.expr(t, d)} {self.expr('i32', d)})"
         if k < 0.84:
-            return (f"(if (result {t}) {self.expr('i32', d)} (then {self.stmts(d, 2)} "
+            return (f"(if (result {t}) {self.cond(d)} (then {self.stmts(d, 2)} "
                     f"{self.expr(t, d)}) (else {self.expr(t, d)}))")
         if k < 0.89:  # a value out of a block by br_if, or past it
             return (f"(block (result {t}) {self.stmts(d, 2)} (drop (br_if 0 {self.expr(t, d)} "
                     f"{self.expr('i32', d)})) {self.expr(t, d)})")
         if k < 0.92 and t in ("i32", "i64"):
+            if r.random() < 0.5:  # the table's branches carry a value
+                return (f"(block (result {t}) (block (result {t}) (br_table 0 1 "
+                        f"{self.expr(t, d)} {self.expr('i32', d)})) {self.const(t)} ({t}.xor))")
             return (f"(block (result {t}) (block (block (br_table 0 1 {self.expr('i32', d)}))"
                     f" (br 1 {self.expr(t, d)})) {self.expr(t, d)})")
         callable_ = [h for h in self.helpers if h[2] == t and h[0] != f["name"]]
@@ -157,6 +182,71 @@ class Gen:
             self.depth_calls -= 1
             return f"(call {name} {args})"
         return f"({t}.add {self.expr(t, d)} {self.const(t)})"
+
+    def extra(self, t, d):
+        """The rarer shapes: blocks and loops with parameters, indirect and multi-value calls,
+        recursion, memory growth, long chains of deferred local reads, early returns."""
+        r = self.r
+        f = self.fn
+        k = r.randrange(9)
+        if k == 0:  # a block that takes parameters, stores them, and may branch out
+            ps = [r.choice(TYPES) for _ in range(r.randint(1, 3))]
+            pre = " ".join(self.expr(p, d) for p in ps)
+            sets = " ".join(f"(local.set {r.choice(f['locals'][p])})" for p in reversed(ps))
+            return (f"(block (result {t}) {pre} (block (param {' '.join(ps)}) (result {t}) "
+                    f"{sets} {self.stmts(d, 2)} (drop (br_if 0 {self.expr(t, d)} "
+                    f"{self.expr('i32', d)})) {self.expr(t, d)}))")
+        if k == 1 and f["loops"] < len(f["counters"]):  # a loop with a parameter
+            c = f["counters"][f["loops"]]
+            f["loops"] += 1
+            p = r.choice(TYPES)
+            x = r.choice(f["locals"][p])
+            n = r.choice(self.trips())
+            body = (f"(local.set {x}) {self.stmts(d, 2)} (br_if 0 {self.expr(p, d)} "
+                    f"(local.tee {c} (i32.sub (local.get {c}) (i32.const 1))))")
+            f["loops"] -= 1
+            # the entry value may hold a loop on the same counter: it runs before the set
+            return (f"(block (result {t}) {self.expr(p, d)} (local.set {c} (i32.const {n})) "
+                    f"(loop (param {p}) (result {t}) {body} (drop) {self.expr(t, d)}))")
+        if k == 2 and self.helpers and self.depth_calls < 3:  # through the table
+            i = r.randrange(len(self.helpers))
+            name, params, res = self.helpers[i]
+            self.depth_calls += 1
+            args = " ".join(self.expr(p, d) for p in params)
+            self.depth_calls -= 1
+            # now and then any slot: a wrong type, or an empty one (not from a helper, which
+            # could reach itself and recurse without end)
+            idx = (f"(i32.const {i})" if r.random() < 0.9 or f["name"].startswith("$h") else
+                   f"(i32.and {self.expr('i32', d)} (i32.const 7))")
+            ptxt = f"(param {' '.join(params)}) " if params else ""
+            call = f"(call_indirect {ptxt}(result {res}) {args} {idx})"
+            return call if res == t else f"(block (result {t}) (drop {call}) {self.expr(t, d)})"
+        if k == 3 and self.depth_calls < 3:  # two results
+            self.depth_calls += 1
+            call = f"(call $pair {self.expr('i32', d)} {self.expr('i64', d)})"
+            self.depth_calls -= 1
+            return (f"(block (result {t}) {call} (local.set {r.choice(f['locals']['i64'])}) "
+                    f"(local.set {r.choice(f['locals']['i32'])}) {self.expr(t, d)})")
+        if k == 4 and t == "i64" and self.depth_calls < 3:  # recursion, at most 15 deep
+            self.depth_calls += 1
+            e = (f"(call $rec (i32.and {self.expr('i32', d)} (i32.const 15)) "
+                 f"{self.expr('i64', d)})")
+            self.depth_calls -= 1
+            return e
+        if k == 5 and t == "i32":
+            if r.random() < 0.5:
+                return "(memory.size)"
+            return f"(memory.grow (i32.and {self.expr('i32', d)} (i32.const 1)))"
+        if k == 6 and t in ("i32", "i64"):  # more deferred reads than the compiler keeps
+            xs = f["locals"][t]
+            e = f"(local.tee {r.choice(xs)} {self.expr(t, 1)})"
+            for _ in range(r.randint(12, 24)):
+                e = f"({t}.{r.choice(['add', 'sub', 'xor', 'mul'])} (local.get {r.choice(xs)}) {e})"
+            return e
+        if k == 7:  # an early return from inside a block
+            return (f"(block (result {t}) (if {self.expr('i32', d)} (then (return "
+                    f"{self.expr(f['result'], d)}))) {self.expr(t, d)})")
+        return None
 
     def stmt(self, d):
         r = self.r
@@ -173,22 +263,29 @@ class Gen:
             off = r.choice([0, 0, 2, 8, 64])
             return f"({op} offset={off} {self.addr(d - 1, 8)} {self.expr(it, d - 1)})"
         if k < 0.72:
-            return (f"(if {self.expr('i32', d - 1)} (then {self.stmts(d - 1, 3)}) "
+            return (f"(if {self.cond(d - 1)} (then {self.stmts(d - 1, 3)}) "
                     f"(else {self.stmts(d - 1, 2)}))")
         if k < 0.82 and f["loops"] < len(f["counters"]):
             c = f["counters"][f["loops"]]
             f["loops"] += 1
-            n = r.choice([1, 2, 3, 5, 17])
+            n = r.choice(self.trips())
             body = self.stmts(d - 1, 3)
             f["loops"] -= 1
             return (f"(local.set {c} (i32.const {n})) (loop {body} (br_if 0 (local.tee {c} "
                     f"(i32.sub (local.get {c}) (i32.const 1)))))")
         if k < 0.90:
-            return (f"(block {self.stmts(d - 1, 2)} (br_if 0 {self.expr('i32', d - 1)}) "
+            return (f"(block {self.stmts(d - 1, 2)} (br_if 0 {self.cond(d - 1)}) "
                     f"{self.stmts(d - 1, 2)})")
         if k < 0.94:
             return (f"(block (block (block (br_table 0 1 2 {self.expr('i32', d - 1)})) "
                     f"{self.stmts(d - 1, 1)}) {self.stmts(d - 1, 1)})")
+        if k < 0.96:
+            ln = f"(i32.and {self.expr('i32', d - 1)} (i32.const 63))"
+            if r.random() < 0.5:
+                return f"(memory.fill {self.addr(d - 1, 64)} {self.expr('i32', d - 1)} {ln})"
+            return f"(memory.copy {self.addr(d - 1, 64)} {self.addr(d - 1, 64)} {ln})"
+        if k < 0.965:
+            return f"(if (i32.eqz {self.expr('i32', d - 1)}) (then (unreachable)))"
         return f"(drop {self.expr(t, d)})"
 
     def stmts(self, d, n):
@@ -225,7 +322,8 @@ class Gen:
                 decl.append(f"(local ${t}_{i} {t})")
         counters = [f"$c{i}" for i in range(3)]
         decl += [f"(local {c} i32)" for c in counters]
-        self.fn = {"name": name, "locals": locals_, "counters": counters, "loops": 0}
+        self.fn = {"name": name, "locals": locals_, "counters": counters, "loops": 0,
+                   "result": result}
         self.depth_calls = 0
         body = self.stmts(depth, 6)
         if result == "i64" and export:
@@ -237,7 +335,7 @@ class Gen:
 
     def module(self, nexports):
         r = self.r
-        out = ["(module", "  (memory 1 1)",
+        out = ["(module", "  (memory 1 3)",
                "  (global $gi32 (mut i32) (i32.const 12345))",
                "  (global $gi64 (mut i64) (i64.const -987654321))"]
         data = bytes(r.randrange(256) for _ in range(256))
@@ -251,6 +349,17 @@ class Gen:
             self.helpers.append((name, params, res))
         for i in range(nexports):
             funcs.append(self.func(f"$f{i}", [], "i64", r.randint(2, 5), True))
+        # the table holds the helpers at their index; the slots after them stay empty
+        out.append(f"  (table 8 funcref) (elem (i32.const 0) func "
+                   f"{' '.join(h[0] for h in self.helpers)})")
+        funcs.append("""  (func $pair (param i32 i64) (result i32 i64)
+    (i32.xor (local.get 0) (i32.wrap_i64 (local.get 1)))
+    (i64.rotl (local.get 1) (i64.extend_i32_u (local.get 0))))
+  (func $rec (param $n i32) (param $a i64) (result i64)
+    (if (result i64) (i32.eqz (local.get $n)) (then (local.get $a))
+      (else (call $rec (i32.sub (local.get $n) (i32.const 1))
+                       (i64.add (i64.mul (local.get $a) (i64.const 31))
+                                (i64.extend_i32_u (local.get $n)))))))""")
         funcs.append("""  (func $memsum (export "memsum") (result i64) (local $i i32) (local $s i64)
     (loop (local.set $s (i64.add (i64.rotl (local.get $s) (i64.const 1))
                                  (i64.load (local.get $i))))
