@@ -48,7 +48,8 @@ TRAPS = {"integer divide by zero": "integer divide by zero",
          "unreachable executed": "unreachable",
          "undefined table index": "undefined element",
          "uninitialized table element": "uninitialized element",
-         "indirect call signature mismatch": "indirect call type mismatch"}
+         "indirect call signature mismatch": "indirect call type mismatch",
+         "out of bounds table access": "out of bounds table access"}
 
 
 class Gen:
@@ -90,11 +91,14 @@ class Gen:
     def addr(self, d, size):
         """An address that is in bounds nearly always; now and then anywhere."""
         k = self.r.random()
-        if k < 0.03:
+        if k < 0.005:
             return self.expr("i32", d)
-        a = f"(i32.and {self.expr('i32', d)} (i32.const {0xfff0 - 64}))"
+        a = f"(i32.and {self.expr('i32', d)} (i32.const {0xeff7}))"  # room for addend, offset
         if k < 0.25:  # an added constant the compiler folds into the access (it still wraps)
-            return f"(i32.add {a} (i32.const {self.r.choice([4, 16, 1000, -4, -8])}))"
+            c = self.r.choice([4, 16, 1000, 8, 64, -4, -8])
+            if c < 0 and self.r.random() < 0.9:  # below 0 it wraps to 4 GiB: now and then
+                a = f"(i32.or {a} (i32.const 256))"
+            return f"(i32.add {a} (i32.const {c}))"
         return a
 
     def expr(self, t, d):
@@ -117,7 +121,11 @@ class Gen:
             return f"(local.tee {r.choice(f['locals'][t])} {self.expr(t, d)})"
         if t in ("i32", "i64"):
             if k < 0.40:
-                return f"({t}.{r.choice(I32_BIN)} {self.expr(t, d)} {self.expr(t, d)})"
+                op = r.choice(I32_BIN)
+                b = self.expr(t, d)
+                if op[:3] in ("div", "rem") and r.random() < 0.85:  # a trap now and then only
+                    b = f"({t}.or {b} ({t}.const 1))"
+                return f"({t}.{op} {self.expr(t, d)} {b})"
             if k < 0.50:
                 u = r.choice(["i32", "i64", "f64", "f32"])
                 if u in ("i32", "i64"):
@@ -188,7 +196,7 @@ class Gen:
         recursion, memory growth, long chains of deferred local reads, early returns."""
         r = self.r
         f = self.fn
-        k = r.randrange(9)
+        k = r.randrange(10)
         if k == 0:  # a block that takes parameters, stores them, and may branch out
             ps = [r.choice(TYPES) for _ in range(r.randint(1, 3))]
             pre = " ".join(self.expr(p, d) for p in ps)
@@ -243,6 +251,16 @@ class Gen:
             for _ in range(r.randint(12, 24)):
                 e = f"({t}.{r.choice(['add', 'sub', 'xor', 'mul'])} (local.get {r.choice(xs)}) {e})"
             return e
+        if k == 8 and t == "i32":
+            kk = r.randrange(3)
+            if kk == 0:
+                return f"(ref.is_null (table.get $t2 (i32.and {self.expr('i32', d)} (i32.const 7))))"
+            if kk == 1:
+                return "(table.size $t2)"
+            hs = [h for h in self.helpers if not h[1] and h[2] == "i32"]
+            if hs and self.depth_calls < 3:  # an entry set, null, or a helper of another type
+                return (f"(call_indirect $t2 (result i32) (i32.and {self.expr('i32', d)} "
+                        f"(i32.const 3)))")
         if k == 7:  # an early return from inside a block
             return (f"(block (result {t}) (if {self.expr('i32', d)} (then (return "
                     f"{self.expr(f['result'], d)}))) {self.expr(t, d)})")
@@ -286,6 +304,22 @@ class Gen:
             return f"(memory.copy {self.addr(d - 1, 64)} {self.addr(d - 1, 64)} {ln})"
         if k < 0.965:
             return f"(if (i32.eqz {self.expr('i32', d - 1)}) (then (unreachable)))"
+        if k < 0.975:  # the passive segment: in bounds or not, dropped or not
+            if r.random() < 0.05:
+                return "(data.drop $pd)"
+            n = r.choice([31, 31, 31, 63])
+            return (f"(memory.init $pd {self.addr(d - 1, 64)} (i32.and {self.expr('i32', d - 1)} "
+                    f"(i32.const 31)) (i32.and {self.expr('i32', d - 1)} (i32.const {n})))")
+        if k < 0.99 and self.helpers:  # the second table: set, grow, fill
+            h = r.choice(self.helpers)[0]
+            ref = r.choice([f"(ref.func {h})", "(ref.null func)"])
+            idx = f"(i32.and {self.expr('i32', d - 1)} (i32.const {r.choice([1, 1, 1, 3])}))"
+            kk = r.randrange(3)
+            if kk == 0:
+                return f"(table.set $t2 {idx} {ref})"
+            if kk == 1:
+                return f"(drop (table.grow $t2 {ref} (i32.and {self.expr('i32', d - 1)} (i32.const 3))))"
+            return f"(table.fill $t2 {idx} {ref} (i32.and {self.expr('i32', d - 1)} (i32.const 3)))"
         return f"(drop {self.expr(t, d)})"
 
     def stmts(self, d, n):
@@ -316,6 +350,9 @@ class Gen:
             locals_[p].append(f"$p{i}")
             decl.append(f"(param $p{i} {p})")
         decl.append(f"(result {result})")
+        if r.random() < 0.3:  # unused locals first: the ones in use get indexes past 64
+            pad = r.choice(["i32", "i64", "f64"])
+            decl += [f"(local {pad})"] * r.randint(1, 80)
         for t in locals_:
             for i in range(r.randint(1, 3)):
                 locals_[t].append(f"${t}_{i}")
@@ -342,7 +379,7 @@ class Gen:
         out.append('  (data (i32.const 0) "' + "".join(f"\\{b:02x}" for b in data) + '")')
         funcs = []
         for i in range(r.randint(1, 3)):  # helpers call only helpers defined before them
-            params = [r.choice(["i32", "i64", "f64", "f32"]) for _ in range(r.randint(0, 4))]
+            params = [r.choice(TYPES) for _ in range(r.choice([0, 1, 2, 3, 4, 10]))]
             res = r.choice(["i32", "i64", "f64"])
             name = f"$h{i}"
             funcs.append(self.func(name, params, res, 3, False))
@@ -352,6 +389,9 @@ class Gen:
         # the table holds the helpers at their index; the slots after them stay empty
         out.append(f"  (table 8 funcref) (elem (i32.const 0) func "
                    f"{' '.join(h[0] for h in self.helpers)})")
+        out.append("  (table $t2 2 8 funcref)")
+        out.append('  (data $pd "' + "".join(f"\\{r.randrange(256):02x}" for _ in range(64)) +
+                   '")')
         funcs.append("""  (func $pair (param i32 i64) (result i32 i64)
     (i32.xor (local.get 0) (i32.wrap_i64 (local.get 1)))
     (i64.rotl (local.get 1) (i64.extend_i32_u (local.get 0))))
