@@ -1,17 +1,21 @@
-# The engine against wabt's reference interpreter on generated modules (tests/diff/wasm_diff.py):
-# seeds from 1 up, for a bounded time per build. The release build gets the most time; the
-# clang build (its interpreter dispatch is compiled differently) and the ASan+UBSan build
-# (memory errors on code no one wrote by hand) run fewer seeds. One test per seed.
+# The engine against wabt on generated modules, seeds from 1 up for a bounded time each:
+#   - tests/diff/wasm_diff.py: results against wabt's reference interpreter (wasm-interp). The
+#     release build gets the most time; the clang build (its interpreter dispatch is compiled
+#     differently) and the ASan+UBSan build (memory errors on code no one wrote by hand) run
+#     fewer seeds.
+#   - tests/diff/validate_diff.py: mutated binaries accepted or refused alike by sluice-wasm
+#     and wasm-validate (release build).
+# One test per seed.
 cd "$(dirname "$0")/../.."
 B="${BUILD_DIR:-build}"
 secs="${DIFF_SECONDS:-60}"
 pass=0; fail=0
-run() { # label tool seconds
+run() { # label tool seconds [script]
     if [ ! -x "$2" ]; then
         echo "FAIL $1: $2 is not built"; fail=$((fail + 1)); return
     fi
-    out=$(python3 tests/diff/wasm_diff.py --sluice-wasm "$2" --seeds 1:1000000 --seconds "$3" \
-              --keep "$B/diff-failures/$1" 2>&1)
+    out=$(python3 "tests/diff/${4:-wasm_diff.py}" --sluice-wasm "$2" --seeds 1:1000000 \
+              --seconds "$3" --keep "$B/diff-failures/$1" 2>&1)
     echo "$out" | grep -v -E '^[0-9]+ passed' | sed "s/^/[$1] /"
     line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     if [ -z "$line" ]; then
@@ -26,4 +30,5 @@ rm -rf "$B/diff-failures"
 run release "$B/sluice-wasm" "$secs"
 if [ -x "$B/clang/sluice-wasm" ]; then run clang "$B/clang/sluice-wasm" $((secs / 3)); fi
 if [ -x "$B/asan/sluice-wasm" ]; then run asan "$B/asan/sluice-wasm" $((secs / 3)); fi
+run validate "$B/sluice-wasm" $((secs / 2)) validate_diff.py
 echo "$pass passed, $fail failed"
