@@ -43,6 +43,7 @@ STORES = {"i32": ["i32.store", "i32.store8", "i32.store16"],
           "i64": ["i64.store", "i64.store8", "i64.store16", "i64.store32"]}
 # wasm-interp's trap texts (before any ':') and the spec's, which `sluice-wasm spec` matches
 TRAPS = {"integer divide by zero": "integer divide by zero",
+         "invalid conversion to integer": "invalid conversion to integer",
          "integer overflow": "integer overflow",
          "out of bounds memory access": "out of bounds memory access",
          "unreachable executed": "unreachable",
@@ -87,6 +88,15 @@ class Gen:
     def trips(self):
         """Loop trip counts: short in helpers, which loops may call (nesting multiplies)."""
         return [1, 2, 3] if self.fn["name"].startswith("$h") else [1, 2, 3, 5, 17]
+
+    def limit(self, t):
+        """A float at or near the edge of an integer conversion's range."""
+        v = self.r.choice(["2147483647.9", "2147483648", "-2147483648.9", "-2147483649",
+                           "4294967295.9", "4294967296", "-0.99", "-1", "9223372036854775807",
+                           "9.2233720368547748e18", "-9.2233720368547758e18",
+                           "1.8446744073709550e19", "1.8446744073709552e19", "nan", "-inf",
+                           "0x1.fffffep+30", "-0x1p+31", "0x1.fffffep+62"])
+        return f"({t}.const {v})"
 
     def addr(self, d, size):
         """An address that is in bounds nearly always; now and then anywhere."""
@@ -151,6 +161,8 @@ class Gen:
                 return f"(i64.extend_i32_{r.choice('su')} {self.expr('i32', d)})"
             if k < 0.73:
                 ft = r.choice(["f32", "f64"])
+                if r.random() < 0.1:  # the trapping form, at its limits
+                    return f"({t}.trunc_{ft}_{r.choice('su')} {self.limit(ft)})"
                 return f"({t}.trunc_sat_{ft}_{r.choice('su')} {self.expr(ft, d)})"
         else:
             if k < 0.40:
@@ -164,6 +176,8 @@ class Gen:
             if k < 0.70:
                 it = r.choice(["i32", "i64"])
                 return f"({t}.convert_{it}_{r.choice('su')} {self.expr(it, d)})"
+            if k < 0.70:  # (a load may read a NaN: its bits came from integer stores, fixed)
+                return f"({t}.load offset={r.choice([0, 4])} {self.addr(d, 8)})"
             if k < 0.75:
                 if t == "f64":
                     return f"(f64.promote_f32 {self.expr('f32', d)})"
@@ -275,6 +289,10 @@ class Gen:
             return f"(local.set {r.choice(f['locals'][t])} {self.expr(t, max(d, 1))})"
         if k < 0.45 and t in ("i32", "i64"):
             return f"(global.set $g{t} {self.expr(t, d)})"
+        if k < 0.50 and t in ("f32", "f64"):  # a NaN's bits must not reach memory
+            x = r.choice(f["locals"][t])
+            return (f"({t}.store offset={r.choice([0, 4, 8])} {self.addr(d - 1, 8)} (select "
+                    f"(local.get {x}) ({t}.const 0.25) ({t}.eq (local.get {x}) (local.get {x}))))")
         if k < 0.62:
             it = r.choice(["i32", "i64"])
             op = r.choice(STORES[it])
@@ -335,8 +353,12 @@ class Gen:
                     parts.append(f"(i64.extend_i32_u (local.get {x}))")
                 elif t == "i64":
                     parts.append(f"(local.get {x})")
+                elif t == "f64":  # exact bits, signed zeros included; any NaN counts alike
+                    parts.append(f"(select (i64.reinterpret_f64 (local.get {x})) (i64.const 7) "
+                                 f"(f64.eq (local.get {x}) (local.get {x})))")
                 else:
-                    parts.append(f"(i64.trunc_sat_{t}_s (local.get {x}))")
+                    parts.append(f"(select (i64.extend_i32_u (i32.reinterpret_f32 (local.get {x})))"
+                                 f" (i64.const 7) (f32.eq (local.get {x}) (local.get {x})))")
         parts += ["(i64.extend_i32_u (global.get $gi32))", "(global.get $gi64)"]
         for p in parts:
             acc = f"(i64.xor (i64.rotl {acc} (i64.const 7)) {p})"
