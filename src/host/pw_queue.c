@@ -30,8 +30,9 @@ typedef struct pw_queue {
     uint8_t owner_vm_key[32]; /* VMs with this key may dequeue (cpp-host's rule) */
 } pw_queue_t;
 
-/* The registry: queues are never freed (tokens stay valid for the process), so lookups by
- * token need no lock; registration and name lookups take reg_lock. */
+/* The registry: append-only, and queues are never freed (tokens stay valid for the process),
+ * so lookups by token and by name need no lock: a queue's names are set before it is
+ * published by the release store of nqueues. Registration takes reg_lock. */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(pw_queue_t *) *chunks[NCHUNKS]; /* owned; entries owned by the registry */
 static atomic_uint nqueues;
@@ -50,12 +51,12 @@ static pw_queue_t *by_token(uint32_t token)
     return atomic_load_explicit(&chunks[i / CHUNK][i % CHUNK], memory_order_acquire);
 }
 
-/* Caller holds reg_lock. */
+/* Any thread, with or without reg_lock: sees every queue published before it started. */
 static pw_queue_t *by_name(pw_slice_t vm_id, pw_slice_t name)
 {
-    uint32_t n = atomic_load(&nqueues);
+    uint32_t n = atomic_load_explicit(&nqueues, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) {
-        pw_queue_t *q = atomic_load(&chunks[i / CHUNK][i % CHUNK]);
+        pw_queue_t *q = atomic_load_explicit(&chunks[i / CHUNK][i % CHUNK], memory_order_acquire);
         if (q->vm_id_len == vm_id.len && q->name_len == name.len &&
             memcmp(q->vm_id, vm_id.ptr, vm_id.len) == 0 &&
             memcmp(q->name, name.ptr, name.len) == 0)
@@ -147,11 +148,10 @@ pw_result_t pw__queue_register(pw_root_t *r, pw_slice_t vm_id, pw_slice_t name, 
     return PW_R_OK;
 }
 
+/* Plugins may resolve on every request: no lock, so workers never wait on each other here. */
 pw_result_t pw_shared_queue_resolve(pw_slice_t vm_id, pw_slice_t name, uint32_t *token)
 {
-    pthread_mutex_lock(&reg_lock);
     pw_queue_t *q = by_name(vm_id, name);
-    pthread_mutex_unlock(&reg_lock);
     if (!q)
         return PW_R_NOT_FOUND;
     *token = q->token;

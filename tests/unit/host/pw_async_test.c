@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -752,6 +753,72 @@ TEST(queue_c_api_many_threads_exactly_once_in_order)
     T_EQ_UINT(pw_shared_queue_size(q), 0);
     pw_thread_free(t);
     pw_plugin_unref(svc);
+}
+
+/* Readers resolve queue names while the registry grows: resolving takes no lock, so this is
+ * where a missing publication order would show (under ThreadSanitizer in make test). */
+enum { LF_QUEUES = 24, LF_READERS = 2 };
+typedef struct lf_state {
+    atomic_uint seen[LF_QUEUES]; /* the token a reader found, 0 until found */
+    atomic_int stop, wrong;
+} lf_state_t;
+
+static void lf_vm_id(char *buf, size_t cap, int k) { snprintf(buf, cap, "lockfree%d", k); }
+
+static void *lf_reader(void *arg)
+{
+    lf_state_t *st = arg;
+    char vm[32];
+    while (!atomic_load(&st->stop)) {
+        for (int k = 0; k < LF_QUEUES; k++) {
+            lf_vm_id(vm, sizeof vm, k);
+            uint32_t tok = 0;
+            pw_result_t r = pw_shared_queue_resolve((pw_slice_t){(const uint8_t *)vm, strlen(vm)},
+                                                    S("raw"), &tok);
+            if (r == PW_R_NOT_FOUND)
+                continue;
+            unsigned want = 0;
+            if (r != PW_R_OK || tok == 0 ||
+                (!atomic_compare_exchange_strong(&st->seen[k], &want, tok) && want != tok))
+                atomic_store(&st->wrong, 1);
+        }
+    }
+    return NULL;
+}
+
+TEST(queue_names_resolve_while_other_queues_are_registered)
+{
+    static lf_state_t st;
+    memset(&st, 0, sizeof st);
+    pthread_t th[LF_READERS];
+    for (int i = 0; i < LF_READERS; i++)
+        T_EQ_INT(pthread_create(&th[i], NULL, lf_reader, &st), 0);
+    fdisp_t d = {0};
+    pw_thread_t *t = pw_thread_new(&dops, &d);
+    pw_plugin_t *svc[LF_QUEUES];
+    uint32_t tok[LF_QUEUES];
+    char vm[32];
+    for (int k = 0; k < LF_QUEUES; k++) {
+        lf_vm_id(vm, sizeof vm, k);
+        svc[k] = plugin("path_stats", vm, "raw");
+        prepare(t, svc[k]); /* registers queue (vm, "raw") */
+        T_EQ_INT(pw_shared_queue_resolve((pw_slice_t){(const uint8_t *)vm, strlen(vm)},
+                                         S("raw"), &tok[k]),
+                 PW_R_OK);
+    }
+    atomic_store(&st.stop, 1);
+    for (int i = 0; i < LF_READERS; i++)
+        pthread_join(th[i], NULL);
+    T_EQ_INT(atomic_load(&st.wrong), 0);
+    for (int k = 0; k < LF_QUEUES; k++) {
+        unsigned seen = atomic_load(&st.seen[k]);
+        T_ASSERT(seen == 0 || seen == tok[k]); /* a found name never changed its token */
+        for (int j = 0; j < k; j++)
+            T_ASSERT(tok[j] != tok[k]);
+    }
+    pw_thread_free(t);
+    for (int k = 0; k < LF_QUEUES; k++)
+        pw_plugin_unref(svc[k]);
 }
 
 /* ---- metrics ------------------------------------------------------------------------------ */
