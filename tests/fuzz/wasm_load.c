@@ -1,6 +1,9 @@
 /* libFuzzer target for the engine: arbitrary bytes through load, instantiation (every imported
  * function linked to a stub that calls back into the module, then traps) and calls of every
- * exported function: fuel-limited, then again under a time budget alone when that ended. */
+ * exported function: fuel-limited, then again under a time budget alone when that ended.
+ * The corpus holds modules from the spec suite and, as generated-NNN.wasm, from
+ * tests/diff/wasm_diff.py's generator (seeds 1 to 16, three exports): larger functions that
+ * mix blocks, loops, calls, tables and memory, for mutations to start from. */
 #include "sluice/wasm.h"
 
 #include <stdlib.h>
