@@ -3,15 +3,17 @@
 
 Each seed generates a random, well-typed module: integer and float expressions over few locals
 (so that locals are read, then overwritten, in the same expression: the cases the engine's
-compiler rewrites), loads and stores, globals, calls with arguments, blocks, bounded loops,
-if/else, br_if and br_table with values, select, and exports that fold every local and global
-into one i64. wasm-interp runs every export in order and its answers (a value or a trap) become
-a wast script that `sluice-wasm spec` checks on one instance of the same module, so memory and
-globals carry from one export to the next in both. A final export sums memory.
+compiler rewrites), loads and stores, bulk memory and passive data, globals, two tables,
+direct, indirect, two-result, recursive and host calls, blocks and loops with parameters,
+if/else, br_if and br_table with values, select, early returns, and exports that fold every
+local and global into one i64. wasm-interp runs every export in order and its answers (a value
+or a trap) become a wast script that `sluice-wasm spec` checks on one instance of the same
+module, so memory, tables and globals carry from one export to the next in both. A final
+export sums memory.
 
-Floats never reach memory or a reinterpretation, and leave only through comparisons and
-saturating truncation; copysign takes its sign from a number only. So the bits of a NaN,
-sign included, which the spec leaves open, cannot make a difference.
+The spec leaves a NaN's bits open (sign included), so none may decide a result: floats are
+stored with NaNs replaced, folded as their bits unless they are NaNs, and copysign takes its
+sign from a number only.
 
   wasm_diff.py --sluice-wasm PATH [--seeds A:B] [--seconds N] [--keep DIR] [-v]
 
