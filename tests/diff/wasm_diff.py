@@ -175,7 +175,7 @@ class Gen:
                         f"({t}.eq {b} {b})))")
             if k < 0.55:
                 return f"({t}.{r.choice(F_UN)} {self.expr(t, d)})"
-            if k < 0.70:
+            if k < 0.65:
                 it = r.choice(["i32", "i64"])
                 return f"({t}.convert_{it}_{r.choice('su')} {self.expr(it, d)})"
             if k < 0.70:  # (a load may read a NaN: its bits came from integer stores, fixed)
