@@ -22,8 +22,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wasm_diff  # noqa: E402
@@ -133,31 +131,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=0, help="stop starting seeds after this")
     ap.add_argument("--keep", help="copy disagreeing mutants into this folder")
     args = ap.parse_args()
-    for tool in ("wat2wasm", "wasm-validate"):
-        if not shutil.which(tool):
-            print(f"validate_diff: {tool} (wabt) is not installed")
-            print("0 passed, 1 failed")
-            return 1
-    a, b = (int(x) for x in args.seeds.split(":"))
-    start = time.monotonic()
-    passed = failed = 0
-    work = tempfile.mkdtemp(prefix="sluice-validate-diff-")
-    try:
-        for seed in range(a, b):
-            if args.seconds and time.monotonic() - start > args.seconds:
-                break
-            bad = one_seed(args, seed, work, random.Random(seed * 7919))
-            if bad:
-                failed += 1
-                for line in bad[:5]:
-                    print(f"not ok seed {seed}: {line}")
-            else:
-                passed += 1
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed (seeds {a} to {a + passed + failed - 1}, "
-          f"{args.mutants} mutants each, {time.monotonic() - start:.0f} s)")
-    return 1 if failed else 0
+    return wasm_diff.run_seeds(
+        "validate-diff", ("wat2wasm", "wasm-validate"), args.seeds, args.seconds,
+        lambda seed, work: one_seed(args, seed, work, random.Random(seed * 7919))[:5],
+        detail=f"{args.mutants} mutants each, ")
 
 
 if __name__ == "__main__":

@@ -526,6 +526,40 @@ def one_seed(args, seed, work):
         return f"no reference answer: {e}"
 
 
+def run_seeds(prog, tools, seeds, seconds, check, detail="", verbose=False):
+    """The driver of both diff scripts: needs `tools` (wabt), then runs check(seed, work) for
+    seeds "A:B" (A to B-1), starting none after `seconds` (0: no bound). check returns the
+    lines that say how a seed failed, none when it passed. Prints them, then the count line;
+    returns the exit status."""
+    for tool in tools:
+        if not shutil.which(tool):
+            print(f"{prog}: {tool} (wabt) is not installed")
+            print("0 passed, 1 failed")
+            return 1
+    a, b = (int(x) for x in seeds.split(":"))
+    start = time.monotonic()
+    passed = failed = 0
+    work = tempfile.mkdtemp(prefix=f"sluice-{prog}-")
+    try:
+        for seed in range(a, b):
+            if seconds and time.monotonic() - start > seconds:
+                break
+            bad = check(seed, work)
+            if bad:
+                failed += 1
+                for line in bad:
+                    print(f"not ok seed {seed}: {line}")
+            else:
+                passed += 1
+                if verbose:
+                    print(f"ok seed {seed}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed (seeds {a} to {a + passed + failed - 1}, "
+          f"{detail}{time.monotonic() - start:.0f} s)")
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sluice-wasm", required=True)
@@ -536,38 +570,21 @@ def main():
     ap.add_argument("--keep", help="write the modules of differing seeds into this folder")
     ap.add_argument("-v", action="store_true", help="a line for every seed")
     args = ap.parse_args()
-    for tool in ("wat2wasm", "wast2json", "wasm-interp"):
-        if not shutil.which(tool):
-            print(f"wasm_diff: {tool} (wabt) is not installed")
-            print("0 passed, 1 failed")
-            return 1
-    a, b = (int(x) for x in args.seeds.split(":"))
-    start = time.monotonic()
-    passed = failed = 0
-    work = tempfile.mkdtemp(prefix="sluice-wasm-diff-")
-    try:
-        for seed in range(a, b):
-            if args.seconds and time.monotonic() - start > args.seconds:
-                break
-            why = one_seed(args, seed, work)
-            if why is None:
-                passed += 1
-                if args.v:
-                    print(f"ok seed {seed}")
-            else:
-                failed += 1
-                print(f"not ok seed {seed}: {why}")
-                if args.keep:
-                    os.makedirs(args.keep, exist_ok=True)
-                    for ext in ("wat", "wast"):
-                        src = os.path.join(work, f"m{seed}.{ext}")
-                        if os.path.exists(src):
-                            shutil.copy(src, args.keep)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed (seeds {a} to {a + passed + failed - 1}, "
-          f"{time.monotonic() - start:.0f} s)")
-    return 1 if failed else 0
+
+    def check(seed, work):
+        why = one_seed(args, seed, work)
+        if why is None:
+            return []
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            for ext in ("wat", "wast"):
+                src = os.path.join(work, f"m{seed}.{ext}")
+                if os.path.exists(src):
+                    shutil.copy(src, args.keep)
+        return [why]
+
+    return run_seeds("wasm-diff", ("wat2wasm", "wast2json", "wasm-interp"), args.seeds,
+                     args.seconds, check, verbose=args.v)
 
 
 if __name__ == "__main__":
