@@ -132,10 +132,13 @@ wa_status_t wa_module_import(const wa_module_t *m, size_t i, const char **module
 size_t wa_module_export_count(const wa_module_t *m);
 wa_status_t wa_module_export(const wa_module_t *m, size_t i, const char **name,
                              wa_externtype_t *type);
-/* Sizes for `inspect`: number of defined functions, code bytes, data bytes. */
+/* Sizes for `inspect`: number of defined functions, code bytes, data bytes; how many
+ * functions have native code (x86-64 Linux, unless SLUICE_WASM_NATIVE=0), and its bytes. */
 typedef struct wa_module_stats {
     uint32_t funcs, types, tables, memories, globals, elems, datas;
     size_t code_bytes, data_bytes, compiled_bytes;
+    uint32_t native_funcs;
+    size_t native_bytes;
 } wa_module_stats_t;
 void wa_module_stats(const wa_module_t *m, wa_module_stats_t *out);
 

@@ -151,6 +151,7 @@ typedef struct wa_code {
     uint32_t ntrap;
     bool constant;        /* the body is a lone constant (or empty): see wa_func_constant */
     wa_value_t constant_value;
+    const void *native;   /* its machine code (in the module's native_code), or NULL */
 } wa_code_t;
 
 typedef struct wa_import {
@@ -225,6 +226,10 @@ struct wa_module {
     uint32_t needs_datacount_at; /* offset of a data index used without a data count section */
     uint8_t *declared_funcs;   /* owned: 1 where ref.func may name the function */
     size_t code_bytes, data_bytes, compiled_bytes;
+    void *native_code;         /* owned mapping: the native tier's code (wa_native.c) */
+    size_t native_bytes;       /* of the mapping */
+    size_t native_used;        /* of the code in it */
+    uint32_t native_funcs;     /* functions with native code */
 };
 
 struct wa_func {
@@ -274,6 +279,7 @@ typedef struct wa_frame {
     wa_value_t *fp;            /* caller's locals */
     wa_func_t *func;           /* the function running in this frame (the callee) */
     const wa_word_t *cross_pc; /* set only with ret_pc = the RESUME stub */
+    const void *ret_native;    /* native code the caller resumes in instead, or NULL */
 } wa_frame_t;
 
 /* The state of the calls running on this thread; nested (re-entrant) calls continue on it. */
@@ -317,6 +323,37 @@ struct wa_instance {
     wa_exec_t exec;             /* for calls made into this instance from outside any call;
                                    its stacks are the two above */
 };
+
+/* What native code (wa_native.c) reads and writes of the interpreter's state: the layout is
+ * fixed by the machine code. */
+typedef struct wa_native_ctx {
+    uint8_t *mem;
+    uint64_t mem_size;
+    int64_t tick;
+    const void *resume;     /* out: native code after the call op it left at, or NULL */
+    wa_global_t **globals;
+    wa_exec_t *ex;
+    wa_func_t **funcs;         /* the instance's */
+    wa_frame_t *frame;         /* in and out: the next free frame record */
+    wa_frame_t *frames_end;
+    wa_value_t *stack_end;
+    wa_value_t *fp;            /* out: the frame native code left in */
+    wa_instance_t *inst;
+    wa_trap_kind_t trap;       /* out: a host function's trap, at the pc returned */
+} wa_native_ctx_t;
+
+/* A call of import x from native code, with its operands below sp: 0 when it returned (its
+ * results in place, ctx's memory and tick up to date), 1 when it trapped (ctx->trap), 2 when
+ * the import is no host function (the interpreter makes that call). */
+int wa__native_host_call(wa_native_ctx_t *ctx, wa_value_t *sp, uint32_t x);
+
+/* Translates every function of m that it can (a no-op where there is no native tier, or with
+ * SLUICE_WASM_NATIVE=0 in the environment). */
+void wa__native_compile(wa_module_t *m);
+void wa__native_free(wa_module_t *m);
+/* Runs native code from target on the frame at fp; returns the word pc of the op where the
+ * interpreter goes on. */
+const wa_word_t *wa__native_run(wa_native_ctx_t *ctx, wa_value_t *fp, const void *target);
 
 /* Branch hints for the hot paths (the interpreter loop, wa_call). */
 #define LIKELY(c) __builtin_expect(!!(c), 1)

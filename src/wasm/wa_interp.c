@@ -19,7 +19,65 @@
 #endif
 #endif
 
-wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
+/* A host function called from Wasm code with its operands below sp, by the interpreter or by
+ * native code: the nesting limit, a unit of the tick counter, the state a nested call needs,
+ * the call and its results. */
+__attribute__((always_inline)) static inline wa_trap_kind_t
+host_call(wa_exec_t *ex, wa_instance_t *inst, wa_func_t *callee, wa_value_t *sp,
+          const wa_frame_t *frame, int64_t *tick)
+{
+    const wa_functype_t *ht = callee->type;
+    wa_value_t *a = sp - ht->nparams;
+    wa_value_t res[WA_MAX_FUNC_VALUES];
+    if (ex->host_nesting >= MAX_HOST_NESTING)
+        return WA_TRAP_STACK_EXHAUSTED;
+    if (UNLIKELY(--*tick < 0)) {
+        ex->tick = *tick;
+        if (!wa__deadline_check(ex))
+            return ex->trap_kind;
+        *tick = ex->tick;
+    }
+    ex->sp = sp;
+    ex->tick = *tick;
+    ex->depth = (uint32_t)(frame - ex->frames); /* nested calls push above it */
+    ex->host_nesting++;
+    ex->host_msg[0] = 0;
+    wa_trap_kind_t hk = callee->host(inst, callee->user, a, res);
+    ex->host_nesting--;
+    *tick = ex->tick;
+    if (hk != WA_TRAP_NONE)
+        return hk;
+    uint32_t n = ht->nresults;
+    if (LIKELY(n == 1)) /* 0 or 1, nearly always: a call to memcpy would cost more */
+        a[0] = res[0];
+    else if (n)
+        memcpy(a, res, n * sizeof *a);
+    return WA_TRAP_NONE;
+}
+
+int wa__native_host_call(wa_native_ctx_t *ctx, wa_value_t *sp, uint32_t x)
+{
+    wa_func_t *callee = ctx->funcs[x];
+    if (!callee->host)
+        return 2;
+    wa_trap_kind_t k = host_call(ctx->ex, ctx->inst, callee, sp, ctx->frame, &ctx->tick);
+    if (k != WA_TRAP_NONE) {
+        ctx->trap = k;
+        return 1;
+    }
+    wa_memory_t *m = ctx->inst->mem; /* the host function may have grown it */
+    ctx->mem = m ? m->base : NULL;
+    ctx->mem_size = m ? m->size_bytes : 0;
+    return 0;
+}
+
+/* where a return lands instead of testing the frame record (see wa_frame_t) */
+static const wa_word_t exit_stub[1] = {WA_OP_EXIT}, resume_stub[1] = {WA_OP_RESUME};
+
+/* The interpreter. It starts at f's entry, or (from != NULL) goes on where native code left
+ * the call at from_pc, with from's frame, frame record, tick and resume address. */
+static wa_trap_kind_t run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args,
+                          const wa_native_ctx_t *from, const wa_word_t *from_pc)
 {
 #ifndef WA_INTERP_SWITCH
     static const void *const labels[WA_OP_COUNT] = {
@@ -57,8 +115,6 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
 #define OP(n) case WA_OP_##n:
 #define NEXT() goto dispatch
 #endif
-    /* where a return lands instead of testing the frame record (see wa_frame_t) */
-    static const wa_word_t exit_stub[1] = {WA_OP_EXIT}, resume_stub[1] = {WA_OP_RESUME};
     wa_func_t *callee = f; /* the running function is frame[-1].func */
     const wa_word_t *pc = exit_stub; /* the outermost frame's return address */
     /* sp is only live from an "s" operand to the call or branch that uses it, nfp from a
@@ -76,6 +132,14 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     wa_frame_t *frame = ex->frames + entry_depth;
     wa_frame_t *const frames_end = ex->frames + ex->max_depth;
     wa_trap_kind_t kind = WA_TRAP_NONE;
+    /* the native tier (wa_native.c): its view of the state, and where it goes on after the
+     * call op it left at (NULL when it did not leave at one) */
+    wa_native_ctx_t nctx; /* set field by field: zeroing it all costs a nested call more */
+    nctx.ex = ex;
+    nctx.frames_end = frames_end;
+    nctx.stack_end = ex->stack_end;
+    nctx.trap = WA_TRAP_NONE;
+    const void *nres = NULL;
 
 #define LOAD_CTX()                                                                               \
     do {                                                                                         \
@@ -88,6 +152,23 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
             mem = NULL;                                                                          \
             mem_size = 0;                                                                        \
         }                                                                                        \
+    } while (0)
+#define RUN_NATIVE(target)                                                                       \
+    do {                                                                                         \
+        nctx.mem = mem;                                                                          \
+        nctx.mem_size = mem_size;                                                                \
+        nctx.tick = tick;                                                                        \
+        nctx.globals = globals;                                                                  \
+        nctx.funcs = funcs;                                                                      \
+        nctx.frame = frame;                                                                      \
+        nctx.inst = inst;                                                                        \
+        pc = wa__native_run(&nctx, fp, (target));                                                \
+        if (UNLIKELY(nctx.trap))                                                                 \
+            TRAP(nctx.trap);                                                                     \
+        tick = nctx.tick;                                                                        \
+        nres = nctx.resume;                                                                      \
+        fp = nctx.fp;                                                                            \
+        frame = nctx.frame;                                                                      \
     } while (0)
 #define TRAP(k)                                                                                  \
     do {                                                                                         \
@@ -119,6 +200,18 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
 #define SP_FROM_PC() sp = fp + *pc++
 #define SLOT(i) fp[pc[i]]
 
+    if (from) {
+        frame = from->frame;
+        fp = from->fp;
+        pc = from_pc;
+        tick = from->tick;
+        nres = from->resume;
+        inst = frame > ex->frames + entry_depth ? frame[-1].func->inst : f->inst;
+        LOAD_CTX();
+        if (from->trap)
+            TRAP(from->trap);
+        NEXT();
+    }
     /* f is Wasm code (wa_call runs host functions itself) in an instance not yet loaded */
     inst = f->inst;
     LOAD_CTX();
@@ -188,6 +281,8 @@ dispatch:
         frame--;
         pc = frame->ret_pc;
         fp = frame->fp;
+        if (frame->ret_native)
+            RUN_NATIVE(frame->ret_native);
         NEXT();
     }
     OP(RETURN1)
@@ -195,6 +290,8 @@ dispatch:
     frame--;
     pc = frame->ret_pc;
     fp = frame->fp;
+    if (frame->ret_native)
+        RUN_NATIVE(frame->ret_native);
     NEXT();
     OP(EXIT)
     ex->tick = tick;
@@ -624,31 +721,20 @@ dispatch:
 
 do_call:
     if (callee->host) {
-        const wa_functype_t *ht = callee->type;
-        wa_value_t *a = sp - ht->nparams;
-        wa_value_t res[WA_MAX_FUNC_VALUES];
-        if (ex->host_nesting >= MAX_HOST_NESTING)
-            TRAP(WA_TRAP_STACK_EXHAUSTED);
-        TICK();
-        ex->sp = sp;
-        ex->tick = tick;
-        ex->depth = (uint32_t)(frame - ex->frames); /* nested calls push above it */
-        ex->host_nesting++;
-        ex->host_msg[0] = 0;
-        wa_trap_kind_t hk = callee->host(inst, callee->user, a, res);
-        ex->host_nesting--;
-        tick = ex->tick;
+        int64_t t = tick;
+        wa_trap_kind_t hk = host_call(ex, inst, callee, sp, frame, &t);
+        tick = t;
         if (hk != WA_TRAP_NONE)
             TRAP(hk);
-        for (uint32_t i = 0, n = ht->nresults; i < n; i++) /* 0 or 1, nearly always */
-            a[i] = res[i];
-        sp = a + ht->nresults;
         LOAD_CTX(); /* the host function may have grown the memory */
+        if (nres)
+            RUN_NATIVE(nres);
         NEXT();
     }
     if (callee->inst != inst) {
         inst = callee->inst;
         LOAD_CTX();
+        nres = NULL; /* the caller goes on in the interpreter, after the RESUME stub */
         /* return through the RESUME stub (calls only come from running code: the
          * outermost function is entered at `enter`) */
         frame->cross_pc = pc;
@@ -665,6 +751,8 @@ enter:
         fr->ret_pc = pc;
         fr->fp = fp;
         fr->func = callee;
+        fr->ret_native = nres;
+        nres = NULL;
         /* declared locals start at zero; a run of up to 8 is cleared by fixed-size stores
          * (AssemblyScript's runtime helpers have 5 to 8 locals), the at most 3 extra slots
          * landing in operand slots, which are dead here (max_height is at least 4) */
@@ -683,6 +771,8 @@ enter:
         }
         fp = nfp;
         pc = cd->code;
+        if (cd->native)
+            RUN_NATIVE(cd->native);
         NEXT();
     }
 
@@ -698,4 +788,60 @@ trap:
     ex->tick = tick;
     return kind;
 }
+}
+
+/* A call of f from outside Wasm code: when f has native code, it runs with no interpreter
+ * state set up unless it leaves native code before its return, at which the interpreter goes
+ * on. Everything unusual (limits, the tick running out) goes to the interpreter from the
+ * start, as do functions without native code. */
+wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
+{
+    /* Host calls set ex->depth for the calls they nest; it is put back on every way out, so
+     * that a host function calling Wasm again and again starts each call where the first
+     * one started. */
+    const uint32_t depth = ex->depth;
+    const wa_code_t *cd = f->code;
+    if (!cd->native || UNLIKELY(depth >= ex->max_depth ||
+                                args + cd->frame_slots > ex->stack_end || ex->tick <= 0)) {
+        wa_trap_kind_t k = run(ex, f, args, NULL, NULL);
+        ex->depth = depth;
+        return k;
+    }
+    ex->tick--; /* the call's unit, as at the interpreter's entry */
+    wa_frame_t *fr = ex->frames + depth;
+    fr->ret_pc = exit_stub;
+    fr->fp = NULL;
+    fr->func = f;
+    fr->ret_native = NULL;
+    wa_value_t *z = args + cd->nparams; /* as at the interpreter's entry (`enter`) */
+    if (cd->nzero <= 4) {
+        z[0].raw = 0;
+        z[1].raw = 0;
+        z[2].raw = 0;
+        z[3].raw = 0;
+    } else {
+        memset(z, 0, cd->nzero * sizeof *z);
+    }
+    wa_instance_t *inst = f->inst;
+    wa_native_ctx_t c;
+    c.mem = inst->mem ? inst->mem->base : NULL;
+    c.mem_size = inst->mem ? inst->mem->size_bytes : 0;
+    c.tick = ex->tick;
+    c.globals = inst->globals;
+    c.ex = ex;
+    c.funcs = inst->funcs;
+    c.frame = fr + 1;
+    c.frames_end = ex->frames + ex->max_depth;
+    c.stack_end = ex->stack_end;
+    c.inst = inst;
+    c.trap = WA_TRAP_NONE;
+    const wa_word_t *pc = wa__native_run(&c, args, cd->native);
+    ex->depth = depth;
+    if (LIKELY(pc == exit_stub && c.trap == WA_TRAP_NONE)) {
+        ex->tick = c.tick;
+        return WA_TRAP_NONE;
+    }
+    wa_trap_kind_t k = run(ex, f, args, &c, pc);
+    ex->depth = depth;
+    return k;
 }

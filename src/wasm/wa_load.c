@@ -40,6 +40,7 @@ static void module_free(wa_module_t *m)
 {
     if (!m)
         return;
+    wa__native_free(m);
     for (uint32_t i = 0; i < m->nimports; i++) {
         free(m->imports[i].module);
         free(m->imports[i].name);
@@ -186,6 +187,7 @@ done:
         module_free(m);
         return st;
     }
+    wa__native_compile(m); /* where it cannot, the interpreter runs the code */
     *out = m;
     return WA_OK;
 }
@@ -250,5 +252,7 @@ void wa_module_stats(const wa_module_t *m, wa_module_stats_t *out)
     out->code_bytes = m->code_bytes;
     out->data_bytes = m->data_bytes;
     out->compiled_bytes = m->compiled_bytes;
+    out->native_funcs = m->native_funcs;
+    out->native_bytes = m->native_used;
 }
 

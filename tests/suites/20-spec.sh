@@ -1,7 +1,8 @@
 # The WebAssembly spec suite: converts every ../shared/wasm-spec-tests/core/*.wast with wast2json
 # into $BUILD_DIR/spec/ and runs `sluice-wasm spec` on each; known failures are listed, not hidden.
-# The clang build's sluice-wasm, when built, runs every script again (its interpreter dispatch
-# is compiled differently).
+# The release build runs every script twice, with its native tier (wa_native.c) and with the
+# interpreter alone; the clang build's sluice-wasm, when built, runs them again (its
+# interpreter dispatch is compiled differently).
 cd "$(dirname "$0")/../.."
 B="${BUILD_DIR:-build}"
 src="../shared/wasm-spec-tests/core"
@@ -65,6 +66,12 @@ run_all() {
 }
 
 run_all ""
+# The same build with its native tier off: the interpreter alone runs every script.
+export SLUICE_WASM_NATIVE=0
+out="$B/spec-interp"
+run_all "[interp] "
+unset SLUICE_WASM_NATIVE
+out="$B/spec"
 if [ -x "$B/clang/sluice-wasm" ]; then
     tool="$B/clang/sluice-wasm"
     out="$B/clang/spec"

@@ -126,6 +126,7 @@ if [ "$built" = 1 ]; then
     expect_in "inspect lists the fd_write import with its type" "$w/inspect.out" "wasi_snapshot_preview1.fd_write: func (i32 i32 i32 i32) -> (i32)"
     expect_in "inspect lists the _start export" "$w/inspect.out" "_start: func () -> ()"
     expect_in "inspect lists the memory export" "$w/inspect.out" "memory: memory min"
+    expect_in "inspect counts the functions with native code" "$w/inspect.out" "native code: "
     expect_in "inspect prints sizes" "$w/inspect.out" "code bytes"
     "$tool" validate "$w/hello.wasm" >/dev/null 2>&1; expect_rc "clang output validates" 0 $?
 fi

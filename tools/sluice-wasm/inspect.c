@@ -92,6 +92,8 @@ int sw_cmd_inspect(int argc, char **argv)
            st.funcs, st.types, st.tables, st.memories, st.globals, st.elems, st.datas);
     printf("sizes: %zu code bytes, %zu data bytes, %zu bytes compiled\n", st.code_bytes,
            st.data_bytes, st.compiled_bytes);
+    printf("native code: %u of %u functions, %zu bytes\n", st.native_funcs, st.funcs,
+           st.native_bytes);
     wa_module_unref(m);
     return SW_EXIT_OK;
 }

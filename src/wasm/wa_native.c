@@ -1,0 +1,1290 @@
+/* The native tier: translates a module's word code into x86-64 machine code, op by op, once
+ * per module. The interpreter enters it and takes over again wherever it is left. */
+#include "wa_internal.h"
+
+#include <stdlib.h>
+
+/* How it fits the interpreter (wa_interp.c):
+ *   - Native code works on the same frame slots as the interpreter: rbx holds fp, r12 the
+ *     memory base, r13 the memory size, r14 the context below, r15 the tick counter.
+ *   - It runs the straight-line ops, branches and loops of one activation. At anything else
+ *     it leaves: it returns the word pc of the op where the interpreter is to go on.
+ *       * A call: the interpreter makes it, with ctx->resume set to the native code after
+ *         the call op; the frame record keeps that, and the return (or, for a host function,
+ *         the end of the call) enters native code there again.
+ *       * A return, an op it has no code for, or any condition under which the op would trap
+ *         (a bound, a zero divisor): it leaves without a resume address, and the interpreter
+ *         runs the op itself, trapping with the location it always reports, or runs the rest
+ *         of the activation.
+ *   - The tick counter is decremented where the interpreter's is; when it runs out, a helper
+ *     does the interpreter's slow check (deadline, fuel) and native code goes on or leaves.
+ * So the native tier adds no semantics of its own: every trap, limit and call is the
+ * interpreter's. All code of a module is one read-only executable mapping, shared by every
+ * instance on every thread: it holds no address of an instance. */
+
+#if defined(__x86_64__) && defined(__linux__)
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+enum { C_O, C_NO, C_B, C_AE, C_E, C_NE, C_BE, C_A, C_S, C_NS, C_P, C_NP, C_L, C_GE, C_LE, C_G };
+
+/* The context's field offsets, fixed by the code: checked against the struct. */
+_Static_assert(offsetof(wa_native_ctx_t, mem) == 0, "ctx layout");
+_Static_assert(offsetof(wa_native_ctx_t, mem_size) == 8, "ctx layout");
+_Static_assert(offsetof(wa_native_ctx_t, tick) == 16, "ctx layout");
+_Static_assert(offsetof(wa_native_ctx_t, resume) == 24, "ctx layout");
+_Static_assert(offsetof(wa_native_ctx_t, globals) == 32, "ctx layout");
+enum { CTX_FUNCS = 48, CTX_FRAME = 56, CTX_FRAMES_END = 64, CTX_STACK_END = 72, CTX_FP = 80 };
+_Static_assert(offsetof(wa_native_ctx_t, funcs) == CTX_FUNCS, "ctx layout");
+_Static_assert(offsetof(wa_native_ctx_t, frame) == CTX_FRAME, "ctx layout");
+_Static_assert(offsetof(wa_native_ctx_t, frames_end) == CTX_FRAMES_END, "ctx layout");
+_Static_assert(offsetof(wa_native_ctx_t, stack_end) == CTX_STACK_END, "ctx layout");
+_Static_assert(offsetof(wa_native_ctx_t, fp) == CTX_FP, "ctx layout");
+_Static_assert(sizeof(wa_value_t) == 8, "slots are 8 bytes");
+
+/* Out-of-line code after a function's body: a way out, or the tick's slow path. */
+enum { STUB_LEAVE, STUB_TICK, STUB_UNTICK_LEAVE };
+typedef struct stub {
+    uint32_t patch;      /* rel32 of the jump to the stub */
+    uint32_t back;       /* STUB_TICK: where to go on */
+    const wa_word_t *pc; /* the op to leave at */
+    uint32_t resume;     /* word index native code resumes at after it, or UINT32_MAX */
+    uint32_t at;         /* where the stub was put */
+    uint8_t kind;
+} stub_t;
+
+typedef struct fix {
+    uint32_t patch;  /* rel32 position */
+    uint32_t target; /* word index */
+} fix_t;
+
+/* A direct call: a jump to the callee's code, or to a way out if it has none. */
+typedef struct callfix {
+    uint32_t patch;
+    uint32_t callee;   /* code index */
+    uint32_t fallback; /* offset, once known; a stub index until then */
+} callfix_t;
+
+/* One module's translation under way. */
+typedef struct nb {
+    uint8_t *p;
+    size_t len, cap;
+    bool fail;
+    uint32_t *label; /* per word index: native offset, or UINT32_MAX where no op starts */
+    fix_t *fix;
+    size_t nfix, capfix;
+    stub_t *stub;
+    size_t nstub, capstub;
+    callfix_t *call;
+    size_t ncall, capcall, call_fn_start; /* call_fn_start: the first of this function's */
+    const wa_module_t *m;
+    uint32_t exit_at; /* the shared way out, at the start of the module's code */
+} nb_t;
+
+static void grow(nb_t *b, size_t more)
+{
+    if (b->fail || b->len + more <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    while (cap < b->len + more)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) {
+        b->fail = true;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+static void u8(nb_t *b, uint8_t v)
+{
+    grow(b, 1);
+    if (!b->fail)
+        b->p[b->len++] = v;
+}
+
+static void u32(nb_t *b, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        u8(b, (uint8_t)(v >> (8 * i)));
+}
+
+static void u64(nb_t *b, uint64_t v)
+{
+    u32(b, (uint32_t)v);
+    u32(b, (uint32_t)(v >> 32));
+}
+
+static void patch32(nb_t *b, uint32_t at, uint32_t to)
+{
+    if (b->fail)
+        return;
+    uint32_t v = to - (at + 4);
+    for (int i = 0; i < 4; i++)
+        b->p[at + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void rex(nb_t *b, bool w, int reg, int index, int base, bool force)
+{
+    uint8_t r = (uint8_t)(0x40 | (w ? 8 : 0) | (reg >= 8 ? 4 : 0) | (index >= 8 ? 2 : 0) |
+                          (base >= 8 ? 1 : 0));
+    if (r != 0x40 || force)
+        u8(b, r);
+}
+
+/* op reg, [base + disp] (base is never rsp, r12 or absent here). */
+static void mem_op(nb_t *b, bool w, const uint8_t *opc, int nopc, int reg, int base, int32_t disp)
+{
+    rex(b, w, reg, 0, base, false);
+    for (int i = 0; i < nopc; i++)
+        u8(b, opc[i]);
+    if (disp >= -128 && disp <= 127) {
+        u8(b, (uint8_t)(0x40 | (reg & 7) << 3 | (base & 7)));
+        u8(b, (uint8_t)disp);
+    } else {
+        u8(b, (uint8_t)(0x80 | (reg & 7) << 3 | (base & 7)));
+        u32(b, (uint32_t)disp);
+    }
+}
+
+/* op reg, [r12 + rcx]: a linear-memory access at ea (in rcx). */
+static void lin_op(nb_t *b, bool w, const uint8_t *opc, int nopc, int reg, bool byte_reg)
+{
+    rex(b, w, reg, RCX, R12, byte_reg && reg >= 4);
+    for (int i = 0; i < nopc; i++)
+        u8(b, opc[i]);
+    u8(b, (uint8_t)((reg & 7) << 3 | 4));
+    u8(b, (uint8_t)(RCX << 3 | (R12 & 7)));
+}
+
+/* op r/m=rm, reg=reg (register direct) */
+static void rr_op(nb_t *b, bool w, const uint8_t *opc, int nopc, int reg, int rm)
+{
+    rex(b, w, reg, 0, rm, false);
+    for (int i = 0; i < nopc; i++)
+        u8(b, opc[i]);
+    u8(b, (uint8_t)(0xC0 | (reg & 7) << 3 | (rm & 7)));
+}
+
+#define OPC(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
+#define SD(s) ((int32_t)(s)*8) /* a slot's displacement from fp */
+
+static void ld64(nb_t *b, int reg, uint32_t slot)
+{
+    mem_op(b, true, OPC(0x8B), reg, RBX, SD(slot));
+}
+static void ld32(nb_t *b, int reg, uint32_t slot)
+{
+    mem_op(b, false, OPC(0x8B), reg, RBX, SD(slot));
+}
+static void st64(nb_t *b, int reg, uint32_t slot)
+{
+    mem_op(b, true, OPC(0x89), reg, RBX, SD(slot));
+}
+static void st32(nb_t *b, int reg, uint32_t slot)
+{
+    mem_op(b, false, OPC(0x89), reg, RBX, SD(slot));
+}
+
+static void mov_imm32(nb_t *b, int reg, uint32_t v) /* zero-extends */
+{
+    rex(b, false, 0, 0, reg, false);
+    u8(b, (uint8_t)(0xB8 + (reg & 7)));
+    u32(b, v);
+}
+
+static void mov_imm64(nb_t *b, int reg, uint64_t v)
+{
+    if (v <= UINT32_MAX) {
+        mov_imm32(b, reg, (uint32_t)v);
+        return;
+    }
+    rex(b, true, 0, 0, reg, false);
+    u8(b, (uint8_t)(0xB8 + (reg & 7)));
+    u64(b, v);
+}
+
+/* jcc rel32 / jmp rel32 to a word index (patched when the function is done). */
+static void jump_to(nb_t *b, int cc, uint32_t target)
+{
+    if (cc < 0) {
+        u8(b, 0xE9);
+    } else {
+        u8(b, 0x0F);
+        u8(b, (uint8_t)(0x80 + cc));
+    }
+    if (b->fail)
+        return;
+    if (b->nfix == b->capfix) {
+        size_t cap = b->capfix ? b->capfix * 2 : 64;
+        fix_t *f = realloc(b->fix, cap * sizeof *f);
+        if (!f) {
+            b->fail = true;
+            return;
+        }
+        b->fix = f;
+        b->capfix = cap;
+    }
+    b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, target};
+    u32(b, 0);
+}
+
+/* jcc rel32 (cc < 0: jmp) to a new stub of the kind; returns its index. */
+static size_t jump_stub_k(nb_t *b, int cc, const wa_word_t *pc, int kind, uint32_t resume)
+{
+    if (cc < 0) {
+        u8(b, 0xE9);
+    } else {
+        u8(b, 0x0F);
+        u8(b, (uint8_t)(0x80 + cc));
+    }
+    if (b->fail)
+        return 0;
+    if (b->nstub == b->capstub) {
+        size_t cap = b->capstub ? b->capstub * 2 : 64;
+        stub_t *s = realloc(b->stub, cap * sizeof *s);
+        if (!s) {
+            b->fail = true;
+            return 0;
+        }
+        b->stub = s;
+        b->capstub = cap;
+    }
+    b->stub[b->nstub] =
+        (stub_t){(uint32_t)b->len, (uint32_t)b->len + 4, pc, resume, 0, (uint8_t)kind};
+    u32(b, 0);
+    return b->nstub++;
+}
+
+/* jcc rel32 to a new stub leaving at pc (tick: the slow path of the tick, going on here). */
+static void jump_stub(nb_t *b, int cc, const wa_word_t *pc, bool tick)
+{
+    (void)jump_stub_k(b, cc, pc, tick ? STUB_TICK : STUB_LEAVE, UINT32_MAX);
+}
+
+/* Leaves at pc: the interpreter runs the op there (resume_at: where native code goes on after
+ * a call op, as a word index; UINT32_MAX: nowhere). */
+static void leave(nb_t *b, const wa_word_t *pc, uint32_t resume_at)
+{
+    mov_imm64(b, RAX, (uint64_t)(uintptr_t)pc);
+    if (resume_at == UINT32_MAX) {
+        u8(b, 0x31); /* xor ecx, ecx */
+        u8(b, 0xC9);
+    } else {
+        u8(b, 0x48); /* lea rcx, [rip + rel32] */
+        u8(b, 0x8D);
+        u8(b, 0x0D);
+        if (!b->fail) {
+            if (b->nfix == b->capfix) {
+                size_t cap = b->capfix ? b->capfix * 2 : 64;
+                fix_t *f = realloc(b->fix, cap * sizeof *f);
+                if (!f) {
+                    b->fail = true;
+                    return;
+                }
+                b->fix = f;
+                b->capfix = cap;
+            }
+            b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, resume_at};
+        }
+        u32(b, 0);
+    }
+    u8(b, 0xE9);
+    u32(b, 0);
+    patch32(b, (uint32_t)b->len - 4, b->exit_at);
+}
+
+/* One unit of the tick counter, as the interpreter's TICK(): sub r15, 1; js slow path. */
+static void tick(nb_t *b, const wa_word_t *pc)
+{
+    u8(b, 0x49);
+    u8(b, 0x83);
+    u8(b, 0xEF);
+    u8(b, 0x01);
+    jump_stub(b, C_S, pc, true);
+}
+
+/* The tick's slow path (called from native code, stack aligned): the interpreter's check. */
+static int native_tick(wa_native_ctx_t *ctx)
+{
+    wa_exec_t *ex = ctx->ex;
+    ex->tick = ctx->tick;
+    if (!wa__deadline_check(ex))
+        return 0;
+    ctx->tick = ex->tick;
+    return 1;
+}
+
+static void emit_stubs(nb_t *b)
+{
+    for (size_t i = 0; i < b->nstub && !b->fail; i++) {
+        stub_t *s = &b->stub[i];
+        patch32(b, s->patch, (uint32_t)b->len);
+        s->at = (uint32_t)b->len;
+        if (s->kind == STUB_UNTICK_LEAVE) {
+            u8(b, 0x49); /* add r15, 1: the unit the interpreter takes again */
+            u8(b, 0x83);
+            u8(b, 0xC7);
+            u8(b, 0x01);
+        }
+        if (s->kind == STUB_TICK) {
+            mem_op(b, true, OPC(0x89), R15, R14, 16); /* ctx->tick = r15 */
+            rr_op(b, true, OPC(0x89), R14, RDI);      /* mov rdi, r14 */
+            mov_imm64(b, RAX, (uint64_t)(uintptr_t)native_tick);
+            u8(b, 0xFF); /* call rax */
+            u8(b, 0xD0);
+            mem_op(b, true, OPC(0x8B), R15, R14, 16); /* r15 = ctx->tick */
+            u8(b, 0x85);                              /* test eax, eax */
+            u8(b, 0xC0);
+            u8(b, 0x0F); /* jnz back */
+            u8(b, 0x85);
+            u32(b, 0);
+            patch32(b, (uint32_t)b->len - 4, s->back);
+            /* out of time or fuel: the counter as before this op's unit, and the interpreter
+             * runs the op again, whose check then traps */
+            u8(b, 0x49); /* add r15, 1 */
+            u8(b, 0x83);
+            u8(b, 0xC7);
+            u8(b, 0x01);
+        }
+        leave(b, s->pc, s->resume);
+    }
+}
+
+/* Words of the op at pc (op word included), or 0 for a word that is no op. */
+static uint32_t op_words(const wa_word_t *pc, const wa_word_t *end)
+{
+    switch ((wa_op_t)pc[0]) {
+    case WA_OP_UNREACHABLE:
+    case WA_OP_NOP:
+    case WA_OP_EXIT:
+    case WA_OP_RESUME:
+        return 1;
+    case WA_OP_JMP:
+    case WA_OP_JMP_LOOP:
+        return 2;
+    case WA_OP_JMP_IF:
+    case WA_OP_JMP_IF_LOOP:
+    case WA_OP_JMP_IFNOT:
+        return 3;
+    case WA_OP_BR:
+        return 6;
+    case WA_OP_BR_IF:
+        return 7;
+    case WA_OP_BR_TABLE:
+        return end - pc >= 3 && pc[2] < (UINT32_MAX - 16) / 4 ? 3 + 4 * (pc[2] + 1) : 0;
+    case WA_OP_BR_TABLE0:
+        return end - pc >= 3 && pc[2] < UINT32_MAX - 16 ? 3 + pc[2] + 1 : 0;
+    case WA_OP_RETURN:
+        return 3;
+    case WA_OP_RETURN1:
+        return 2;
+    case WA_OP_CALL:
+    case WA_OP_CALL_LOCAL:
+        return 3;
+    case WA_OP_CALL_INDIRECT:
+        return 4;
+    case WA_OP_SELECT:
+        return 2;
+    case WA_OP_MOV:
+        return 3;
+    case WA_OP_MOV2:
+        return 5;
+    case WA_OP_GLOBAL_GET:
+    case WA_OP_GLOBAL_SET:
+    case WA_OP_TABLE_GET:
+    case WA_OP_TABLE_SET:
+        return 3;
+    case WA_OP_I32_LOAD:
+    case WA_OP_I64_LOAD:
+    case WA_OP_F32_LOAD:
+    case WA_OP_F64_LOAD:
+    case WA_OP_I32_LOAD8_S:
+    case WA_OP_I32_LOAD8_U:
+    case WA_OP_I32_LOAD16_S:
+    case WA_OP_I32_LOAD16_U:
+    case WA_OP_I64_LOAD8_S:
+    case WA_OP_I64_LOAD8_U:
+    case WA_OP_I64_LOAD16_S:
+    case WA_OP_I64_LOAD16_U:
+    case WA_OP_I64_LOAD32_S:
+    case WA_OP_I64_LOAD32_U:
+    case WA_OP_I32_STORE:
+    case WA_OP_I64_STORE:
+    case WA_OP_F32_STORE:
+    case WA_OP_F64_STORE:
+    case WA_OP_I32_STORE8:
+    case WA_OP_I32_STORE16:
+    case WA_OP_I64_STORE8:
+    case WA_OP_I64_STORE16:
+    case WA_OP_I64_STORE32:
+        return 5;
+    case WA_OP_I32_LOAD_O:
+    case WA_OP_I64_LOAD_O:
+    case WA_OP_F32_LOAD_O:
+    case WA_OP_F64_LOAD_O:
+    case WA_OP_I32_LOAD8_S_O:
+    case WA_OP_I32_LOAD8_U_O:
+    case WA_OP_I32_LOAD16_S_O:
+    case WA_OP_I32_LOAD16_U_O:
+    case WA_OP_I64_LOAD8_S_O:
+    case WA_OP_I64_LOAD8_U_O:
+    case WA_OP_I64_LOAD16_S_O:
+    case WA_OP_I64_LOAD16_U_O:
+    case WA_OP_I64_LOAD32_S_O:
+    case WA_OP_I64_LOAD32_U_O:
+    case WA_OP_I32_STORE_O:
+    case WA_OP_I64_STORE_O:
+    case WA_OP_F32_STORE_O:
+    case WA_OP_F64_STORE_O:
+    case WA_OP_I32_STORE8_O:
+    case WA_OP_I32_STORE16_O:
+    case WA_OP_I64_STORE8_O:
+    case WA_OP_I64_STORE16_O:
+    case WA_OP_I64_STORE32_O:
+        return 4;
+    case WA_OP_MEMORY_SIZE:
+        return 2;
+    case WA_OP_MEMORY_GROW:
+        return 3;
+    case WA_OP_I32_CONST:
+        return 3;
+    case WA_OP_I64_CONST:
+        return 4;
+    case WA_OP_REF_FUNC:
+        return 3;
+    case WA_OP_MEMORY_INIT:
+        return 3;
+    case WA_OP_DATA_DROP:
+    case WA_OP_MEMORY_COPY:
+    case WA_OP_MEMORY_FILL:
+    case WA_OP_ELEM_DROP:
+        return 2;
+    case WA_OP_TABLE_INIT:
+    case WA_OP_TABLE_COPY:
+        return 4;
+    case WA_OP_TABLE_GROW:
+    case WA_OP_TABLE_SIZE:
+    case WA_OP_TABLE_FILL:
+        return 3;
+    case WA_OP_I32_EQZ_BT:
+    case WA_OP_I32_EQZ_BF:
+        return 4;
+    default:
+        break;
+    }
+    uint32_t op = pc[0];
+#define WA_RCLEN_(n, w)                                                                            \
+    if (op == WA_OP_##n)                                                                           \
+        return 4;                                                                                  \
+    if (op == WA_OP_##n##_RC)                                                                      \
+        return 3 + (w);
+    WA_BINOPS(WA_RCLEN_)
+#undef WA_RCLEN_
+#define WA_CBLEN_(n, e)                                                                            \
+    if (op == WA_OP_##n##_BT || op == WA_OP_##n##_BF || op == WA_OP_##n##_BTC ||                   \
+        op == WA_OP_##n##_BFC)                                                                     \
+        return 5;
+    WA_CMPBR(WA_CBLEN_)
+#undef WA_CBLEN_
+    return op < WA_OP_COUNT ? 3 : 0; /* the remaining ops are unary: dst, a */
+}
+
+/* x86 condition codes of the i32/i64 comparisons, indexed from EQ to GE_U. */
+static const uint8_t cmp_cc[10] = {C_E, C_NE, C_L, C_B, C_G, C_A, C_LE, C_BE, C_GE, C_AE};
+
+/* Integer binary ops: the ALU op on rax, rcx (w: 64-bit). */
+static bool int_binop(nb_t *b, uint32_t k /* 0 = ADD .. */, bool w)
+{
+    switch (k) {
+    case 0:
+        rr_op(b, w, OPC(0x01), RCX, RAX);
+        return true; /* add rax, rcx */
+    case 1:
+        rr_op(b, w, OPC(0x29), RCX, RAX);
+        return true; /* sub */
+    case 2:
+        rr_op(b, w, OPC(0x0F, 0xAF), RAX, RCX);
+        return true; /* imul rax, rcx */
+    case 3:
+        rr_op(b, w, OPC(0x21), RCX, RAX);
+        return true; /* and */
+    case 4:
+        rr_op(b, w, OPC(0x09), RCX, RAX);
+        return true; /* or */
+    case 5:
+        rr_op(b, w, OPC(0x31), RCX, RAX);
+        return true; /* xor */
+    case 6:
+        rr_op(b, w, OPC(0xD3), 4, RAX);
+        return true; /* shl rax, cl */
+    case 7:
+        rr_op(b, w, OPC(0xD3), 7, RAX);
+        return true; /* sar */
+    case 8:
+        rr_op(b, w, OPC(0xD3), 5, RAX);
+        return true; /* shr */
+    case 9:
+        rr_op(b, w, OPC(0xD3), 0, RAX);
+        return true; /* rol */
+    case 10:
+        rr_op(b, w, OPC(0xD3), 1, RAX);
+        return true; /* ror */
+    default:
+        return false;
+    }
+}
+
+/* The ALU op index of an integer binary op (and its width), or -1. */
+static int alu_of(uint32_t op, bool *w, bool *rc)
+{
+    static const uint32_t ops32[] = {WA_OP_I32_ADD,  WA_OP_I32_SUB,   WA_OP_I32_MUL,
+                                     WA_OP_I32_AND,  WA_OP_I32_OR,    WA_OP_I32_XOR,
+                                     WA_OP_I32_SHL,  WA_OP_I32_SHR_S, WA_OP_I32_SHR_U,
+                                     WA_OP_I32_ROTL, WA_OP_I32_ROTR};
+    static const uint32_t rc32[] = {WA_OP_I32_ADD_RC,  WA_OP_I32_SUB_RC,   WA_OP_I32_MUL_RC,
+                                    WA_OP_I32_AND_RC,  WA_OP_I32_OR_RC,    WA_OP_I32_XOR_RC,
+                                    WA_OP_I32_SHL_RC,  WA_OP_I32_SHR_S_RC, WA_OP_I32_SHR_U_RC,
+                                    WA_OP_I32_ROTL_RC, WA_OP_I32_ROTR_RC};
+    static const uint32_t ops64[] = {WA_OP_I64_ADD,  WA_OP_I64_SUB,   WA_OP_I64_MUL,
+                                     WA_OP_I64_AND,  WA_OP_I64_OR,    WA_OP_I64_XOR,
+                                     WA_OP_I64_SHL,  WA_OP_I64_SHR_S, WA_OP_I64_SHR_U,
+                                     WA_OP_I64_ROTL, WA_OP_I64_ROTR};
+    static const uint32_t rc64[] = {WA_OP_I64_ADD_RC,  WA_OP_I64_SUB_RC,   WA_OP_I64_MUL_RC,
+                                    WA_OP_I64_AND_RC,  WA_OP_I64_OR_RC,    WA_OP_I64_XOR_RC,
+                                    WA_OP_I64_SHL_RC,  WA_OP_I64_SHR_S_RC, WA_OP_I64_SHR_U_RC,
+                                    WA_OP_I64_ROTL_RC, WA_OP_I64_ROTR_RC};
+    for (int i = 0; i < 11; i++) {
+        if (op == ops32[i] || op == rc32[i] || op == ops64[i] || op == rc64[i]) {
+            *w = op == ops64[i] || op == rc64[i];
+            *rc = op == rc32[i] || op == rc64[i];
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The comparison index (EQ .. GE_U) of an integer comparison, or -1. */
+static int cmp_of(uint32_t op, bool *w, bool *rc)
+{
+    static const uint32_t base[4] = {WA_OP_I32_EQ, WA_OP_I32_EQ_RC, WA_OP_I64_EQ, WA_OP_I64_EQ_RC};
+    for (int k = 0; k < 4; k++) {
+        if (op >= base[k] && op < base[k] + 10) {
+            *w = k >= 2;
+            *rc = k & 1;
+            return (int)(op - base[k]);
+        }
+    }
+    return -1;
+}
+
+/* Linear memory access: rcx = the effective address, checked; leaves at pc when out of
+ * bounds (the interpreter then traps). a: the address slot; k: index of the add/end word. */
+static void effective_address(nb_t *b, const wa_word_t *pc, uint32_t a, bool addend, uint32_t n)
+{
+    const wa_word_t *im = pc + 1;
+    ld32(b, RAX, im[a]); /* zero-extends */
+    if (addend) {
+        if (im[2]) {
+            u8(b, 0x05); /* add eax, imm32: wraps at 32 bits as Wasm's i32.add */
+            u32(b, im[2]);
+        }
+        mov_imm32(b, RCX, im[3]);
+        rr_op(b, true, OPC(0x01), RAX, RCX);              /* add rcx, rax */
+        mem_op(b, true, OPC(0x8D), RDX, RCX, (int32_t)n); /* lea rdx, [rcx + n] */
+    } else {
+        mov_imm32(b, RDX, im[2]);                          /* the access's end: offset + n */
+        rr_op(b, true, OPC(0x01), RAX, RDX);               /* add rdx, rax */
+        mem_op(b, true, OPC(0x8D), RCX, RDX, -(int32_t)n); /* lea rcx, [rdx - n] */
+    }
+    rr_op(b, true, OPC(0x39), R13, RDX); /* cmp rdx, r13 */
+    jump_stub(b, C_A, pc, false);
+}
+
+typedef struct memop {
+    uint32_t op, op_o;
+    uint8_t size;
+    bool store, w; /* w: 64-bit slot */
+    uint8_t kind;  /* loads: 0 mov, 1 movzx, 2 movsx, 3 movsxd */
+} memop_t;
+
+static const memop_t memops[] = {
+    {WA_OP_I32_LOAD, WA_OP_I32_LOAD_O, 4, false, false, 0},
+    {WA_OP_I64_LOAD, WA_OP_I64_LOAD_O, 8, false, true, 0},
+    {WA_OP_F32_LOAD, WA_OP_F32_LOAD_O, 4, false, false, 0},
+    {WA_OP_F64_LOAD, WA_OP_F64_LOAD_O, 8, false, true, 0},
+    {WA_OP_I32_LOAD8_S, WA_OP_I32_LOAD8_S_O, 1, false, false, 2},
+    {WA_OP_I32_LOAD8_U, WA_OP_I32_LOAD8_U_O, 1, false, false, 1},
+    {WA_OP_I32_LOAD16_S, WA_OP_I32_LOAD16_S_O, 2, false, false, 2},
+    {WA_OP_I32_LOAD16_U, WA_OP_I32_LOAD16_U_O, 2, false, false, 1},
+    {WA_OP_I64_LOAD8_S, WA_OP_I64_LOAD8_S_O, 1, false, true, 2},
+    {WA_OP_I64_LOAD8_U, WA_OP_I64_LOAD8_U_O, 1, false, true, 1},
+    {WA_OP_I64_LOAD16_S, WA_OP_I64_LOAD16_S_O, 2, false, true, 2},
+    {WA_OP_I64_LOAD16_U, WA_OP_I64_LOAD16_U_O, 2, false, true, 1},
+    {WA_OP_I64_LOAD32_S, WA_OP_I64_LOAD32_S_O, 4, false, true, 3},
+    {WA_OP_I64_LOAD32_U, WA_OP_I64_LOAD32_U_O, 4, false, true, 0},
+    {WA_OP_I32_STORE, WA_OP_I32_STORE_O, 4, true, false, 0},
+    {WA_OP_I64_STORE, WA_OP_I64_STORE_O, 8, true, true, 0},
+    {WA_OP_F32_STORE, WA_OP_F32_STORE_O, 4, true, false, 0},
+    {WA_OP_F64_STORE, WA_OP_F64_STORE_O, 8, true, true, 0},
+    {WA_OP_I32_STORE8, WA_OP_I32_STORE8_O, 1, true, false, 0},
+    {WA_OP_I32_STORE16, WA_OP_I32_STORE16_O, 2, true, false, 0},
+    {WA_OP_I64_STORE8, WA_OP_I64_STORE8_O, 1, true, true, 0},
+    {WA_OP_I64_STORE16, WA_OP_I64_STORE16_O, 2, true, true, 0},
+    {WA_OP_I64_STORE32, WA_OP_I64_STORE32_O, 4, true, true, 0},
+};
+
+static bool memory_op(nb_t *b, const wa_word_t *pc)
+{
+    const memop_t *m = NULL;
+    bool addend = false;
+    for (size_t i = 0; i < sizeof memops / sizeof *memops; i++) {
+        if (pc[0] == memops[i].op || pc[0] == memops[i].op_o) {
+            m = &memops[i];
+            addend = pc[0] == memops[i].op;
+            break;
+        }
+    }
+    if (!m)
+        return false;
+    const wa_word_t *im = pc + 1;
+    effective_address(b, pc, m->store ? 0 : 1, addend, m->size);
+    if (m->store) {
+        ld64(b, RDX, im[1]);
+        switch (m->size) {
+        case 1:
+            lin_op(b, false, OPC(0x88), RDX, true);
+            break;
+        case 2:
+            u8(b, 0x66);
+            lin_op(b, false, OPC(0x89), RDX, false);
+            break;
+        case 4:
+            lin_op(b, false, OPC(0x89), RDX, false);
+            break;
+        default:
+            lin_op(b, true, OPC(0x89), RDX, false);
+            break;
+        }
+        return true;
+    }
+    switch (m->kind) {
+    case 0:
+        lin_op(b, m->size == 8, OPC(0x8B), RAX, false);
+        break;
+    case 1: /* movzx */
+        lin_op(b, false, (const uint8_t[]){0x0F, m->size == 1 ? 0xB6 : 0xB7}, 2, RAX, false);
+        break;
+    case 2: /* movsx */
+        lin_op(b, m->w, (const uint8_t[]){0x0F, m->size == 1 ? 0xBE : 0xBF}, 2, RAX, false);
+        break;
+    default:
+        lin_op(b, true, OPC(0x63), RAX, false);
+        break;
+    }
+    if (m->w)
+        st64(b, RAX, im[0]);
+    else
+        st32(b, RAX, im[0]);
+    return true;
+}
+
+enum {
+    FR_RET_PC = offsetof(wa_frame_t, ret_pc),
+    FR_FP = offsetof(wa_frame_t, fp),
+    FR_FUNC = offsetof(wa_frame_t, func),
+    FR_RET_NATIVE = offsetof(wa_frame_t, ret_native),
+    FR_SIZE = sizeof(wa_frame_t),
+};
+
+/* RETURN / RETURN1 as the interpreter's: the results to the frame's first slots, the frame
+ * record popped, and the caller resumed natively where its call left native code, else left
+ * at its return address (the exit and resume stubs included). */
+static void emit_return(nb_t *b, uint32_t src, uint32_t n)
+{
+    if (src != 0)
+        for (uint32_t j = 0; j < n; j++) { /* src is above: ascending is safe */
+            ld64(b, RAX, src + j);
+            st64(b, RAX, j);
+        }
+    mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
+    mem_op(b, true, OPC(0x8D), RCX, RCX, -(int32_t)FR_SIZE); /* lea rcx, [rcx - size] */
+    mem_op(b, true, OPC(0x89), RCX, R14, CTX_FRAME);
+    mem_op(b, true, OPC(0x8B), RBX, RCX, FR_FP);
+    mem_op(b, true, OPC(0x8B), RDX, RCX, FR_RET_NATIVE);
+    u8(b, 0x48), u8(b, 0x85), u8(b, 0xD2); /* test rdx, rdx */
+    u8(b, 0x74), u8(b, 0x02);              /* jz over: */
+    u8(b, 0xFF), u8(b, 0xE2);              /* jmp rdx */
+    mem_op(b, true, OPC(0x8B), RAX, RCX, FR_RET_PC);
+    u8(b, 0x31), u8(b, 0xC9); /* xor ecx, ecx */
+    u8(b, 0xE9);
+    u32(b, 0);
+    patch32(b, (uint32_t)b->len - 4, b->exit_at);
+}
+
+static void add_callfix(nb_t *b, uint32_t callee, size_t stub)
+{
+    if (b->fail)
+        return;
+    if (b->ncall == b->capcall) {
+        size_t cap = b->capcall ? b->capcall * 2 : 64;
+        callfix_t *c = realloc(b->call, cap * sizeof *c);
+        if (!c) {
+            b->fail = true;
+            return;
+        }
+        b->call = c;
+        b->capcall = cap;
+    }
+    b->call[b->ncall++] = (callfix_t){(uint32_t)b->len - 4, callee, (uint32_t)stub};
+}
+
+/* CALL_LOCAL as the interpreter's `enter`, for a callee of this module: the checks, the tick,
+ * the frame record (returning natively to the op after the call), the callee's locals
+ * cleared, and a jump to its code. Anything unusual leaves at the call op with native code to
+ * resume after it, so the interpreter makes the call (and traps where it must). */
+static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t next)
+{
+    const wa_word_t *pc = cd->code + i, *im = pc + 1;
+    uint32_t x = im[1];
+    if (x < b->m->nfunc_imports || x >= b->m->nfuncs || x > INT32_MAX / 8)
+        return false;
+    const wa_code_t *callee = &b->m->codes[x - b->m->nfunc_imports];
+    uint64_t top = (uint64_t)im[0] + callee->frame_slots;
+    if (top > INT32_MAX / 8 || callee->nzero > INT32_MAX / 8)
+        return false;
+    mem_op(b, true, OPC(0x8D), RDI, RBX, SD(im[0]));     /* rdi = the callee's fp */
+    mem_op(b, true, OPC(0x8D), RAX, RBX, SD(top));       /* its frame's end */
+    mem_op(b, true, OPC(0x3B), RAX, R14, CTX_STACK_END); /* cmp rax, ctx->stack_end */
+    (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
+    mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
+    mem_op(b, true, OPC(0x3B), RCX, R14, CTX_FRAMES_END);
+    (void)jump_stub_k(b, C_AE, pc, STUB_LEAVE, next);
+    u8(b, 0x49), u8(b, 0x83), u8(b, 0xEF), u8(b, 0x01); /* sub r15, 1 */
+    (void)jump_stub_k(b, C_S, pc, STUB_UNTICK_LEAVE, next);
+    mem_op(b, true, OPC(0x8B), RAX, R14, CTX_FUNCS);
+    mem_op(b, true, OPC(0x8B), RAX, RAX, SD(x)); /* rax = the callee's wa_func_t */
+    mov_imm64(b, RDX, (uint64_t)(uintptr_t)(cd->code + next));
+    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_PC);
+    mem_op(b, true, OPC(0x89), RBX, RCX, FR_FP);
+    mem_op(b, true, OPC(0x89), RAX, RCX, FR_FUNC);
+    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x15); /* lea rdx, [rip + resume] */
+    if (!b->fail) {
+        if (b->nfix == b->capfix) {
+            size_t cap = b->capfix ? b->capfix * 2 : 64;
+            fix_t *f = realloc(b->fix, cap * sizeof *f);
+            if (!f) {
+                b->fail = true;
+                return false;
+            }
+            b->fix = f;
+            b->capfix = cap;
+        }
+        b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, next};
+    }
+    u32(b, 0);
+    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_NATIVE);
+    mem_op(b, true, OPC(0x8D), RCX, RCX, (int32_t)FR_SIZE);
+    mem_op(b, true, OPC(0x89), RCX, R14, CTX_FRAME);
+    rr_op(b, true, OPC(0x89), RDI, RBX); /* mov rbx, rdi */
+    uint32_t nz = callee->nzero, z = callee->nparams;
+    if (nz) {
+        u8(b, 0x31), u8(b, 0xC0); /* xor eax, eax */
+        if (nz <= 16) {
+            for (uint32_t j = 0; j < nz; j++)
+                st64(b, RAX, z + j);
+        } else {
+            mem_op(b, true, OPC(0x8D), RDI, RBX, SD(z));
+            mov_imm32(b, RCX, nz);
+            u8(b, 0xF3), u8(b, 0x48), u8(b, 0xAB); /* rep stosq */
+        }
+    }
+    /* the callee's code if it has any, else a way out at the call op (resume after it) */
+    u8(b, 0xE9);
+    u32(b, 0);
+    size_t stub = b->nstub;
+    add_callfix(b, x - b->m->nfunc_imports, stub);
+    (void)jump_stub_k(b, -1, pc, STUB_LEAVE, next); /* an unreachable jump: makes the stub */
+    return true;
+}
+
+/* CALL of an import: a host function is called through wa__native_host_call; an import
+ * that is another instance's function leaves at the call op, for the interpreter to call. */
+static void emit_call_import(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t next)
+{
+    const wa_word_t *pc = cd->code + i, *im = pc + 1;
+    mem_op(b, true, OPC(0x89), R15, R14, 16);        /* ctx->tick = r15 */
+    rr_op(b, true, OPC(0x89), R14, RDI);             /* mov rdi, r14 */
+    mem_op(b, true, OPC(0x8D), RSI, RBX, SD(im[0])); /* rsi = sp */
+    mov_imm32(b, RDX, im[1]);
+    mov_imm64(b, RAX, (uint64_t)(uintptr_t)wa__native_host_call);
+    u8(b, 0xFF), u8(b, 0xD0);                 /* call rax */
+    mem_op(b, true, OPC(0x8B), R15, R14, 16); /* the tick, memory and size again */
+    mem_op(b, true, OPC(0x8B), R12, R14, 0);
+    mem_op(b, true, OPC(0x8B), R13, R14, 8);
+    u8(b, 0x83), u8(b, 0xF8), u8(b, 0x01); /* cmp eax, 1 */
+    /* a trap: the interpreter reports it after the op, as from its own call */
+    (void)jump_stub_k(b, C_E, cd->code + next, STUB_LEAVE, UINT32_MAX);
+    (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
+}
+
+/* A taken branch to word index t, with the interpreter's tick. */
+static void branch_ticked(nb_t *b, const wa_word_t *pc, uint32_t t)
+{
+    tick(b, pc);
+    jump_to(b, -1, t);
+}
+
+/* Translates the op at word index i; false when this function cannot be translated. */
+static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
+{
+    const wa_word_t *pc = cd->code + i, *im = pc + 1;
+    uint32_t op = pc[0], next = i + len;
+    /* a branch target: relative to the word holding it */
+#define TARGET(k) ((uint32_t)((int64_t)i + 1 + (k) + (int32_t)im[k]))
+    bool w, rc;
+    int k;
+    switch ((wa_op_t)op) {
+    case WA_OP_NOP:
+        return true;
+    case WA_OP_JMP:
+        jump_to(b, -1, TARGET(0));
+        return true;
+    case WA_OP_JMP_LOOP:
+        branch_ticked(b, pc, TARGET(0));
+        return true;
+    case WA_OP_JMP_IF:
+    case WA_OP_JMP_IFNOT:
+        ld32(b, RAX, im[0]);
+        u8(b, 0x85); /* test eax, eax */
+        u8(b, 0xC0);
+        jump_to(b, op == WA_OP_JMP_IF ? C_NE : C_E, TARGET(1));
+        return true;
+    case WA_OP_JMP_IF_LOOP: {
+        ld32(b, RAX, im[0]);
+        u8(b, 0x85);
+        u8(b, 0xC0);
+        u8(b, 0x74); /* jz over the taken path */
+        size_t at = b->len;
+        u8(b, 0);
+        branch_ticked(b, pc, TARGET(1));
+        if (!b->fail && b->len - at - 1 <= 127)
+            b->p[at] = (uint8_t)(b->len - at - 1);
+        else
+            b->fail = true;
+        return true;
+    }
+    case WA_OP_BR:
+    case WA_OP_BR_IF: {
+        size_t at = 0;
+        if (op == WA_OP_BR_IF) {
+            ld32(b, RAX, im[5]);
+            u8(b, 0x85);
+            u8(b, 0xC0);
+            u8(b, 0x0F); /* jz rel32 over the taken path */
+            u8(b, 0x84);
+            at = b->len;
+            u32(b, 0);
+        }
+        uint32_t arity = im[2], dst = im[1], src = im[4] - arity;
+        if (arity > 64)
+            return false;
+        if (dst != src)
+            for (uint32_t j = 0; j < arity; j++) { /* dst is below src: ascending is safe */
+                ld64(b, RAX, src + j);
+                st64(b, RAX, dst + j);
+            }
+        if (im[3])
+            tick(b, pc);
+        jump_to(b, -1, TARGET(0));
+        if (op == WA_OP_BR_IF)
+            patch32(b, (uint32_t)at, (uint32_t)b->len);
+        return true;
+    }
+    case WA_OP_BR_TABLE0: {
+        uint32_t n = im[1];
+        ld32(b, RAX, im[0]);
+        mov_imm32(b, RCX, n);
+        rr_op(b, false, OPC(0x39), RCX, RAX);       /* cmp eax, ecx */
+        rr_op(b, false, OPC(0x0F, 0x47), RAX, RCX); /* cmova eax, ecx */
+        tick(b, pc);
+        /* a table of jumps, 5 bytes each: lea rcx, [rip + table]; lea rax, [rax + rax*4];
+         * add rax, rcx; jmp rax */
+        u8(b, 0x48);
+        u8(b, 0x8D);
+        u8(b, 0x0D);
+        u32(b, 12); /* the table follows the next 12 bytes */
+        u8(b, 0x48), u8(b, 0x8D), u8(b, 0x04), u8(b, 0x80); /* lea rax, [rax + rax*4] */
+        u8(b, 0x48), u8(b, 0x01), u8(b, 0xC8);              /* add rax, rcx */
+        u8(b, 0xFF), u8(b, 0xE0);                           /* jmp rax */
+        u8(b, 0x90), u8(b, 0x90), u8(b, 0x90);              /* to the 12 bytes */
+        for (uint32_t j = 0; j <= n; j++)
+            jump_to(b, -1, (uint32_t)((int64_t)i + 3 + j + (int32_t)im[2 + j]));
+        return true;
+    }
+    case WA_OP_CALL_LOCAL:
+        if (emit_call_local(b, cd, i, next))
+            return true;
+        leave(b, pc, next);
+        return true;
+    case WA_OP_CALL:
+        emit_call_import(b, cd, i, next);
+        return true;
+    case WA_OP_CALL_INDIRECT:
+        leave(b, pc, next);
+        return true;
+    case WA_OP_RETURN:
+        if (im[1] > 64)
+            break;
+        emit_return(b, im[0], im[1]);
+        return true;
+    case WA_OP_RETURN1:
+        emit_return(b, im[0], 1);
+        return true;
+    case WA_OP_SELECT: {
+        uint32_t s = im[0];
+        ld32(b, RAX, s - 1);
+        u8(b, 0x85);
+        u8(b, 0xC0);
+        u8(b, 0x75); /* jnz over the move */
+        size_t at = b->len;
+        u8(b, 0);
+        ld64(b, RAX, s - 2);
+        st64(b, RAX, s - 3);
+        if (!b->fail)
+            b->p[at] = (uint8_t)(b->len - at - 1);
+        return true;
+    }
+    case WA_OP_MOV:
+        ld64(b, RAX, im[1]);
+        st64(b, RAX, im[0]);
+        return true;
+    case WA_OP_MOV2:
+        ld64(b, RAX, im[1]);
+        st64(b, RAX, im[0]);
+        ld64(b, RAX, im[3]);
+        st64(b, RAX, im[2]);
+        return true;
+    case WA_OP_GLOBAL_GET:
+    case WA_OP_GLOBAL_SET:
+        if (im[1] > INT32_MAX / 8)
+            return false;
+        mem_op(b, true, OPC(0x8B), RCX, R14, 32);        /* rcx = ctx->globals */
+        mem_op(b, true, OPC(0x8B), RCX, RCX, SD(im[1])); /* rcx = globals[g] */
+        if (op == WA_OP_GLOBAL_GET) {
+            mem_op(b, true, OPC(0x8B), RAX, RCX, (int32_t)offsetof(wa_global_t, val));
+            st64(b, RAX, im[0]);
+        } else {
+            ld64(b, RAX, im[0]);
+            mem_op(b, true, OPC(0x89), RAX, RCX, (int32_t)offsetof(wa_global_t, val));
+        }
+        return true;
+    case WA_OP_I32_CONST:
+        mem_op(b, false, OPC(0xC7), 0, RBX, SD(im[0])); /* mov dword [slot], imm32 */
+        u32(b, im[1]);
+        return true;
+    case WA_OP_I64_CONST:
+        mov_imm64(b, RAX, (uint64_t)im[1] | (uint64_t)im[2] << 32);
+        st64(b, RAX, im[0]);
+        return true;
+    case WA_OP_I32_EQZ:
+    case WA_OP_I64_EQZ:
+        mem_op(b, op == WA_OP_I64_EQZ, OPC(0x83), 7, RBX, SD(im[1])); /* cmp [a], 0 */
+        u8(b, 0);
+        u8(b, 0x0F), u8(b, 0x94), u8(b, 0xC0); /* sete al */
+        u8(b, 0x0F), u8(b, 0xB6), u8(b, 0xC0); /* movzx eax, al */
+        st32(b, RAX, im[0]);
+        return true;
+    case WA_OP_I32_WRAP_I64:
+        ld32(b, RAX, im[1]);
+        st32(b, RAX, im[0]);
+        return true;
+    case WA_OP_I64_EXTEND_I32_S:
+        mem_op(b, true, OPC(0x63), RAX, RBX, SD(im[1])); /* movsxd rax, dword [a] */
+        st64(b, RAX, im[0]);
+        return true;
+    case WA_OP_I64_EXTEND_I32_U:
+        ld32(b, RAX, im[1]);
+        st64(b, RAX, im[0]);
+        return true;
+    case WA_OP_I32_EXTEND8_S:
+        mem_op(b, false, OPC(0x0F, 0xBE), RAX, RBX, SD(im[1]));
+        st32(b, RAX, im[0]);
+        return true;
+    case WA_OP_I32_EXTEND16_S:
+        mem_op(b, false, OPC(0x0F, 0xBF), RAX, RBX, SD(im[1]));
+        st32(b, RAX, im[0]);
+        return true;
+    case WA_OP_I64_EXTEND8_S:
+        mem_op(b, true, OPC(0x0F, 0xBE), RAX, RBX, SD(im[1]));
+        st64(b, RAX, im[0]);
+        return true;
+    case WA_OP_I64_EXTEND16_S:
+        mem_op(b, true, OPC(0x0F, 0xBF), RAX, RBX, SD(im[1]));
+        st64(b, RAX, im[0]);
+        return true;
+    case WA_OP_I64_EXTEND32_S:
+        mem_op(b, true, OPC(0x63), RAX, RBX, SD(im[1]));
+        st64(b, RAX, im[0]);
+        return true;
+    case WA_OP_I32_EQZ_BT:
+    case WA_OP_I32_EQZ_BF: {
+        mem_op(b, false, OPC(0x83), 7, RBX, SD(im[1])); /* cmp dword [a], 0 */
+        u8(b, 0);
+        /* over the taken path when the branch is not taken */
+        u8(b, 0x0F);
+        u8(b, op == WA_OP_I32_EQZ_BT ? 0x85 : 0x84);
+        size_t at = b->len;
+        u32(b, 0);
+        branch_ticked(b, pc, TARGET(2));
+        patch32(b, (uint32_t)at, (uint32_t)b->len);
+        return true;
+    }
+    default:
+        break;
+    }
+    if (memory_op(b, pc))
+        return true;
+    if ((k = alu_of(op, &w, &rc)) >= 0) {
+        if (w)
+            ld64(b, RAX, im[1]);
+        else
+            ld32(b, RAX, im[1]);
+        if (!rc)
+            (w ? ld64 : ld32)(b, RCX, im[2]);
+        else if (w)
+            mov_imm64(b, RCX, (uint64_t)im[2] | (uint64_t)im[3] << 32);
+        else
+            mov_imm32(b, RCX, im[2]);
+        int_binop(b, (uint32_t)k, w);
+        (w ? st64 : st32)(b, RAX, im[0]);
+        return true;
+    }
+    if ((k = cmp_of(op, &w, &rc)) >= 0) {
+        (w ? ld64 : ld32)(b, RAX, im[1]);
+        if (!rc)
+            (w ? ld64 : ld32)(b, RCX, im[2]);
+        else if (w)
+            mov_imm64(b, RCX, (uint64_t)im[2] | (uint64_t)im[3] << 32);
+        else
+            mov_imm32(b, RCX, im[2]);
+        rr_op(b, w, OPC(0x39), RCX, RAX);                             /* cmp rax, rcx */
+        u8(b, 0x0F), u8(b, (uint8_t)(0x90 + cmp_cc[k])), u8(b, 0xC0); /* setcc al */
+        u8(b, 0x0F), u8(b, 0xB6), u8(b, 0xC0);                        /* movzx eax, al */
+        st32(b, RAX, im[0]);
+        return true;
+    }
+    /* fused compare-and-branch: dst (unused), a, b or constant, target */
+    for (int c = 0; c < 10; c++) {
+        uint32_t bt = WA_OP_I32_EQ_BT + 4 * (uint32_t)c;
+        if (op < bt || op > bt + 3)
+            continue;
+        bool taken_when_true = op == bt || op == bt + 2, cst = op >= bt + 2;
+        ld32(b, RAX, im[1]);
+        if (cst)
+            mov_imm32(b, RCX, im[2]);
+        else
+            ld32(b, RCX, im[2]);
+        rr_op(b, false, OPC(0x39), RCX, RAX); /* cmp eax, ecx */
+        int cc = cmp_cc[c];
+        /* over the taken path when not taken: the negated condition (x86 pairs cc, cc ^ 1) */
+        u8(b, 0x0F);
+        u8(b, (uint8_t)(0x80 + (taken_when_true ? cc ^ 1 : cc)));
+        size_t at = b->len;
+        u32(b, 0);
+        branch_ticked(b, pc, TARGET(3));
+        patch32(b, (uint32_t)at, (uint32_t)b->len);
+        return true;
+    }
+    /* everything else, and returns: the interpreter runs it and the rest of the activation */
+    leave(b, pc, UINT32_MAX);
+    return true;
+#undef TARGET
+}
+
+/* Translates one function into b; false leaves it to the interpreter. */
+static bool translate(nb_t *b, const wa_code_t *cd, uint32_t *entry)
+{
+    uint32_t n = cd->code_len;
+    if (!n || cd->frame_slots > INT32_MAX / 8 - 8)
+        return false;
+    uint32_t *label = malloc((size_t)n * sizeof *label);
+    if (!label)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        label[i] = UINT32_MAX;
+    b->label = label;
+    b->nfix = 0;
+    b->nstub = 0;
+    b->call_fn_start = b->ncall;
+    size_t start = b->len;
+    bool ok = true;
+    uint32_t i = 0;
+    while (ok && i < n) {
+        uint32_t len = op_words(cd->code + i, cd->code + n);
+        if (!len || len > n - i) {
+            ok = false;
+            break;
+        }
+        label[i] = (uint32_t)b->len;
+        ok = translate_op(b, cd, i, len) && !b->fail;
+        i += len;
+    }
+    if (ok)
+        emit_stubs(b);
+    for (size_t f = 0; ok && f < b->nfix; f++) {
+        uint32_t t = b->fix[f].target;
+        if (t >= n || label[t] == UINT32_MAX)
+            ok = false;
+        else
+            patch32(b, b->fix[f].patch, label[t]);
+    }
+    for (size_t c = b->call_fn_start; ok && !b->fail && c < b->ncall; c++)
+        b->call[c].fallback = b->stub[b->call[c].fallback].at;
+    free(label);
+    b->label = NULL;
+    if (!ok || b->fail) {
+        b->len = start; /* drop what this function wrote */
+        b->ncall = b->call_fn_start;
+        b->fail = false;
+        return false;
+    }
+    *entry = (uint32_t)start;
+    return true;
+}
+
+/* The way in, once per process: saves the registers native code keeps its state in, loads
+ * them from the context and jumps to the target. Its counterpart, the way out, is at the
+ * start of every module's code (a jump there is then always within reach). */
+static uint8_t *enter_code;
+static pthread_once_t enter_once = PTHREAD_ONCE_INIT;
+
+static void make_enter(void)
+{
+    nb_t b = {0};
+    u8(&b, 0x53);                              /* push rbx */
+    u8(&b, 0x41), u8(&b, 0x54);                /* push r12 */
+    u8(&b, 0x41), u8(&b, 0x55);                /* push r13 */
+    u8(&b, 0x41), u8(&b, 0x56);                /* push r14 */
+    u8(&b, 0x41), u8(&b, 0x57);                /* push r15 */
+    rr_op(&b, true, OPC(0x89), RDI, R14);      /* mov r14, rdi: ctx */
+    rr_op(&b, true, OPC(0x89), RSI, RBX);      /* mov rbx, rsi: fp */
+    mem_op(&b, true, OPC(0x8B), R12, R14, 0);  /* mem */
+    mem_op(&b, true, OPC(0x8B), R13, R14, 8);  /* mem_size */
+    mem_op(&b, true, OPC(0x8B), R15, R14, 16); /* tick */
+    u8(&b, 0xFF), u8(&b, 0xE2);                /* jmp rdx */
+    if (b.fail)
+        return;
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        goto out;
+    memcpy(p, b.p, b.len);
+    if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) {
+        munmap(p, 4096);
+        goto out;
+    }
+    enter_code = p;
+out:
+    free(b.p);
+}
+
+static void emit_exit(nb_t *b)
+{
+    mem_op(b, true, OPC(0x89), RCX, R14, 24);     /* ctx->resume = rcx */
+    mem_op(b, true, OPC(0x89), R15, R14, 16);     /* ctx->tick = r15 */
+    mem_op(b, true, OPC(0x89), RBX, R14, CTX_FP); /* ctx->fp = rbx */
+    u8(b, 0x41), u8(b, 0x5F);                     /* pop r15 */
+    u8(b, 0x41), u8(b, 0x5E);                     /* pop r14 */
+    u8(b, 0x41), u8(b, 0x5D);                     /* pop r13 */
+    u8(b, 0x41), u8(b, 0x5C);                     /* pop r12 */
+    u8(b, 0x5B);                                  /* pop rbx */
+    u8(b, 0xC3);                                  /* ret */
+}
+
+static bool native_wanted(void)
+{
+    const char *e = getenv("SLUICE_WASM_NATIVE");
+    return !(e && strcmp(e, "0") == 0);
+}
+
+void wa__native_compile(wa_module_t *m)
+{
+    uint32_t ncodes = m->nfuncs - m->nfunc_imports;
+    if (!ncodes || !native_wanted())
+        return;
+    pthread_once(&enter_once, make_enter);
+    if (!enter_code)
+        return;
+    nb_t b = {.m = m};
+    emit_exit(&b);
+    uint32_t *entry = malloc((size_t)ncodes * sizeof *entry);
+    if (!entry || b.fail)
+        goto out;
+    for (uint32_t i = 0; i < ncodes; i++)
+        if (!translate(&b, &m->codes[i], &entry[i]))
+            entry[i] = UINT32_MAX;
+    for (size_t c = 0; c < b.ncall; c++) {
+        uint32_t e = entry[b.call[c].callee];
+        patch32(&b, b.call[c].patch, e != UINT32_MAX ? e : b.call[c].fallback);
+    }
+    if (b.fail)
+        goto out;
+    size_t size = (b.len + 4095) & ~(size_t)4095;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        goto out;
+    memcpy(p, b.p, b.len);
+    if (mprotect(p, size, PROT_READ | PROT_EXEC) != 0) {
+        munmap(p, size);
+        goto out;
+    }
+    m->native_code = p;
+    m->native_bytes = size;
+    m->native_used = b.len;
+    for (uint32_t i = 0; i < ncodes; i++) {
+        m->codes[i].native = entry[i] == UINT32_MAX ? NULL : (uint8_t *)p + entry[i];
+        m->native_funcs += entry[i] != UINT32_MAX;
+    }
+out:
+    free(entry);
+    free(b.p);
+    free(b.fix);
+    free(b.stub);
+    free(b.call);
+}
+
+void wa__native_free(wa_module_t *m)
+{
+    if (m->native_code)
+        munmap(m->native_code, m->native_bytes);
+    m->native_code = NULL;
+}
+
+const wa_word_t *wa__native_run(wa_native_ctx_t *ctx, wa_value_t *fp, const void *target)
+{
+    const wa_word_t *(*fn)(wa_native_ctx_t *, wa_value_t *, const void *);
+    void *code = enter_code;
+    memcpy(&fn, &code, sizeof fn);
+    return fn(ctx, fp, target);
+}
+
+#else /* no native tier on this platform: everything is interpreted */
+
+void wa__native_compile(wa_module_t *m)
+{
+    (void)m;
+}
+void wa__native_free(wa_module_t *m)
+{
+    (void)m;
+}
+const wa_word_t *wa__native_run(wa_native_ctx_t *ctx, wa_value_t *fp, const void *target)
+{
+    (void)ctx, (void)fp, (void)target;
+    return NULL;
+}
+
+#endif
