@@ -184,9 +184,12 @@ static void st64(nb_t *b, int reg, uint32_t slot)
 {
     mem_op(b, true, OPC(0x89), reg, RBX, SD(slot));
 }
+/* An i32 result: the register holds it zero-extended, and all 8 bytes are stored, so that an
+ * 8-byte copy of the slot soon after (MOV) reads what the store wrote (a 4-byte store
+ * followed by an 8-byte load of the same slot stalls the load). */
 static void st32(nb_t *b, int reg, uint32_t slot)
 {
-    mem_op(b, false, OPC(0x89), reg, RBX, SD(slot));
+    mem_op(b, true, OPC(0x89), reg, RBX, SD(slot));
 }
 
 static void mov_imm32(nb_t *b, int reg, uint32_t v) /* zero-extends */
@@ -983,8 +986,8 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
         }
         return true;
     case WA_OP_I32_CONST:
-        mem_op(b, false, OPC(0xC7), 0, RBX, SD(im[0])); /* mov dword [slot], imm32 */
-        u32(b, im[1]);
+        mov_imm32(b, RAX, im[1]); /* zero-extended, as every i32 result */
+        st32(b, RAX, im[0]);
         return true;
     case WA_OP_I64_CONST:
         mov_imm64(b, RAX, (uint64_t)im[1] | (uint64_t)im[2] << 32);
