@@ -570,6 +570,217 @@ static int alu_of(uint32_t op, bool *w, bool *rc)
     return -1;
 }
 
+/* Integer division and remainder: 0 DIV_S, 1 DIV_U, 2 REM_S, 3 REM_U, or -1. */
+static int divrem_of(uint32_t op, bool *w, bool *rc)
+{
+    static const uint32_t ops[4][4] = {
+        {WA_OP_I32_DIV_S, WA_OP_I32_DIV_S_RC, WA_OP_I64_DIV_S, WA_OP_I64_DIV_S_RC},
+        {WA_OP_I32_DIV_U, WA_OP_I32_DIV_U_RC, WA_OP_I64_DIV_U, WA_OP_I64_DIV_U_RC},
+        {WA_OP_I32_REM_S, WA_OP_I32_REM_S_RC, WA_OP_I64_REM_S, WA_OP_I64_REM_S_RC},
+        {WA_OP_I32_REM_U, WA_OP_I32_REM_U_RC, WA_OP_I64_REM_U, WA_OP_I64_REM_U_RC}};
+    for (int k = 0; k < 4; k++)
+        for (int f = 0; f < 4; f++)
+            if (op == ops[k][f]) {
+                *w = f >= 2;
+                *rc = f & 1;
+                return k;
+            }
+    return -1;
+}
+
+/* A forward jcc rel8 whose target is set by land(). */
+static size_t short_jcc(nb_t *b, int cc)
+{
+    u8(b, cc < 0 ? 0xEB : (uint8_t)(0x70 + cc));
+    u8(b, 0);
+    return b->len;
+}
+
+static void land(nb_t *b, size_t from)
+{
+    if (b->fail)
+        return;
+    if (b->len - from > 127)
+        b->fail = true;
+    else
+        b->p[from - 1] = (uint8_t)(b->len - from);
+}
+
+/* Division and remainder of rax by rcx into the slot: a zero divisor, and the one quotient
+ * that overflows, leave for the interpreter, which traps; x % -1 is 0 (x86 would fault on
+ * INT_MIN % -1). */
+static void emit_divrem(nb_t *b, const wa_word_t *pc, int k, bool w, uint32_t dst)
+{
+    rr_op(b, w, OPC(0x85), RCX, RCX); /* test rcx, rcx */
+    jump_stub(b, C_E, pc, false);
+    size_t skip = 0;
+    if (k == 0 || k == 2) {
+        rr_op(b, w, OPC(0x83), 7, RCX); /* cmp rcx, -1 */
+        u8(b, 0xFF);
+        size_t not_m1 = short_jcc(b, C_NE);
+        if (k == 0) { /* INT_MIN / -1 overflows; anything else / -1 is its negation */
+            mov_imm64(b, RDX, w ? 0x8000000000000000ull : 0x80000000u);
+            rr_op(b, w, OPC(0x39), RDX, RAX); /* cmp rax, rdx */
+            jump_stub(b, C_E, pc, false);
+        } else {
+            u8(b, 0x31), u8(b, 0xD2); /* xor edx, edx: the remainder */
+            skip = short_jcc(b, -1);
+        }
+        land(b, not_m1);
+        if (w)
+            u8(b, 0x48);
+        u8(b, 0x99);                    /* cdq / cqo */
+        rr_op(b, w, OPC(0xF7), 7, RCX); /* idiv rcx */
+    } else {
+        u8(b, 0x31), u8(b, 0xD2);       /* xor edx, edx */
+        rr_op(b, w, OPC(0xF7), 6, RCX); /* div rcx */
+    }
+    if (skip)
+        land(b, skip);
+    int res = k >= 2 ? RDX : RAX;
+    if (w)
+        st64(b, res, dst);
+    else
+        st32(b, res, dst);
+}
+
+/* Float ops on xmm0 (a) and xmm1 (b): the same SSE instructions the C compiler gives the
+ * interpreter, so every result, NaN bits included, is the interpreter's. */
+static void xmm_load(nb_t *b, bool f64, int x, uint32_t slot)
+{
+    u8(b, f64 ? 0xF2 : 0xF3); /* movsd / movss xmm, [slot] */
+    mem_op(b, false, OPC(0x0F, 0x10), x, RBX, SD(slot));
+}
+
+/* xmm1 = the constant of an _RC op (its bits in rax first). */
+static void xmm1_const(nb_t *b, bool f64, const wa_word_t *c)
+{
+    if (f64)
+        mov_imm64(b, RAX, (uint64_t)c[0] | (uint64_t)c[1] << 32);
+    else
+        mov_imm32(b, RAX, c[0]);
+    u8(b, 0x66); /* movq / movd xmm1, rax / eax */
+    rex(b, f64, 1, 0, RAX, false);
+    u8(b, 0x0F), u8(b, 0x6E), u8(b, 0xC8);
+}
+
+/* The slot = xmm0's value (all 8 bytes: an f32 zero-extended). */
+static void xmm0_store(nb_t *b, bool f64, uint32_t slot)
+{
+    u8(b, 0x66); /* movq rax, xmm0 / movd eax, xmm0 */
+    rex(b, f64, 0, 0, RAX, false);
+    u8(b, 0x0F), u8(b, 0x7E), u8(b, 0xC0);
+    st64(b, RAX, slot);
+}
+
+typedef struct fop {
+    uint32_t f32, f32_rc, f64, f64_rc;
+    uint8_t kind; /* 0..3: add sub mul div (SSE opcodes 58 5C 59 5E); 4..9: eq ne lt gt le ge */
+} fop_t;
+
+static const fop_t fops[] = {
+    {WA_OP_F32_ADD, WA_OP_F32_ADD_RC, WA_OP_F64_ADD, WA_OP_F64_ADD_RC, 0},
+    {WA_OP_F32_SUB, WA_OP_F32_SUB_RC, WA_OP_F64_SUB, WA_OP_F64_SUB_RC, 1},
+    {WA_OP_F32_MUL, WA_OP_F32_MUL_RC, WA_OP_F64_MUL, WA_OP_F64_MUL_RC, 2},
+    {WA_OP_F32_DIV, WA_OP_F32_DIV_RC, WA_OP_F64_DIV, WA_OP_F64_DIV_RC, 3},
+    {WA_OP_F32_EQ, WA_OP_F32_EQ_RC, WA_OP_F64_EQ, WA_OP_F64_EQ_RC, 4},
+    {WA_OP_F32_NE, WA_OP_F32_NE_RC, WA_OP_F64_NE, WA_OP_F64_NE_RC, 5},
+    {WA_OP_F32_LT, WA_OP_F32_LT_RC, WA_OP_F64_LT, WA_OP_F64_LT_RC, 6},
+    {WA_OP_F32_GT, WA_OP_F32_GT_RC, WA_OP_F64_GT, WA_OP_F64_GT_RC, 7},
+    {WA_OP_F32_LE, WA_OP_F32_LE_RC, WA_OP_F64_LE, WA_OP_F64_LE_RC, 8},
+    {WA_OP_F32_GE, WA_OP_F32_GE_RC, WA_OP_F64_GE, WA_OP_F64_GE_RC, 9},
+};
+
+static bool float_op(nb_t *b, const wa_word_t *pc)
+{
+    const wa_word_t *im = pc + 1;
+    uint32_t op = pc[0];
+    for (size_t i = 0; i < sizeof fops / sizeof *fops; i++) {
+        const fop_t *f = &fops[i];
+        if (op != f->f32 && op != f->f32_rc && op != f->f64 && op != f->f64_rc)
+            continue;
+        bool f64 = op == f->f64 || op == f->f64_rc, rc = op == f->f32_rc || op == f->f64_rc;
+        xmm_load(b, f64, 0, im[1]);
+        if (rc)
+            xmm1_const(b, f64, im + 2);
+        else
+            xmm_load(b, f64, 1, im[2]);
+        if (f->kind < 4) {
+            static const uint8_t sse[4] = {0x58, 0x5C, 0x59, 0x5E};
+            u8(b, f64 ? 0xF2 : 0xF3), u8(b, 0x0F), u8(b, sse[f->kind]), u8(b, 0xC1);
+            xmm0_store(b, f64, im[0]);
+            return true;
+        }
+        /* ucomis[sd]: (a, b) for eq ne gt ge, (b, a) for lt le */
+        bool swap = f->kind == 6 || f->kind == 8;
+        if (f64)
+            u8(b, 0x66);
+        u8(b, 0x0F), u8(b, 0x2E), u8(b, swap ? 0xC8 : 0xC1);
+        switch (f->kind) {
+        case 4: /* equal and ordered */
+            u8(b, 0x0F), u8(b, 0x94), u8(b, 0xC0); /* sete al */
+            u8(b, 0x0F), u8(b, 0x9B), u8(b, 0xC1); /* setnp cl */
+            u8(b, 0x20), u8(b, 0xC8);              /* and al, cl */
+            break;
+        case 5: /* unequal or unordered */
+            u8(b, 0x0F), u8(b, 0x95), u8(b, 0xC0); /* setne al */
+            u8(b, 0x0F), u8(b, 0x9A), u8(b, 0xC1); /* setp cl */
+            u8(b, 0x08), u8(b, 0xC8);              /* or al, cl */
+            break;
+        case 6:
+        case 7: u8(b, 0x0F), u8(b, 0x97), u8(b, 0xC0); break; /* seta al */
+        default: u8(b, 0x0F), u8(b, 0x93), u8(b, 0xC0); break; /* setae al */
+        }
+        u8(b, 0x0F), u8(b, 0xB6), u8(b, 0xC0); /* movzx eax, al */
+        st32(b, RAX, im[0]);
+        return true;
+    }
+    switch ((wa_op_t)op) {
+    case WA_OP_F32_NEG:
+    case WA_OP_F32_ABS:
+    case WA_OP_F64_NEG:
+    case WA_OP_F64_ABS: { /* the sign bit flipped or cleared: btc / btr */
+        bool f64 = op == WA_OP_F64_NEG || op == WA_OP_F64_ABS;
+        bool neg = op == WA_OP_F32_NEG || op == WA_OP_F64_NEG;
+        (f64 ? ld64 : ld32)(b, RAX, im[1]);
+        rr_op(b, f64, OPC(0x0F, 0xBA), neg ? 7 : 6, RAX);
+        u8(b, f64 ? 63 : 31);
+        st64(b, RAX, im[0]);
+        return true;
+    }
+    case WA_OP_F64_PROMOTE_F32:
+    case WA_OP_F32_DEMOTE_F64: {
+        bool to64 = op == WA_OP_F64_PROMOTE_F32;
+        xmm_load(b, !to64, 0, im[1]);
+        u8(b, to64 ? 0xF3 : 0xF2), u8(b, 0x0F), u8(b, 0x5A), u8(b, 0xC0); /* cvts[sd]2s[ds] */
+        xmm0_store(b, to64, im[0]);
+        return true;
+    }
+    case WA_OP_F64_CONVERT_I32_S:
+    case WA_OP_F64_CONVERT_I32_U:
+    case WA_OP_F64_CONVERT_I64_S:
+    case WA_OP_F32_CONVERT_I32_S:
+    case WA_OP_F32_CONVERT_I32_U:
+    case WA_OP_F32_CONVERT_I64_S: {
+        bool to64 = op == WA_OP_F64_CONVERT_I32_S || op == WA_OP_F64_CONVERT_I32_U ||
+                    op == WA_OP_F64_CONVERT_I64_S;
+        bool from64 = op == WA_OP_F64_CONVERT_I64_S || op == WA_OP_F32_CONVERT_I64_S;
+        bool sign32 = op == WA_OP_F64_CONVERT_I32_S || op == WA_OP_F32_CONVERT_I32_S;
+        if (from64)
+            ld64(b, RAX, im[1]);
+        else if (sign32)
+            mem_op(b, true, OPC(0x63), RAX, RBX, SD(im[1])); /* movsxd rax, dword [a] */
+        else
+            ld32(b, RAX, im[1]); /* unsigned: zero-extended, exact as a 64-bit integer */
+        u8(b, 0x66), u8(b, 0x0F), u8(b, 0xEF), u8(b, 0xC0); /* pxor xmm0, xmm0 */
+        u8(b, to64 ? 0xF2 : 0xF3), u8(b, 0x48), u8(b, 0x0F), u8(b, 0x2A), u8(b, 0xC0); /* cvtsi2s[sd] xmm0, rax */
+        xmm0_store(b, to64, im[0]);
+        return true;
+    }
+    default: return false;
+    }
+}
+
 /* The comparison index (EQ .. GE_U) of an integer comparison, or -1. */
 static int cmp_of(uint32_t op, bool *w, bool *rc)
 {
@@ -1001,6 +1212,30 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
         u8(b, 0x0F), u8(b, 0xB6), u8(b, 0xC0); /* movzx eax, al */
         st32(b, RAX, im[0]);
         return true;
+    case WA_OP_I32_CLZ:
+    case WA_OP_I64_CLZ:
+    case WA_OP_I32_CTZ:
+    case WA_OP_I64_CTZ: { /* bsr / bsf, whose result is undefined for 0: the width then */
+        bool wide = op == WA_OP_I64_CLZ || op == WA_OP_I64_CTZ;
+        bool clz = op == WA_OP_I32_CLZ || op == WA_OP_I64_CLZ;
+        mov_imm32(b, RCX, wide ? 64 : 32);
+        mem_op(b, wide, (const uint8_t[]){0x0F, clz ? 0xBD : 0xBC}, 2, RAX, RBX, SD(im[1]));
+        size_t zero = short_jcc(b, C_E);
+        if (clz) { /* the highest set bit's index, counted from the top */
+            rr_op(b, false, OPC(0x83), 6, RAX); /* xor eax, width - 1 */
+            u8(b, wide ? 63 : 31);
+        }
+        rr_op(b, false, OPC(0x89), RAX, RCX); /* mov ecx, eax */
+        land(b, zero);
+        (wide ? st64 : st32)(b, RCX, im[0]);
+        return true;
+    }
+    case WA_OP_MEMORY_SIZE: /* the size in bytes is a whole number of pages */
+        rr_op(b, true, OPC(0x89), R13, RAX); /* mov rax, r13 */
+        rr_op(b, true, OPC(0xC1), 5, RAX);   /* shr rax, 16 */
+        u8(b, 16);
+        st32(b, RAX, im[0]);
+        return true;
     case WA_OP_I32_WRAP_I64:
         ld32(b, RAX, im[1]);
         st32(b, RAX, im[0]);
@@ -1051,6 +1286,19 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
     }
     if (memory_op(b, pc))
         return true;
+    if (float_op(b, pc))
+        return true;
+    if ((k = divrem_of(op, &w, &rc)) >= 0) {
+        (w ? ld64 : ld32)(b, RAX, im[1]);
+        if (!rc)
+            (w ? ld64 : ld32)(b, RCX, im[2]);
+        else if (w)
+            mov_imm64(b, RCX, (uint64_t)im[2] | (uint64_t)im[3] << 32);
+        else
+            mov_imm32(b, RCX, im[2]);
+        emit_divrem(b, pc, k, w, im[0]);
+        return true;
+    }
     if ((k = alu_of(op, &w, &rc)) >= 0) {
         if (w)
             ld64(b, RAX, im[1]);
