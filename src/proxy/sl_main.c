@@ -22,7 +22,10 @@ static void usage(FILE *f, const char *argv0)
             "      --drain-time-s N       on SIGTERM/SIGINT, wait up to N s for in-flight\n"
             "                             requests before exiting (default 5)\n"
             "      --help                 this text\n"
-            "      --version              the version\n",
+            "      --version              the version\n"
+            "\n"
+            "environment: SLUICE_WASM_NATIVE=0 runs plugins in the interpreter alone\n"
+            "(no machine code is made from them)\n",
             argv0);
 }
 

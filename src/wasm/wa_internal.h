@@ -346,6 +346,11 @@ typedef struct wa_native_ctx {
  * results in place, ctx's memory and tick up to date), 1 when it trapped (ctx->trap), 2 when
  * the import is no host function (the interpreter makes that call). */
 int wa__native_host_call(wa_native_ctx_t *ctx, wa_value_t *sp, uint32_t x);
+/* The callee of a call_indirect from native code (table index in sp[-1]) when it is a
+ * function of the same instance with native code and the call would not trap; else NULL,
+ * and the interpreter makes the call (or traps). */
+wa_func_t *wa__native_indirect(wa_native_ctx_t *ctx, const wa_value_t *sp, uint32_t type,
+                               uint32_t table);
 
 /* Translates every function of m that it can (a no-op where there is no native tier, or with
  * SLUICE_WASM_NATIVE=0 in the environment). */

@@ -794,6 +794,24 @@ trap:
  * state set up unless it leaves native code before its return, at which the interpreter goes
  * on. Everything unusual (limits, the tick running out) goes to the interpreter from the
  * start, as do functions without native code. */
+wa_func_t *wa__native_indirect(wa_native_ctx_t *ctx, const wa_value_t *sp, uint32_t type,
+                               uint32_t table)
+{
+    wa_instance_t *inst = ctx->inst;
+    const wa_type_t *ty = &inst->module->types[type];
+    wa_table_t *t = inst->tables[table];
+    uint32_t i = (uint32_t)sp[-1].i32;
+    if (i >= t->size)
+        return NULL;
+    wa_func_t *callee = t->elems[i].funcref;
+    if (!callee || callee->inst != inst || callee->host || !callee->code->native)
+        return NULL;
+    if (callee->type != &ty->ft &&
+        (callee->type_hash != ty->hash || !wa__type_eq(callee->type, &ty->ft)))
+        return NULL;
+    return callee;
+}
+
 wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
 {
     /* Host calls set ex->depth for the calls they nest; it is put back on every way out, so

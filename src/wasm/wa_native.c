@@ -1045,6 +1045,76 @@ static void emit_call_import(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t 
     (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
 }
 
+enum {
+    FN_CODE = offsetof(wa_func_t, code),
+    CD_NPARAMS = offsetof(wa_code_t, nparams),
+    CD_FRAME_SLOTS = offsetof(wa_code_t, frame_slots),
+    CD_NZERO = offsetof(wa_code_t, nzero),
+    CD_NATIVE = offsetof(wa_code_t, native),
+};
+
+/* CALL_INDIRECT: wa__native_indirect resolves the callee (the interpreter's checks); one of
+ * this instance with native code is entered as CALL_LOCAL enters its callee, with the frame
+ * read off its code. Anything else leaves at the op for the interpreter, with native code to
+ * resume after it. */
+static void emit_call_indirect(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t next)
+{
+    const wa_word_t *pc = cd->code + i, *im = pc + 1;
+    rr_op(b, true, OPC(0x89), R14, RDI);             /* mov rdi, r14 */
+    mem_op(b, true, OPC(0x8D), RSI, RBX, SD(im[0])); /* rsi = sp */
+    mov_imm32(b, RDX, im[1]);
+    mov_imm32(b, RCX, im[2]);
+    mov_imm64(b, RAX, (uint64_t)(uintptr_t)wa__native_indirect);
+    u8(b, 0xFF), u8(b, 0xD0);                 /* call rax */
+    rr_op(b, true, OPC(0x85), RAX, RAX);      /* test rax, rax */
+    (void)jump_stub_k(b, C_E, pc, STUB_LEAVE, next);
+    mem_op(b, true, OPC(0x8B), R8, RAX, FN_CODE); /* r8 = the callee's code */
+    /* rdi = the callee's fp: its parameters end below the table index at s - 1 */
+    mem_op(b, false, OPC(0x8B), RDX, R8, CD_NPARAMS);
+    rr_op(b, true, OPC(0xF7), 3, RDX); /* neg rdx */
+    mem_op(b, true, OPC(0x8D), RDI, RBX, SD(im[0] - 1));
+    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x3C), u8(b, 0xD7); /* lea rdi, [rdi + rdx*8] */
+    mem_op(b, false, OPC(0x8B), RDX, R8, CD_FRAME_SLOTS);
+    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x14), u8(b, 0xD7); /* lea rdx, [rdi + rdx*8] */
+    mem_op(b, true, OPC(0x3B), RDX, R14, CTX_STACK_END);
+    (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
+    mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
+    mem_op(b, true, OPC(0x3B), RCX, R14, CTX_FRAMES_END);
+    (void)jump_stub_k(b, C_AE, pc, STUB_LEAVE, next);
+    u8(b, 0x49), u8(b, 0x83), u8(b, 0xEF), u8(b, 0x01); /* sub r15, 1 */
+    (void)jump_stub_k(b, C_S, pc, STUB_UNTICK_LEAVE, next);
+    mov_imm64(b, RDX, (uint64_t)(uintptr_t)(cd->code + next));
+    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_PC);
+    mem_op(b, true, OPC(0x89), RBX, RCX, FR_FP);
+    mem_op(b, true, OPC(0x89), RAX, RCX, FR_FUNC);
+    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x15); /* lea rdx, [rip + resume] */
+    if (!b->fail) {
+        if (b->nfix == b->capfix) {
+            size_t cap = b->capfix ? b->capfix * 2 : 64;
+            fix_t *f = realloc(b->fix, cap * sizeof *f);
+            if (!f) {
+                b->fail = true;
+                return;
+            }
+            b->fix = f;
+            b->capfix = cap;
+        }
+        b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, next};
+    }
+    u32(b, 0);
+    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_NATIVE);
+    mem_op(b, true, OPC(0x8D), RCX, RCX, (int32_t)FR_SIZE);
+    mem_op(b, true, OPC(0x89), RCX, R14, CTX_FRAME);
+    rr_op(b, true, OPC(0x89), RDI, RBX); /* mov rbx, rdi: the callee's frame */
+    /* its declared locals cleared: rep stosq from fp + nparams, nzero slots */
+    mem_op(b, false, OPC(0x8B), RDX, R8, CD_NPARAMS);
+    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x3C), u8(b, 0xD3); /* lea rdi, [rbx + rdx*8] */
+    mem_op(b, false, OPC(0x8B), RCX, R8, CD_NZERO);
+    u8(b, 0x31), u8(b, 0xC0);                           /* xor eax, eax */
+    u8(b, 0xF3), u8(b, 0x48), u8(b, 0xAB);              /* rep stosq */
+    mem_op(b, false, OPC(0xFF), 4, R8, CD_NATIVE);      /* jmp [r8 + native] */
+}
+
 /* A taken branch to word index t, with the interpreter's tick. */
 static void branch_ticked(nb_t *b, const wa_word_t *pc, uint32_t t)
 {
@@ -1148,7 +1218,7 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
         emit_call_import(b, cd, i, next);
         return true;
     case WA_OP_CALL_INDIRECT:
-        leave(b, pc, next);
+        emit_call_indirect(b, cd, i, next);
         return true;
     case WA_OP_RETURN:
         if (im[1] > 64)

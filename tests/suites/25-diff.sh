@@ -1,8 +1,8 @@
 # The engine against wabt on generated modules, seeds from 1 up for a bounded time each:
 #   - tests/diff/wasm_diff.py: results against wabt's reference interpreter (wasm-interp). The
-#     release build gets the most time; the clang build (its interpreter dispatch is compiled
-#     differently) and the ASan+UBSan build (memory errors on code no one wrote by hand) run
-#     fewer seeds.
+#     release build gets the most time, with its native tier and (fewer seeds) with the
+#     interpreter alone; the clang build (its interpreter dispatch is compiled differently)
+#     and the ASan+UBSan build (memory errors on code no one wrote by hand) run fewer seeds.
 #   - tests/diff/validate_diff.py: mutated binaries accepted or refused alike by sluice-wasm
 #     and wasm-validate (release build).
 # One test per seed.
@@ -27,7 +27,9 @@ run() { # label tool seconds [script]
     pass=$((pass + p)); fail=$((fail + f))
 }
 rm -rf "$B/diff-failures"
-run release "$B/sluice-wasm" "$secs"
+run release "$B/sluice-wasm" $((secs * 2 / 3))
+# the same build with its native tier off: the interpreter alone on the same seeds
+SLUICE_WASM_NATIVE=0 run interp "$B/sluice-wasm" $((secs / 3))
 if [ -x "$B/clang/sluice-wasm" ]; then run clang "$B/clang/sluice-wasm" $((secs / 3)); fi
 if [ -x "$B/asan/sluice-wasm" ]; then run asan "$B/asan/sluice-wasm" $((secs / 3)); fi
 run validate "$B/sluice-wasm" $((secs / 2)) validate_diff.py

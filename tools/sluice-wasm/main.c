@@ -33,7 +33,10 @@ static const char usage_text[] =
     "\n"
     "exit status: 0 success; 1 failure (a module that does not load or link, a failed\n"
     "spec command); 2 bad usage. `run` exits with the program's own code, 124 when fuel\n"
-    "or the deadline stopped it, 134 when it trapped.\n";
+    "or the deadline stopped it, 134 when it trapped.\n"
+    "\n"
+    "environment: SLUICE_WASM_NATIVE=0 runs modules in the interpreter alone (no machine\n"
+    "code is made from them)\n";
 
 static void usage(FILE *f)
 {
