@@ -837,6 +837,9 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
         z[1].raw = 0;
         z[2].raw = 0;
         z[3].raw = 0;
+    } else if (cd->nzero <= 8) {
+        for (int i = 0; i < 8; i++)
+            z[i].raw = 0;
     } else {
         memset(z, 0, cd->nzero * sizeof *z);
     }
