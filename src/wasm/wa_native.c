@@ -81,35 +81,80 @@ typedef struct nb {
     size_t ncall, capcall, call_fn_start; /* call_fn_start: the first of this function's */
     const wa_module_t *m;
     uint32_t exit_at; /* the shared way out, at the start of the module's code */
+    uint32_t tick_at; /* the tick's slow path, after it */
 } nb_t;
 
+/* The code is written straight into pages of its own, which later become the executable
+ * mapping: growing moves the mapping (mremap), never copies the code. */
 static void grow(nb_t *b, size_t more)
 {
     if (b->fail || b->len + more <= b->cap)
         return;
-    size_t cap = b->cap ? b->cap * 2 : 4096;
+    size_t cap = b->cap ? b->cap * 2 : 65536;
     while (cap < b->len + more)
         cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p) {
+    void *p = b->p ? mremap(b->p, b->cap, cap, MREMAP_MAYMOVE)
+                   : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
         b->fail = true;
         return;
     }
+#ifdef MADV_POPULATE_WRITE
+    /* the pages are all about to be written: one call maps them, not a fault each */
+    (void)madvise((uint8_t *)p + b->cap, cap - b->cap, MADV_POPULATE_WRITE);
+#endif
     b->p = p;
     b->cap = cap;
 }
 
-static void u8(nb_t *b, uint8_t v)
+static void drop_code(nb_t *b)
 {
-    grow(b, 1);
-    if (!b->fail)
-        b->p[b->len++] = v;
+    if (b->p)
+        munmap(b->p, b->cap);
+    b->p = NULL;
+    b->cap = b->len = 0;
+}
+
+/* Makes the code read-only and executable, giving back the pages past it; NULL if the system
+ * refuses (then nothing is left mapped). *size: the mapping's length. */
+static void *seal_code(nb_t *b, size_t *size)
+{
+    if (b->fail || !b->p)
+        return NULL;
+    size_t used = (b->len + 4095) & ~(size_t)4095;
+    if (used < b->cap)
+        munmap(b->p + used, b->cap - used);
+    b->cap = used;
+    if (mprotect(b->p, used, PROT_READ | PROT_EXEC) != 0) {
+        drop_code(b);
+        return NULL;
+    }
+    void *p = b->p;
+    b->p = NULL; /* no longer the builder's */
+    *size = used;
+    return p;
+}
+
+/* Every byte of the code goes through here: the common case is one compare. */
+__attribute__((always_inline)) static inline void u8(nb_t *b, uint8_t v)
+{
+    if (UNLIKELY(b->len >= b->cap)) {
+        grow(b, 1);
+        if (b->fail)
+            return;
+    }
+    b->p[b->len++] = v;
 }
 
 static void u32(nb_t *b, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        u8(b, (uint8_t)(v >> (8 * i)));
+    if (UNLIKELY(b->len + 4 > b->cap)) {
+        grow(b, 4);
+        if (b->fail)
+            return;
+    }
+    memcpy(b->p + b->len, &v, 4); /* x86 is little-endian, as the code's immediates */
+    b->len += 4;
 }
 
 static void u64(nb_t *b, uint64_t v)
@@ -172,25 +217,40 @@ static void rr_op(nb_t *b, bool w, const uint8_t *opc, int nopc, int reg, int rm
 #define OPC(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 #define SD(s) ((int32_t)(s)*8) /* a slot's displacement from fp */
 
-static void ld64(nb_t *b, int reg, uint32_t slot)
+/* mov between a register and a slot ([rbx + 8 * slot]): most of the code is these, so they
+ * are written out directly (at most 7 bytes, one capacity check). */
+__attribute__((always_inline)) static inline void slot_mov(nb_t *b, bool w, uint8_t opc, int reg,
+                                                           uint32_t slot)
 {
-    mem_op(b, true, OPC(0x8B), reg, RBX, SD(slot));
+    if (UNLIKELY(b->len + 8 > b->cap)) {
+        grow(b, 8);
+        if (b->fail)
+            return;
+    }
+    uint8_t *p = b->p + b->len;
+    int32_t d = SD(slot);
+    uint8_t r = (uint8_t)(0x40 | (w ? 8 : 0) | (reg >= 8 ? 4 : 0));
+    if (r != 0x40)
+        *p++ = r;
+    *p++ = opc;
+    if (d <= 127) {
+        *p++ = (uint8_t)(0x40 | (reg & 7) << 3 | RBX);
+        *p++ = (uint8_t)d;
+    } else {
+        *p++ = (uint8_t)(0x80 | (reg & 7) << 3 | RBX);
+        memcpy(p, &d, 4);
+        p += 4;
+    }
+    b->len = (size_t)(p - b->p);
 }
-static void ld32(nb_t *b, int reg, uint32_t slot)
-{
-    mem_op(b, false, OPC(0x8B), reg, RBX, SD(slot));
-}
-static void st64(nb_t *b, int reg, uint32_t slot)
-{
-    mem_op(b, true, OPC(0x89), reg, RBX, SD(slot));
-}
+
+static inline void ld64(nb_t *b, int reg, uint32_t slot) { slot_mov(b, true, 0x8B, reg, slot); }
+static inline void ld32(nb_t *b, int reg, uint32_t slot) { slot_mov(b, false, 0x8B, reg, slot); }
+static inline void st64(nb_t *b, int reg, uint32_t slot) { slot_mov(b, true, 0x89, reg, slot); }
 /* An i32 result: the register holds it zero-extended, and all 8 bytes are stored, so that an
  * 8-byte copy of the slot soon after (MOV) reads what the store wrote (a 4-byte store
  * followed by an 8-byte load of the same slot stalls the load). */
-static void st32(nb_t *b, int reg, uint32_t slot)
-{
-    mem_op(b, true, OPC(0x89), reg, RBX, SD(slot));
-}
+static inline void st32(nb_t *b, int reg, uint32_t slot) { slot_mov(b, true, 0x89, reg, slot); }
 
 static void mov_imm32(nb_t *b, int reg, uint32_t v) /* zero-extends */
 {
@@ -268,6 +328,24 @@ static void jump_stub(nb_t *b, int cc, const wa_word_t *pc, bool tick)
     (void)jump_stub_k(b, cc, pc, tick ? STUB_TICK : STUB_LEAVE, UINT32_MAX);
 }
 
+/* A rel32 just after this point to be patched with the code of word index target. */
+static void add_fix(nb_t *b, uint32_t target)
+{
+    if (b->fail)
+        return;
+    if (b->nfix == b->capfix) {
+        size_t cap = b->capfix ? b->capfix * 2 : 64;
+        fix_t *f = realloc(b->fix, cap * sizeof *f);
+        if (!f) {
+            b->fail = true;
+            return;
+        }
+        b->fix = f;
+        b->capfix = cap;
+    }
+    b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, target};
+}
+
 /* Leaves at pc: the interpreter runs the op there (resume_at: where native code goes on after
  * a call op, as a word index; UINT32_MAX: nowhere). */
 static void leave(nb_t *b, const wa_word_t *pc, uint32_t resume_at)
@@ -321,44 +399,91 @@ static int native_tick(wa_native_ctx_t *ctx)
     return 1;
 }
 
-static void emit_stubs(nb_t *b)
+/* The stubs of one function (code: its word code), after its body. They are the cold paths
+ * and many (a bound check, a tick per branch), so each is small: it loads the op's word
+ * index and jumps to one of two ways out shared by the function (with or without a resume
+ * address in rcx), which make the pc; the tick's slow path is a subroutine of the module. */
+static void emit_stubs(nb_t *b, const wa_word_t *code)
 {
+    if (!b->nstub)
+        return;
+    uint32_t out_resume = (uint32_t)b->len;
+    mov_imm64(b, RDX, (uint64_t)(uintptr_t)code);
+    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x04), u8(b, 0x82); /* lea rax, [rdx + rax*4] */
+    u8(b, 0xE9);
+    u32(b, 0);
+    patch32(b, (uint32_t)b->len - 4, b->exit_at);
+    uint32_t out = (uint32_t)b->len;
+    u8(b, 0x31), u8(b, 0xC9); /* xor ecx, ecx: nothing to resume */
+    u8(b, 0xE9);
+    u32(b, 0);
+    patch32(b, (uint32_t)b->len - 4, out_resume);
     for (size_t i = 0; i < b->nstub && !b->fail; i++) {
         stub_t *s = &b->stub[i];
         patch32(b, s->patch, (uint32_t)b->len);
         s->at = (uint32_t)b->len;
-        if (s->kind == STUB_UNTICK_LEAVE) {
-            u8(b, 0x49); /* add r15, 1: the unit the interpreter takes again */
-            u8(b, 0x83);
-            u8(b, 0xC7);
-            u8(b, 0x01);
-        }
         if (s->kind == STUB_TICK) {
-            mem_op(b, true, OPC(0x89), R15, R14, 16); /* ctx->tick = r15 */
-            rr_op(b, true, OPC(0x89), R14, RDI);      /* mov rdi, r14 */
-            mov_imm64(b, RAX, (uint64_t)(uintptr_t)native_tick);
-            u8(b, 0xFF); /* call rax */
-            u8(b, 0xD0);
-            mem_op(b, true, OPC(0x8B), R15, R14, 16); /* r15 = ctx->tick */
-            u8(b, 0x85);                              /* test eax, eax */
-            u8(b, 0xC0);
-            u8(b, 0x0F); /* jnz back */
-            u8(b, 0x85);
+            u8(b, 0xE8); /* call the tick's slow path: ZF clear when the call may go on */
+            u32(b, 0);
+            patch32(b, (uint32_t)b->len - 4, b->tick_at);
+            u8(b, 0x0F), u8(b, 0x85); /* jnz back */
             u32(b, 0);
             patch32(b, (uint32_t)b->len - 4, s->back);
-            /* out of time or fuel: the counter as before this op's unit, and the interpreter
-             * runs the op again, whose check then traps */
-            u8(b, 0x49); /* add r15, 1 */
-            u8(b, 0x83);
-            u8(b, 0xC7);
-            u8(b, 0x01);
         }
-        leave(b, s->pc, s->resume);
+        /* out of time or fuel, or (UNTICK) a call the interpreter makes: the counter as
+         * before this op's unit, and the interpreter runs the op again */
+        if (s->kind != STUB_LEAVE) {
+            u8(b, 0x49), u8(b, 0x83), u8(b, 0xC7), u8(b, 0x01); /* add r15, 1 */
+        }
+        mov_imm32(b, RAX, (uint32_t)(s->pc - code));
+        if (s->resume != UINT32_MAX) {
+            u8(b, 0x48), u8(b, 0x8D), u8(b, 0x0D); /* lea rcx, [rip + resume] */
+            add_fix(b, s->resume);
+            u32(b, 0);
+        }
+        u8(b, 0xE9);
+        u32(b, 0);
+        patch32(b, (uint32_t)b->len - 4, s->resume != UINT32_MAX ? out_resume : out);
     }
 }
 
+/* The tick's slow path, once per module: a call from native code (the stack then 8 bytes off
+ * its alignment) runs native_tick; ZF is set when the call must stop. */
+static void emit_tick_sub(nb_t *b)
+{
+    b->tick_at = (uint32_t)b->len;
+    u8(b, 0x48), u8(b, 0x83), u8(b, 0xEC), u8(b, 0x08); /* sub rsp, 8 */
+    mem_op(b, true, OPC(0x89), R15, R14, 16);            /* ctx->tick = r15 */
+    rr_op(b, true, OPC(0x89), R14, RDI);                 /* mov rdi, r14 */
+    mov_imm64(b, RAX, (uint64_t)(uintptr_t)native_tick);
+    u8(b, 0xFF), u8(b, 0xD0);                            /* call rax */
+    mem_op(b, true, OPC(0x8B), R15, R14, 16);            /* r15 = ctx->tick */
+    u8(b, 0x48), u8(b, 0x83), u8(b, 0xC4), u8(b, 0x08); /* add rsp, 8 */
+    u8(b, 0x85), u8(b, 0xC0);                            /* test eax, eax */
+    u8(b, 0xC3);                                         /* ret */
+}
+
 /* Words of the op at pc (op word included), or 0 for a word that is no op. */
+static uint32_t op_words_slow(const wa_word_t *pc, const wa_word_t *end);
+
+/* Per op code, found once: its length (0 for the table branches, whose length varies) and
+ * which of the translator's families it belongs to, with its index there, so that the
+ * translation of an op looks nothing up. */
+enum { K_NONE, K_MEM, K_FLOAT, K_DIVREM, K_ALU, K_CMP, K_CMPBR };
+typedef struct opinfo {
+    uint8_t len, kind, k;
+    bool w, rc;
+} opinfo_t;
+static opinfo_t opinfo[WA_OP_COUNT];
+
 static uint32_t op_words(const wa_word_t *pc, const wa_word_t *end)
+{
+    if (LIKELY(pc[0] < WA_OP_COUNT && opinfo[pc[0]].len))
+        return opinfo[pc[0]].len;
+    return op_words_slow(pc, end);
+}
+
+static uint32_t op_words_slow(const wa_word_t *pc, const wa_word_t *end)
 {
     switch ((wa_op_t)pc[0]) {
     case WA_OP_UNREACHABLE:
@@ -691,15 +816,15 @@ static const fop_t fops[] = {
     {WA_OP_F32_GE, WA_OP_F32_GE_RC, WA_OP_F64_GE, WA_OP_F64_GE_RC, 9},
 };
 
-static bool float_op(nb_t *b, const wa_word_t *pc)
+/* A float op: fops[k] in the f64 or f32 form, with a constant operand or not; k = FOP_MISC
+ * for the unary ops and conversions. */
+enum { FOP_MISC = 255 };
+static bool float_op(nb_t *b, const wa_word_t *pc, uint32_t k, bool f64, bool rc)
 {
     const wa_word_t *im = pc + 1;
     uint32_t op = pc[0];
-    for (size_t i = 0; i < sizeof fops / sizeof *fops; i++) {
-        const fop_t *f = &fops[i];
-        if (op != f->f32 && op != f->f32_rc && op != f->f64 && op != f->f64_rc)
-            continue;
-        bool f64 = op == f->f64 || op == f->f64_rc, rc = op == f->f32_rc || op == f->f64_rc;
+    if (k != FOP_MISC) {
+        const fop_t *f = &fops[k];
         xmm_load(b, f64, 0, im[1]);
         if (rc)
             xmm1_const(b, f64, im + 2);
@@ -851,19 +976,9 @@ static const memop_t memops[] = {
     {WA_OP_I64_STORE32, WA_OP_I64_STORE32_O, 4, true, true, 0},
 };
 
-static bool memory_op(nb_t *b, const wa_word_t *pc)
+/* A load or store: memops[k], with an addend word (the long form) or not. */
+static void memory_op(nb_t *b, const wa_word_t *pc, const memop_t *m, bool addend)
 {
-    const memop_t *m = NULL;
-    bool addend = false;
-    for (size_t i = 0; i < sizeof memops / sizeof *memops; i++) {
-        if (pc[0] == memops[i].op || pc[0] == memops[i].op_o) {
-            m = &memops[i];
-            addend = pc[0] == memops[i].op;
-            break;
-        }
-    }
-    if (!m)
-        return false;
     const wa_word_t *im = pc + 1;
     effective_address(b, pc, m->store ? 0 : 1, addend, m->size);
     if (m->store) {
@@ -883,7 +998,7 @@ static bool memory_op(nb_t *b, const wa_word_t *pc)
             lin_op(b, true, OPC(0x89), RDX, false);
             break;
         }
-        return true;
+        return;
     }
     switch (m->kind) {
     case 0:
@@ -903,7 +1018,6 @@ static bool memory_op(nb_t *b, const wa_word_t *pc)
         st64(b, RAX, im[0]);
     else
         st32(b, RAX, im[0]);
-    return true;
 }
 
 enum {
@@ -1120,6 +1234,47 @@ static void branch_ticked(nb_t *b, const wa_word_t *pc, uint32_t t)
 {
     tick(b, pc);
     jump_to(b, -1, t);
+}
+
+static void init_opinfo(void)
+{
+    for (uint32_t op = 0; op < WA_OP_COUNT; op++) {
+        opinfo_t *oi = &opinfo[op];
+        wa_word_t w[4] = {op, 0, 0, 0};
+        if (op != WA_OP_BR_TABLE && op != WA_OP_BR_TABLE0)
+            oi->len = (uint8_t)op_words_slow(w, w + 4);
+        bool wide = false, rc = false;
+        int k;
+        for (size_t i = 0; i < sizeof memops / sizeof *memops; i++)
+            if (op == memops[i].op || op == memops[i].op_o)
+                *oi = (opinfo_t){oi->len, K_MEM, (uint8_t)i, false, op == memops[i].op};
+        for (size_t i = 0; i < sizeof fops / sizeof *fops; i++) {
+            const fop_t *f = &fops[i];
+            if (op == f->f32 || op == f->f32_rc || op == f->f64 || op == f->f64_rc)
+                *oi = (opinfo_t){oi->len, K_FLOAT, (uint8_t)i, op == f->f64 || op == f->f64_rc,
+                                 op == f->f32_rc || op == f->f64_rc};
+        }
+        switch ((wa_op_t)op) {
+        case WA_OP_F32_NEG: case WA_OP_F32_ABS: case WA_OP_F64_NEG: case WA_OP_F64_ABS:
+        case WA_OP_F64_PROMOTE_F32: case WA_OP_F32_DEMOTE_F64: case WA_OP_F64_CONVERT_I32_S:
+        case WA_OP_F64_CONVERT_I32_U: case WA_OP_F64_CONVERT_I64_S: case WA_OP_F32_CONVERT_I32_S:
+        case WA_OP_F32_CONVERT_I32_U: case WA_OP_F32_CONVERT_I64_S:
+            *oi = (opinfo_t){oi->len, K_FLOAT, FOP_MISC, false, false};
+            break;
+        default: break;
+        }
+        if ((k = divrem_of(op, &wide, &rc)) >= 0)
+            *oi = (opinfo_t){oi->len, K_DIVREM, (uint8_t)k, wide, rc};
+        if ((k = alu_of(op, &wide, &rc)) >= 0)
+            *oi = (opinfo_t){oi->len, K_ALU, (uint8_t)k, wide, rc};
+        if ((k = cmp_of(op, &wide, &rc)) >= 0)
+            *oi = (opinfo_t){oi->len, K_CMP, (uint8_t)k, wide, rc};
+        if (op >= WA_OP_I32_EQ_BT && op < WA_OP_I32_EQ_BT + 40) {
+            uint32_t v = (op - WA_OP_I32_EQ_BT) % 4; /* BT, BF, BTC, BFC */
+            *oi = (opinfo_t){oi->len, K_CMPBR, (uint8_t)((op - WA_OP_I32_EQ_BT) / 4), v & 1,
+                             v >= 2};
+        }
+    }
 }
 
 /* Translates the op at word index i; false when this function cannot be translated. */
@@ -1354,11 +1509,19 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
     default:
         break;
     }
-    if (memory_op(b, pc))
+    const opinfo_t *oi = &opinfo[op];
+    w = oi->w;
+    rc = oi->rc;
+    k = oi->k;
+    switch (oi->kind) {
+    case K_MEM:
+        memory_op(b, pc, &memops[k], rc);
         return true;
-    if (float_op(b, pc))
-        return true;
-    if ((k = divrem_of(op, &w, &rc)) >= 0) {
+    case K_FLOAT:
+        if (float_op(b, pc, (uint32_t)k, w, rc))
+            return true;
+        break;
+    case K_DIVREM:
         (w ? ld64 : ld32)(b, RAX, im[1]);
         if (!rc)
             (w ? ld64 : ld32)(b, RCX, im[2]);
@@ -1368,8 +1531,7 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
             mov_imm32(b, RCX, im[2]);
         emit_divrem(b, pc, k, w, im[0]);
         return true;
-    }
-    if ((k = alu_of(op, &w, &rc)) >= 0) {
+    case K_ALU:
         if (w)
             ld64(b, RAX, im[1]);
         else
@@ -1383,8 +1545,7 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
         int_binop(b, (uint32_t)k, w);
         (w ? st64 : st32)(b, RAX, im[0]);
         return true;
-    }
-    if ((k = cmp_of(op, &w, &rc)) >= 0) {
+    case K_CMP:
         (w ? ld64 : ld32)(b, RAX, im[1]);
         if (!rc)
             (w ? ld64 : ld32)(b, RCX, im[2]);
@@ -1397,13 +1558,9 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
         u8(b, 0x0F), u8(b, 0xB6), u8(b, 0xC0);                        /* movzx eax, al */
         st32(b, RAX, im[0]);
         return true;
-    }
-    /* fused compare-and-branch: dst (unused), a, b or constant, target */
-    for (int c = 0; c < 10; c++) {
-        uint32_t bt = WA_OP_I32_EQ_BT + 4 * (uint32_t)c;
-        if (op < bt || op > bt + 3)
-            continue;
-        bool taken_when_true = op == bt || op == bt + 2, cst = op >= bt + 2;
+    case K_CMPBR: { /* fused compare-and-branch: dst (unused), a, b or constant, target */
+        int c = k;
+        bool taken_when_true = !w, cst = rc; /* w: the _BF forms */
         ld32(b, RAX, im[1]);
         if (cst)
             mov_imm32(b, RCX, im[2]);
@@ -1419,6 +1576,9 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
         branch_ticked(b, pc, TARGET(3));
         patch32(b, (uint32_t)at, (uint32_t)b->len);
         return true;
+    }
+    default:
+        break;
     }
     /* everything else, and returns: the interpreter runs it and the rest of the activation */
     leave(b, pc, UINT32_MAX);
@@ -1455,7 +1615,7 @@ static bool translate(nb_t *b, const wa_code_t *cd, uint32_t *entry)
         i += len;
     }
     if (ok)
-        emit_stubs(b);
+        emit_stubs(b, cd->code);
     for (size_t f = 0; ok && f < b->nfix; f++) {
         uint32_t t = b->fix[f].target;
         if (t >= n || label[t] == UINT32_MAX)
@@ -1485,6 +1645,7 @@ static pthread_once_t enter_once = PTHREAD_ONCE_INIT;
 
 static void make_enter(void)
 {
+    init_opinfo();
     nb_t b = {0};
     u8(&b, 0x53);                              /* push rbx */
     u8(&b, 0x41), u8(&b, 0x54);                /* push r12 */
@@ -1497,19 +1658,9 @@ static void make_enter(void)
     mem_op(&b, true, OPC(0x8B), R13, R14, 8);  /* mem_size */
     mem_op(&b, true, OPC(0x8B), R15, R14, 16); /* tick */
     u8(&b, 0xFF), u8(&b, 0xE2);                /* jmp rdx */
-    if (b.fail)
-        return;
-    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        goto out;
-    memcpy(p, b.p, b.len);
-    if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) {
-        munmap(p, 4096);
-        goto out;
-    }
-    enter_code = p;
-out:
-    free(b.p);
+    size_t size;
+    enter_code = seal_code(&b, &size);
+    drop_code(&b);
 }
 
 static void emit_exit(nb_t *b)
@@ -1541,6 +1692,7 @@ void wa__native_compile(wa_module_t *m)
         return;
     nb_t b = {.m = m};
     emit_exit(&b);
+    emit_tick_sub(&b);
     uint32_t *entry = malloc((size_t)ncodes * sizeof *entry);
     if (!entry || b.fail)
         goto out;
@@ -1551,27 +1703,20 @@ void wa__native_compile(wa_module_t *m)
         uint32_t e = entry[b.call[c].callee];
         patch32(&b, b.call[c].patch, e != UINT32_MAX ? e : b.call[c].fallback);
     }
-    if (b.fail)
+    size_t size, used = b.len;
+    uint8_t *p = seal_code(&b, &size);
+    if (!p)
         goto out;
-    size_t size = (b.len + 4095) & ~(size_t)4095;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        goto out;
-    memcpy(p, b.p, b.len);
-    if (mprotect(p, size, PROT_READ | PROT_EXEC) != 0) {
-        munmap(p, size);
-        goto out;
-    }
     m->native_code = p;
     m->native_bytes = size;
-    m->native_used = b.len;
+    m->native_used = used;
     for (uint32_t i = 0; i < ncodes; i++) {
         m->codes[i].native = entry[i] == UINT32_MAX ? NULL : (uint8_t *)p + entry[i];
         m->native_funcs += entry[i] != UINT32_MAX;
     }
 out:
     free(entry);
-    free(b.p);
+    drop_code(&b);
     free(b.fix);
     free(b.stub);
     free(b.call);
