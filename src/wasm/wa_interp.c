@@ -790,10 +790,6 @@ trap:
 }
 }
 
-/* A call of f from outside Wasm code: when f has native code, it runs with no interpreter
- * state set up unless it leaves native code before its return, at which the interpreter goes
- * on. Everything unusual (limits, the tick running out) goes to the interpreter from the
- * start, as do functions without native code. */
 wa_func_t *wa__native_indirect(wa_native_ctx_t *ctx, const wa_value_t *sp, uint32_t type,
                                uint32_t table)
 {
@@ -812,6 +808,10 @@ wa_func_t *wa__native_indirect(wa_native_ctx_t *ctx, const wa_value_t *sp, uint3
     return callee;
 }
 
+/* A call of f from outside Wasm code: when f has native code, it runs with no interpreter
+ * state set up unless it leaves native code before its return, at which the interpreter goes
+ * on. Everything unusual (limits, the tick running out) goes to the interpreter from the
+ * start, as do functions without native code. */
 wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
 {
     /* Host calls set ex->depth for the calls they nest; it is put back on every way out, so

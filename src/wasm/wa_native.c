@@ -5,19 +5,22 @@
 #include <stdlib.h>
 
 /* How it fits the interpreter (wa_interp.c):
- *   - Native code works on the same frame slots as the interpreter: rbx holds fp, r12 the
- *     memory base, r13 the memory size, r14 the context below, r15 the tick counter.
- *   - It runs the straight-line ops, branches and loops of one activation. At anything else
- *     it leaves: it returns the word pc of the op where the interpreter is to go on.
- *       * A call: the interpreter makes it, with ctx->resume set to the native code after
- *         the call op; the frame record keeps that, and the return (or, for a host function,
- *         the end of the call) enters native code there again.
- *       * A return, an op it has no code for, or any condition under which the op would trap
- *         (a bound, a zero divisor): it leaves without a resume address, and the interpreter
- *         runs the op itself, trapping with the location it always reports, or runs the rest
- *         of the activation.
- *   - The tick counter is decremented where the interpreter's is; when it runs out, a helper
- *     does the interpreter's slow check (deadline, fuel) and native code goes on or leaves.
+ *   - Native code works on the same frame slots and frame records as the interpreter: rbx
+ *     holds fp, r12 the memory base, r13 the memory size, r14 the context (wa_native_ctx_t),
+ *     r15 the tick counter.
+ *   - It runs straight-line ops, branches and loops, calls of the module's own functions
+ *     (direct, and indirect ones the interpreter's checks resolve), calls of host functions
+ *     (through the interpreter's own host-call code) and returns. At anything else it leaves:
+ *     it returns the word pc of the op where the interpreter is to go on.
+ *       * A call the interpreter makes for it (another instance's function, a callee without
+ *         native code): ctx->resume holds the native code after the call op, the frame
+ *         record keeps it, and the return enters native code there again.
+ *       * An op it has no code for, or any condition under which an op would trap (a bound,
+ *         a zero divisor, a full stack): it leaves without a resume address, and the
+ *         interpreter runs the op itself, trapping with the location it always reports, or
+ *         runs the rest of the activation.
+ *   - The tick counter is decremented where the interpreter's is; when it runs out, the
+ *     interpreter's slow check (deadline, fuel) runs, and native code goes on or leaves.
  * So the native tier adds no semantics of its own: every trap, limit and call is the
  * interpreter's. All code of a module is one read-only executable mapping, shared by every
  * instance on every thread: it holds no address of an instance. */
@@ -42,10 +45,21 @@ _Static_assert(offsetof(wa_native_ctx_t, frame) == CTX_FRAME, "ctx layout");
 _Static_assert(offsetof(wa_native_ctx_t, frames_end) == CTX_FRAMES_END, "ctx layout");
 _Static_assert(offsetof(wa_native_ctx_t, stack_end) == CTX_STACK_END, "ctx layout");
 _Static_assert(offsetof(wa_native_ctx_t, fp) == CTX_FP, "ctx layout");
+/* The frame record's fields, which native calls and returns write and read. */
+enum {
+    FR_RET_PC = offsetof(wa_frame_t, ret_pc),
+    FR_FP = offsetof(wa_frame_t, fp),
+    FR_FUNC = offsetof(wa_frame_t, func),
+    FR_RET_NATIVE = offsetof(wa_frame_t, ret_native),
+    FR_SIZE = sizeof(wa_frame_t),
+};
+
 _Static_assert(sizeof(wa_value_t) == 8, "slots are 8 bytes");
 
 /* Out-of-line code after a function's body: a way out, or the tick's slow path. */
-enum { STUB_LEAVE, STUB_TICK, STUB_UNTICK_LEAVE };
+/* STUB_UNDO_CALL: a direct call whose callee turned out to have no native code, after its
+ * frame record was pushed: the record is popped and the caller's frame and tick restored. */
+enum { STUB_LEAVE, STUB_TICK, STUB_UNTICK_LEAVE, STUB_UNDO_CALL };
 typedef struct stub {
     uint32_t patch;      /* rel32 of the jump to the stub */
     uint32_t back;       /* STUB_TICK: where to go on */
@@ -378,7 +392,8 @@ static void leave(nb_t *b, const wa_word_t *pc, uint32_t resume_at)
     patch32(b, (uint32_t)b->len - 4, b->exit_at);
 }
 
-/* One unit of the tick counter, as the interpreter's TICK(): sub r15, 1; js slow path. */
+/* One unit of the tick counter, as the interpreter's TICK(): sub r15, 1; js slow path. The
+ * slow path calls C code: no scratch register (rax..r11, xmm) may hold a value across it. */
 static void tick(nb_t *b, const wa_word_t *pc)
 {
     u8(b, 0x49);
@@ -430,8 +445,14 @@ static void emit_stubs(nb_t *b, const wa_word_t *code)
             u32(b, 0);
             patch32(b, (uint32_t)b->len - 4, s->back);
         }
-        /* out of time or fuel, or (UNTICK) a call the interpreter makes: the counter as
-         * before this op's unit, and the interpreter runs the op again */
+        if (s->kind == STUB_UNDO_CALL) {
+            mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
+            mem_op(b, true, OPC(0x8D), RCX, RCX, -(int32_t)FR_SIZE);
+            mem_op(b, true, OPC(0x89), RCX, R14, CTX_FRAME);
+            mem_op(b, true, OPC(0x8B), RBX, RCX, FR_FP);
+        }
+        /* out of time or fuel, or a call the interpreter makes: the counter as before this
+         * op's unit, and the interpreter runs the op again */
         if (s->kind != STUB_LEAVE) {
             u8(b, 0x49), u8(b, 0x83), u8(b, 0xC7), u8(b, 0x01); /* add r15, 1 */
         }
@@ -1020,13 +1041,6 @@ static void memory_op(nb_t *b, const wa_word_t *pc, const memop_t *m, bool adden
         st32(b, RAX, im[0]);
 }
 
-enum {
-    FR_RET_PC = offsetof(wa_frame_t, ret_pc),
-    FR_FP = offsetof(wa_frame_t, fp),
-    FR_FUNC = offsetof(wa_frame_t, func),
-    FR_RET_NATIVE = offsetof(wa_frame_t, ret_native),
-    FR_SIZE = sizeof(wa_frame_t),
-};
 
 /* RETURN / RETURN1 as the interpreter's: the results to the frame's first slots, the frame
  * record popped, and the caller resumed natively where its call left native code, else left
@@ -1130,12 +1144,13 @@ static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t n
             u8(b, 0xF3), u8(b, 0x48), u8(b, 0xAB); /* rep stosq */
         }
     }
-    /* the callee's code if it has any, else a way out at the call op (resume after it) */
+    /* the callee's code if it has any, else a way out at the call op (resume after it) that
+     * first undoes the call */
     u8(b, 0xE9);
     u32(b, 0);
     size_t stub = b->nstub;
     add_callfix(b, x - b->m->nfunc_imports, stub);
-    (void)jump_stub_k(b, -1, pc, STUB_LEAVE, next); /* an unreachable jump: makes the stub */
+    (void)jump_stub_k(b, -1, pc, STUB_UNDO_CALL, next); /* an unreachable jump: makes the stub */
     return true;
 }
 
@@ -1345,11 +1360,12 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
     }
     case WA_OP_BR_TABLE0: {
         uint32_t n = im[1];
+        /* the tick first: its slow path is a call, which keeps no scratch register */
+        tick(b, pc);
         ld32(b, RAX, im[0]);
         mov_imm32(b, RCX, n);
         rr_op(b, false, OPC(0x39), RCX, RAX);       /* cmp eax, ecx */
         rr_op(b, false, OPC(0x0F, 0x47), RAX, RCX); /* cmova eax, ecx */
-        tick(b, pc);
         /* a table of jumps, 5 bytes each: lea rcx, [rip + table]; lea rax, [rax + rax*4];
          * add rax, rcx; jmp rax */
         u8(b, 0x48);

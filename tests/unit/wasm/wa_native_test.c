@@ -319,3 +319,21 @@ TEST(a_host_function_may_call_back_any_number_of_times)
         unload(&t);
     }
 }
+
+TEST(native_loops_go_on_after_the_clock_check)
+{
+    /* under a time limit the tick counter runs out every few thousand units and its slow
+     * path (a call into the engine) runs in the middle of native code; "flow" branches
+     * through a br_table on every iteration, at which the check lands sooner or later */
+    tier_t on = load(true), off = load(false);
+    wa_call_limits_t lim = {.budget_ns = 30ull * 1000 * 1000 * 1000};
+    for (int32_t n = 40000; n < 40040; n += 7) {
+        wa_value_t r1, r2;
+        wa_trap_t t1, t2;
+        T_EQ_INT(run(&on, "flow", 1, n, 0, &r1, &t1, &lim), WA_OK);
+        T_EQ_INT(run(&off, "flow", 1, n, 0, &r2, &t2, &lim), WA_OK);
+        T_EQ_INT(r1.i32, r2.i32);
+    }
+    unload(&on);
+    unload(&off);
+}
