@@ -388,11 +388,15 @@ wa_status_t wa__table_make(wa_valtype_t elem, wa_limits_desc_t limits, uint32_t 
 void wa__instance_release_kept(wa_instance_t **keep, uint32_t n);
 bool wa__deadline_check(wa_exec_t *ex); /* slow path of the tick counter; false = trap set */
 bool wa__tick_refill(wa_exec_t *ex);    /* the next chunk, no clock read; false = no fuel */
+/* Units of work between clock checks under a time limit: 4096, or SLUICE_WASM_TICK_CHUNK from
+ * the environment (read once per process; tests make it small so that the slow path of the
+ * tick runs at every kind of op that ticks). */
+extern int64_t wa__timed_chunk;
 /* Units of work between clock checks: a chunk when a deadline or budget is set, else so many
  * that a check (which then only refills) comes rarely. */
 static inline int64_t wa__tick_chunk(const wa_exec_t *ex)
 {
-    return ex->deadline_ns || ex->budget_ns ? 4096 : (int64_t)1 << 40;
+    return ex->deadline_ns || ex->budget_ns ? wa__timed_chunk : (int64_t)1 << 40;
 }
 
 #endif

@@ -2,6 +2,8 @@
  * slow path of the fuel and deadline counter that the interpreter ticks at loops and calls. */
 #include "wa_internal.h"
 
+#include <stdlib.h>
+
 uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
 {
     if (!c || !pc || pc < c->code || pc > c->code + c->code_len)
@@ -20,6 +22,17 @@ uint32_t wa__code_offset(const wa_code_t *c, const wa_word_t *pc)
     if (lo > 0)
         best = c->trap_map[2 * (lo - 1) + 1];
     return best;
+}
+
+int64_t wa__timed_chunk = 4096;
+
+__attribute__((constructor)) static void read_tick_chunk(void)
+{
+    const char *e = getenv("SLUICE_WASM_TICK_CHUNK");
+    char *end;
+    long long v = e ? strtoll(e, &end, 10) : 0;
+    if (e && *e && !*end && v >= 1 && v <= 1 << 20)
+        wa__timed_chunk = v;
 }
 
 /* Counts the next chunk of ticks without reading the clock: fuel is taken from the budget in
