@@ -284,6 +284,32 @@ static void mov_imm64(nb_t *b, int reg, uint64_t v)
     u64(b, v);
 }
 
+/* Room for one more entry in one of the builder's lists (*items of *n, *cap entries of size
+ * bytes); false, with b->fail set, when memory runs out. */
+static bool list_room(nb_t *b, void **items, size_t n, size_t *cap, size_t size)
+{
+    if (b->fail)
+        return false;
+    if (n < *cap)
+        return true;
+    size_t c = *cap ? *cap * 2 : 64;
+    void *p = realloc(*items, c * size);
+    if (!p) {
+        b->fail = true;
+        return false;
+    }
+    *items = p;
+    *cap = c;
+    return true;
+}
+
+/* A rel32 at the current position, to be patched with the code of word index target. */
+static void add_fix(nb_t *b, uint32_t target)
+{
+    if (list_room(b, (void **)&b->fix, b->nfix, &b->capfix, sizeof *b->fix))
+        b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, target};
+}
+
 /* jcc rel32 / jmp rel32 to a word index (patched when the function is done). */
 static void jump_to(nb_t *b, int cc, uint32_t target)
 {
@@ -293,19 +319,7 @@ static void jump_to(nb_t *b, int cc, uint32_t target)
         u8(b, 0x0F);
         u8(b, (uint8_t)(0x80 + cc));
     }
-    if (b->fail)
-        return;
-    if (b->nfix == b->capfix) {
-        size_t cap = b->capfix ? b->capfix * 2 : 64;
-        fix_t *f = realloc(b->fix, cap * sizeof *f);
-        if (!f) {
-            b->fail = true;
-            return;
-        }
-        b->fix = f;
-        b->capfix = cap;
-    }
-    b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, target};
+    add_fix(b, target);
     u32(b, 0);
 }
 
@@ -318,18 +332,8 @@ static size_t jump_stub_k(nb_t *b, int cc, const wa_word_t *pc, int kind, uint32
         u8(b, 0x0F);
         u8(b, (uint8_t)(0x80 + cc));
     }
-    if (b->fail)
+    if (!list_room(b, (void **)&b->stub, b->nstub, &b->capstub, sizeof *b->stub))
         return 0;
-    if (b->nstub == b->capstub) {
-        size_t cap = b->capstub ? b->capstub * 2 : 64;
-        stub_t *s = realloc(b->stub, cap * sizeof *s);
-        if (!s) {
-            b->fail = true;
-            return 0;
-        }
-        b->stub = s;
-        b->capstub = cap;
-    }
     b->stub[b->nstub] =
         (stub_t){(uint32_t)b->len, (uint32_t)b->len + 4, pc, resume, 0, (uint8_t)kind};
     u32(b, 0);
@@ -342,23 +346,6 @@ static void jump_stub(nb_t *b, int cc, const wa_word_t *pc, bool tick)
     (void)jump_stub_k(b, cc, pc, tick ? STUB_TICK : STUB_LEAVE, UINT32_MAX);
 }
 
-/* A rel32 just after this point to be patched with the code of word index target. */
-static void add_fix(nb_t *b, uint32_t target)
-{
-    if (b->fail)
-        return;
-    if (b->nfix == b->capfix) {
-        size_t cap = b->capfix ? b->capfix * 2 : 64;
-        fix_t *f = realloc(b->fix, cap * sizeof *f);
-        if (!f) {
-            b->fail = true;
-            return;
-        }
-        b->fix = f;
-        b->capfix = cap;
-    }
-    b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, target};
-}
 
 /* Leaves at pc: the interpreter runs the op there (resume_at: where native code goes on after
  * a call op, as a word index; UINT32_MAX: nowhere). */
@@ -372,19 +359,7 @@ static void leave(nb_t *b, const wa_word_t *pc, uint32_t resume_at)
         u8(b, 0x48); /* lea rcx, [rip + rel32] */
         u8(b, 0x8D);
         u8(b, 0x0D);
-        if (!b->fail) {
-            if (b->nfix == b->capfix) {
-                size_t cap = b->capfix ? b->capfix * 2 : 64;
-                fix_t *f = realloc(b->fix, cap * sizeof *f);
-                if (!f) {
-                    b->fail = true;
-                    return;
-                }
-                b->fix = f;
-                b->capfix = cap;
-            }
-            b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, resume_at};
-        }
+        add_fix(b, resume_at);
         u32(b, 0);
     }
     u8(b, 0xE9);
@@ -1069,19 +1044,34 @@ static void emit_return(nb_t *b, uint32_t src, uint32_t n)
 
 static void add_callfix(nb_t *b, uint32_t callee, size_t stub)
 {
-    if (b->fail)
-        return;
-    if (b->ncall == b->capcall) {
-        size_t cap = b->capcall ? b->capcall * 2 : 64;
-        callfix_t *c = realloc(b->call, cap * sizeof *c);
-        if (!c) {
-            b->fail = true;
-            return;
-        }
-        b->call = c;
-        b->capcall = cap;
-    }
-    b->call[b->ncall++] = (callfix_t){(uint32_t)b->len - 4, callee, (uint32_t)stub};
+    if (list_room(b, (void **)&b->call, b->ncall, &b->capcall, sizeof *b->call))
+        b->call[b->ncall++] = (callfix_t){(uint32_t)b->len - 4, callee, (uint32_t)stub};
+}
+
+/* The interpreter's `enter` for a call from native code at pc, with rdi = the callee's fp,
+ * rdx = the end of its frame and rax = its wa_func_t: the value-stack and frame-stack checks
+ * and the tick (any failing one leaves at the call op, to resume after it), the frame record
+ * (returning natively to the op after the call), and rbx = the callee's frame. */
+static void emit_frame_push(nb_t *b, const wa_code_t *cd, const wa_word_t *pc, uint32_t next)
+{
+    mem_op(b, true, OPC(0x3B), RDX, R14, CTX_STACK_END); /* cmp rdx, ctx->stack_end */
+    (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
+    mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
+    mem_op(b, true, OPC(0x3B), RCX, R14, CTX_FRAMES_END);
+    (void)jump_stub_k(b, C_AE, pc, STUB_LEAVE, next);
+    u8(b, 0x49), u8(b, 0x83), u8(b, 0xEF), u8(b, 0x01); /* sub r15, 1 */
+    (void)jump_stub_k(b, C_S, pc, STUB_UNTICK_LEAVE, next);
+    mov_imm64(b, RDX, (uint64_t)(uintptr_t)(cd->code + next));
+    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_PC);
+    mem_op(b, true, OPC(0x89), RBX, RCX, FR_FP);
+    mem_op(b, true, OPC(0x89), RAX, RCX, FR_FUNC);
+    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x15); /* lea rdx, [rip + resume] */
+    add_fix(b, next);
+    u32(b, 0);
+    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_NATIVE);
+    mem_op(b, true, OPC(0x8D), RCX, RCX, (int32_t)FR_SIZE);
+    mem_op(b, true, OPC(0x89), RCX, R14, CTX_FRAME);
+    rr_op(b, true, OPC(0x89), RDI, RBX); /* mov rbx, rdi: the callee's frame */
 }
 
 /* CALL_LOCAL as the interpreter's `enter`, for a callee of this module: the checks, the tick,
@@ -1098,40 +1088,11 @@ static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t n
     uint64_t top = (uint64_t)im[0] + callee->frame_slots;
     if (top > INT32_MAX / 8 || callee->nzero > INT32_MAX / 8)
         return false;
-    mem_op(b, true, OPC(0x8D), RDI, RBX, SD(im[0]));     /* rdi = the callee's fp */
-    mem_op(b, true, OPC(0x8D), RAX, RBX, SD(top));       /* its frame's end */
-    mem_op(b, true, OPC(0x3B), RAX, R14, CTX_STACK_END); /* cmp rax, ctx->stack_end */
-    (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
-    mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
-    mem_op(b, true, OPC(0x3B), RCX, R14, CTX_FRAMES_END);
-    (void)jump_stub_k(b, C_AE, pc, STUB_LEAVE, next);
-    u8(b, 0x49), u8(b, 0x83), u8(b, 0xEF), u8(b, 0x01); /* sub r15, 1 */
-    (void)jump_stub_k(b, C_S, pc, STUB_UNTICK_LEAVE, next);
+    mem_op(b, true, OPC(0x8D), RDI, RBX, SD(im[0])); /* rdi = the callee's fp */
+    mem_op(b, true, OPC(0x8D), RDX, RBX, SD(top));   /* rdx = its frame's end */
     mem_op(b, true, OPC(0x8B), RAX, R14, CTX_FUNCS);
     mem_op(b, true, OPC(0x8B), RAX, RAX, SD(x)); /* rax = the callee's wa_func_t */
-    mov_imm64(b, RDX, (uint64_t)(uintptr_t)(cd->code + next));
-    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_PC);
-    mem_op(b, true, OPC(0x89), RBX, RCX, FR_FP);
-    mem_op(b, true, OPC(0x89), RAX, RCX, FR_FUNC);
-    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x15); /* lea rdx, [rip + resume] */
-    if (!b->fail) {
-        if (b->nfix == b->capfix) {
-            size_t cap = b->capfix ? b->capfix * 2 : 64;
-            fix_t *f = realloc(b->fix, cap * sizeof *f);
-            if (!f) {
-                b->fail = true;
-                return false;
-            }
-            b->fix = f;
-            b->capfix = cap;
-        }
-        b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, next};
-    }
-    u32(b, 0);
-    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_NATIVE);
-    mem_op(b, true, OPC(0x8D), RCX, RCX, (int32_t)FR_SIZE);
-    mem_op(b, true, OPC(0x89), RCX, R14, CTX_FRAME);
-    rr_op(b, true, OPC(0x89), RDI, RBX); /* mov rbx, rdi */
+    emit_frame_push(b, cd, pc, next);
     uint32_t nz = callee->nzero, z = callee->nparams;
     if (nz) {
         u8(b, 0x31), u8(b, 0xC0); /* xor eax, eax */
@@ -1205,36 +1166,7 @@ static void emit_call_indirect(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_
     u8(b, 0x48), u8(b, 0x8D), u8(b, 0x3C), u8(b, 0xD7); /* lea rdi, [rdi + rdx*8] */
     mem_op(b, false, OPC(0x8B), RDX, R8, CD_FRAME_SLOTS);
     u8(b, 0x48), u8(b, 0x8D), u8(b, 0x14), u8(b, 0xD7); /* lea rdx, [rdi + rdx*8] */
-    mem_op(b, true, OPC(0x3B), RDX, R14, CTX_STACK_END);
-    (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
-    mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
-    mem_op(b, true, OPC(0x3B), RCX, R14, CTX_FRAMES_END);
-    (void)jump_stub_k(b, C_AE, pc, STUB_LEAVE, next);
-    u8(b, 0x49), u8(b, 0x83), u8(b, 0xEF), u8(b, 0x01); /* sub r15, 1 */
-    (void)jump_stub_k(b, C_S, pc, STUB_UNTICK_LEAVE, next);
-    mov_imm64(b, RDX, (uint64_t)(uintptr_t)(cd->code + next));
-    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_PC);
-    mem_op(b, true, OPC(0x89), RBX, RCX, FR_FP);
-    mem_op(b, true, OPC(0x89), RAX, RCX, FR_FUNC);
-    u8(b, 0x48), u8(b, 0x8D), u8(b, 0x15); /* lea rdx, [rip + resume] */
-    if (!b->fail) {
-        if (b->nfix == b->capfix) {
-            size_t cap = b->capfix ? b->capfix * 2 : 64;
-            fix_t *f = realloc(b->fix, cap * sizeof *f);
-            if (!f) {
-                b->fail = true;
-                return;
-            }
-            b->fix = f;
-            b->capfix = cap;
-        }
-        b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, next};
-    }
-    u32(b, 0);
-    mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_NATIVE);
-    mem_op(b, true, OPC(0x8D), RCX, RCX, (int32_t)FR_SIZE);
-    mem_op(b, true, OPC(0x89), RCX, R14, CTX_FRAME);
-    rr_op(b, true, OPC(0x89), RDI, RBX); /* mov rbx, rdi: the callee's frame */
+    emit_frame_push(b, cd, pc, next);
     /* its declared locals cleared: rep stosq from fp + nparams, nzero slots */
     mem_op(b, false, OPC(0x8B), RDX, R8, CD_NPARAMS);
     u8(b, 0x48), u8(b, 0x8D), u8(b, 0x3C), u8(b, 0xD3); /* lea rdi, [rbx + rdx*8] */
