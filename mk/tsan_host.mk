@@ -1,9 +1,11 @@
-# `make tsan-host`: the host unit tests that use threads (shared data, queues and metrics are
-# the host's cross-thread state), built by VARIANT=tsan into $(BUILD_DIR)/tsan/ and run with
-# every race fatal. `make test` builds them and the unit suite runs them the same way.
+# `make tsan-host`: the unit tests that use threads (shared data, queues and metrics are the
+# host's cross-thread state; native code is translated by whichever thread first calls it),
+# built by VARIANT=tsan into $(BUILD_DIR)/tsan/ and run with every race fatal. `make test`
+# builds them and the unit suite runs them the same way.
 
 TSAN_HOST_TESTS := $(BUILD_DIR)/tsan/tests/unit/host/pw_async_test \
-                   $(BUILD_DIR)/tsan/tests/unit/host/pw_uv_test
+                   $(BUILD_DIR)/tsan/tests/unit/host/pw_uv_test \
+                   $(BUILD_DIR)/tsan/tests/unit/wasm/wa_native_test
 
 .PHONY: tsan-host
 tsan-host:

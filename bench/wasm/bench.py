@@ -189,17 +189,24 @@ def print_table(rows):
     return g
 
 
-def measure_load(d, sluice, v8, v8_load, key, failures):
+def measure_load(d, sluice, v8, v8_load, v8_lazy, key, failures):
     """Load throughput on big.wasm in each engine; prints the lines and returns sluice's MB/s."""
     big = os.path.join(d, "big.wasm")
     size = os.path.getsize(big)
     load = {}
     for engine, argv in (("sluice", [sluice, "load", big, LOAD_REPS]),
-                         ("V8", v8_load + ["load", big, LOAD_REPS])):
+                         ("V8", v8_load + ["load", big, LOAD_REPS]),
+                         ("V8 lazy", v8_lazy + ["load", big, LOAD_REPS])):
         try:
             load[engine] = run_result(argv)
         except RunError as e:
             failures.append("load/%s: %s" % (engine, e))
+    # sluice translates a function into native code on its first call; bench-sluice also
+    # times translating all of them after a load, which is what V8's eager Liftoff does
+    s = load.get("sluice")
+    if s and "translate_best_ms" in s:
+        tr_key = "translate_best_ms" if key == "best_ms" else "translate_best_cpu_ms"
+        load["sluice+tr"] = {key: float(s[key]) + float(s[tr_key])}
     try:
         # A one-function module's run stands for process start-up and reading a file.
         tiny = best_of(["wasm-interp", os.path.join(d, "fib.wasm")], 3)
@@ -210,17 +217,24 @@ def measure_load(d, sluice, v8, v8_load, key, failures):
     print("module load: big.wasm, %.2f MB of generated code, best of %s:" % (size / 1e6,
                                                                             LOAD_REPS))
     mbs = {}
-    for engine, note in (("sluice", "wa_module_load: decode + validate + compile"),
+    for engine, note in (("sluice", "wa_module_load: decode + validate + compile to word "
+                                    "code;\n%32snative code is made on each function's first call"
+                                    % ""),
+                         ("sluice+tr", "the same, then every function translated to native"),
                          ("V8", "new WebAssembly.Module: eager Liftoff, no module cache"),
+                         ("V8 lazy", "the same with lazy compilation, V8's default"),
                          ("wabt", "wasm-interp read + validate, minus a tiny module's")):
         r = load.get(engine)
-        ms = r and r[key]
+        ms = r and float(r[key])
         mbs[engine] = size / 1e6 / (ms / 1e3) if ms and ms > 0 else None
         extra = ""
         if engine == "sluice" and r:
-            extra = "; then instantiate %.3f ms" % r["instantiate_best_ms"]
-        print("  %-7s %8s MB/s  %9s ms   (%s%s)" % (engine, fmt(mbs[engine]), fmt(ms, 2), note,
-                                                   extra))
+            extra = "; then instantiate %.3f ms" % float(r["instantiate_best_ms"])
+        if engine == "sluice+tr" and s and "native_funcs" in s:
+            extra = "; %s of %s functions, %.1f MB of code" % (
+                s["native_funcs"], s["funcs"], int(s["native_bytes"]) / 1e6)
+        print("  %-9s %8s MB/s  %9s ms   (%s%s)" % (engine, fmt(mbs[engine]), fmt(ms, 2), note,
+                                                     extra))
     big_sums = {}
     for engine, argv in (("sluice", [sluice, "run", big, "1", "1"]),
                          ("V8", v8 + ["run", big, "1", "1"])):
@@ -262,6 +276,8 @@ def main():
     v8 = [opts["--node"], js]
     v8_load = [opts["--node"], "--no-wasm-lazy-compilation",
                "--no-wasm-native-module-cache-enabled", js]
+    v8_lazy = [opts["--node"], "--wasm-lazy-compilation",
+               "--no-wasm-native-module-cache-enabled", js]
 
     kernels = []
     try:
@@ -294,7 +310,7 @@ def main():
         print("  %-10s done" % name, file=sys.stderr, flush=True)
     g = print_table(rows)
     print()
-    lmb = measure_load(d, sluice, v8, v8_load, key, failures)
+    lmb = measure_load(d, sluice, v8, v8_load, v8_lazy, key, failures)
     print()
 
     def verdict(x, ok):

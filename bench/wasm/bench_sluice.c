@@ -135,7 +135,9 @@ out:
     return rc;
 }
 
-/* Module load (decode + validate + compile) and instantiation, each timed reps times. */
+/* Module load (decode + validate + compile), instantiation and the translation of every
+ * function into native code (otherwise made on each function's first call), each timed reps
+ * times. */
 static int cmd_load(const char *path, uint32_t reps)
 {
     uint8_t *bytes;
@@ -143,6 +145,7 @@ static int cmd_load(const char *path, uint32_t reps)
     if (read_file(path, &bytes, &len) != 0)
         return 1;
     double load_ms[BT_MAX_REPS], load_cpu_ms[BT_MAX_REPS], inst_ms[BT_MAX_REPS];
+    double tr_ms[BT_MAX_REPS], tr_cpu_ms[BT_MAX_REPS];
     int rc = 1;
     wa_linker_t *linker = wa_linker_new();
     if (!linker)
@@ -166,17 +169,34 @@ static int cmd_load(const char *path, uint32_t reps)
             goto out;
         }
         wa_instance_free(inst);
+        double t3 = bt_now_ms(), c3 = bt_cpu_ms();
+        wa_module_translate(mod);
+        double t4 = bt_now_ms(), c4 = bt_cpu_ms();
         wa_module_unref(mod);
         load_ms[r] = t1 - t0;
         load_cpu_ms[r] = c1 - c0;
         inst_ms[r] = t2 - t1;
+        tr_ms[r] = t4 - t3;
+        tr_cpu_ms[r] = c4 - c3;
     }
     qsort(load_ms, reps, sizeof load_ms[0], bt_cmp);
     qsort(load_cpu_ms, reps, sizeof load_cpu_ms[0], bt_cmp);
     qsort(inst_ms, reps, sizeof inst_ms[0], bt_cmp);
+    qsort(tr_ms, reps, sizeof tr_ms[0], bt_cmp);
+    qsort(tr_cpu_ms, reps, sizeof tr_cpu_ms[0], bt_cmp);
+    wa_module_t *mod;
+    wa_error_t err = {0};
+    wa_module_stats_t stats = {0};
+    if (wa_module_load(bytes, len, &mod, &err) == WA_OK) { /* how much of it translates */
+        wa_module_translate(mod);
+        wa_module_stats(mod, &stats);
+        wa_module_unref(mod);
+    }
     printf("result bytes=%zu best_ms=%.3f median_ms=%.3f best_cpu_ms=%.3f "
-           "instantiate_best_ms=%.3f reps=%u\n",
-           len, load_ms[0], load_ms[reps / 2], load_cpu_ms[0], inst_ms[0], reps);
+           "instantiate_best_ms=%.3f translate_best_ms=%.3f translate_best_cpu_ms=%.3f "
+           "native_funcs=%u funcs=%u native_bytes=%zu reps=%u\n",
+           len, load_ms[0], load_ms[reps / 2], load_cpu_ms[0], inst_ms[0], tr_ms[0],
+           tr_cpu_ms[0], stats.native_funcs, stats.funcs, stats.native_bytes, reps);
     rc = 0;
 out:
     wa_linker_free(linker);
@@ -187,7 +207,7 @@ out:
 static int usage(void)
 {
     fprintf(stderr, "usage: bench-sluice run FILE.wasm N REPS   time run(N), print its checksum\n"
-                    "       bench-sluice load FILE.wasm REPS    time load and instantiation\n");
+                    "       bench-sluice load FILE.wasm REPS    time load, instantiation and translation\n");
     return 2;
 }
 

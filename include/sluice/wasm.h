@@ -133,7 +133,8 @@ size_t wa_module_export_count(const wa_module_t *m);
 wa_status_t wa_module_export(const wa_module_t *m, size_t i, const char **name,
                              wa_externtype_t *type);
 /* Sizes for `inspect`: number of defined functions, code bytes, data bytes; how many
- * functions have native code (x86-64 Linux, unless SLUICE_WASM_NATIVE=0), and its bytes. */
+ * functions have native code so far (x86-64 Linux, unless SLUICE_WASM_NATIVE=0: a function is
+ * translated on its first call, or by wa_module_translate), and its bytes. */
 typedef struct wa_module_stats {
     uint32_t funcs, types, tables, memories, globals, elems, datas;
     size_t code_bytes, data_bytes, compiled_bytes;
@@ -141,6 +142,10 @@ typedef struct wa_module_stats {
     size_t native_bytes;
 } wa_module_stats_t;
 void wa_module_stats(const wa_module_t *m, wa_module_stats_t *out);
+/* Translates now every function of m not yet translated (otherwise each is translated on its
+ * first call): for tools that report on the native code, or a host that would rather pay for
+ * it before the first call. Safe while other threads call m's functions. */
+void wa_module_translate(wa_module_t *m);
 
 /* ---- traps -------------------------------------------------------------------------------- */
 

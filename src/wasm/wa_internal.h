@@ -151,8 +151,13 @@ typedef struct wa_code {
     uint32_t ntrap;
     bool constant;        /* the body is a lone constant (or empty): see wa_func_constant */
     wa_value_t constant_value;
-    const void *native;   /* its machine code (in the module's native_code), or NULL */
+    /* the native tier (wa_native.c) translates a function on its first call, on whichever
+     * thread makes it; the code is then published here for every thread */
+    _Atomic(const void *) native; /* its machine code (in the module's native_code), or NULL */
+    atomic_int native_state;      /* WA_NATIVE_UNTRIED, _BUSY (being translated) or _DONE */
 } wa_code_t;
+
+enum { WA_NATIVE_UNTRIED, WA_NATIVE_BUSY, WA_NATIVE_DONE };
 
 typedef struct wa_import {
     char *module, *name; /* owned */
@@ -226,10 +231,14 @@ struct wa_module {
     uint32_t needs_datacount_at; /* offset of a data index used without a data count section */
     uint8_t *declared_funcs;   /* owned: 1 where ref.func may name the function */
     size_t code_bytes, data_bytes, compiled_bytes;
-    void *native_code;         /* owned mapping: the native tier's code (wa_native.c) */
-    size_t native_bytes;       /* of the mapping */
-    size_t native_used;        /* of the code in it */
-    uint32_t native_funcs;     /* functions with native code */
+    /* the native tier's code (wa_native.c): one shared memory object mapped twice, written
+     * through native_rw and run from native_code, both owned; functions are appended to it as
+     * they are translated, by any thread */
+    uint8_t *native_code, *native_rw;
+    size_t native_bytes;          /* of each mapping */
+    atomic_size_t native_used;    /* bytes of it handed out */
+    atomic_uint native_funcs;     /* functions with native code */
+    _Atomic size_t native_code_bytes; /* of their code */
 };
 
 struct wa_func {
@@ -352,10 +361,29 @@ int wa__native_host_call(wa_native_ctx_t *ctx, wa_value_t *sp, uint32_t x);
 wa_func_t *wa__native_indirect(wa_native_ctx_t *ctx, const wa_value_t *sp, uint32_t type,
                                uint32_t table);
 
-/* Translates every function of m that it can (a no-op where there is no native tier, or with
- * SLUICE_WASM_NATIVE=0 in the environment). */
+/* Readies m for the native tier, whose functions are translated on their first call (none
+ * are where there is no native tier, or with SLUICE_WASM_NATIVE=0 in the environment). */
 void wa__native_compile(wa_module_t *m);
 void wa__native_free(wa_module_t *m);
+/* cd's native code, translating it now if no thread has tried yet; NULL while another thread
+ * translates it, or when it has none (then the interpreter runs it). */
+const void *wa__native_translate(wa_module_t *m, const wa_code_t *cd);
+/* Translates every function of m not yet tried. */
+void wa__native_translate_all(wa_module_t *m);
+
+static inline const void *wa__native_of(const wa_code_t *cd)
+{
+    return atomic_load_explicit(&cd->native, memory_order_acquire);
+}
+/* The native code cd runs from, translating it on this first call. */
+static inline const void *wa__native_entry(wa_module_t *m, const wa_code_t *cd)
+{
+    const void *p = wa__native_of(cd);
+    if (__builtin_expect(!p && atomic_load_explicit(&cd->native_state, memory_order_relaxed) ==
+                                   WA_NATIVE_UNTRIED, 0))
+        p = wa__native_translate(m, cd);
+    return p;
+}
 /* Runs native code from target on the frame at fp; returns the word pc of the op where the
  * interpreter goes on. */
 const wa_word_t *wa__native_run(wa_native_ctx_t *ctx, wa_value_t *fp, const void *target);

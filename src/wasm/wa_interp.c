@@ -771,8 +771,9 @@ enter:
         }
         fp = nfp;
         pc = cd->code;
-        if (cd->native)
-            RUN_NATIVE(cd->native);
+        const void *native = wa__native_entry(callee->inst->module, cd);
+        if (native)
+            RUN_NATIVE(native);
         NEXT();
     }
 
@@ -800,7 +801,7 @@ wa_func_t *wa__native_indirect(wa_native_ctx_t *ctx, const wa_value_t *sp, uint3
     if (i >= t->size)
         return NULL;
     wa_func_t *callee = t->elems[i].funcref;
-    if (!callee || callee->inst != inst || callee->host || !callee->code->native)
+    if (!callee || callee->inst != inst || callee->host || !wa__native_of(callee->code))
         return NULL;
     if (callee->type != &ty->ft &&
         (callee->type_hash != ty->hash || !wa__type_eq(callee->type, &ty->ft)))
@@ -819,7 +820,8 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
      * one started. */
     const uint32_t depth = ex->depth;
     const wa_code_t *cd = f->code;
-    if (!cd->native || UNLIKELY(depth >= ex->max_depth ||
+    const void *native = wa__native_entry(f->inst->module, cd);
+    if (!native || UNLIKELY(depth >= ex->max_depth ||
                                 args + cd->frame_slots > ex->stack_end || ex->tick <= 0)) {
         wa_trap_kind_t k = run(ex, f, args, NULL, NULL);
         ex->depth = depth;
@@ -856,7 +858,7 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     c.stack_end = ex->stack_end;
     c.inst = inst;
     c.trap = WA_TRAP_NONE;
-    const wa_word_t *pc = wa__native_run(&c, args, cd->native);
+    const wa_word_t *pc = wa__native_run(&c, args, native);
     ex->depth = depth;
     if (LIKELY(pc == exit_stub && c.trap == WA_TRAP_NONE)) {
         ex->tick = c.tick;

@@ -187,7 +187,7 @@ done:
         module_free(m);
         return st;
     }
-    wa__native_compile(m); /* where it cannot, the interpreter runs the code */
+    wa__native_compile(m); /* functions are translated on their first call */
     *out = m;
     return WA_OK;
 }
@@ -252,7 +252,12 @@ void wa_module_stats(const wa_module_t *m, wa_module_stats_t *out)
     out->code_bytes = m->code_bytes;
     out->data_bytes = m->data_bytes;
     out->compiled_bytes = m->compiled_bytes;
-    out->native_funcs = m->native_funcs;
-    out->native_bytes = m->native_used;
+    out->native_funcs = atomic_load_explicit(&m->native_funcs, memory_order_relaxed);
+    out->native_bytes = atomic_load_explicit(&m->native_code_bytes, memory_order_relaxed);
+}
+
+void wa_module_translate(wa_module_t *m)
+{
+    wa__native_translate_all(m);
 }
 

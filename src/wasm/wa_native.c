@@ -1,5 +1,5 @@
-/* The native tier: translates a module's word code into x86-64 machine code, op by op, once
- * per module. The interpreter enters it and takes over again wherever it is left. */
+/* The native tier: translates a function's word code into x86-64 machine code, op by op, on
+ * the function's first call. The interpreter enters it and takes over again wherever it is left. */
 #include "wa_internal.h"
 
 #include <stdlib.h>
@@ -22,13 +22,22 @@
  *   - The tick counter is decremented where the interpreter's is; when it runs out, the
  *     interpreter's slow check (deadline, fuel) runs, and native code goes on or leaves.
  * So the native tier adds no semantics of its own: every trap, limit and call is the
- * interpreter's. All code of a module is one read-only executable mapping, shared by every
- * instance on every thread: it holds no address of an instance. */
+ * interpreter's. All code of a module is in one executable mapping, shared by every instance
+ * on every thread: it holds no address of an instance.
+ *
+ * A function is translated when it is first called (wa__native_entry), by the thread that
+ * calls it, so that loading a module costs no translation and a plugin pays only for the
+ * functions it runs. Threads never wait for each other: one that finds a function being
+ * translated interprets that call. The code is appended to the module's mapping through a
+ * second, writable mapping of the same memory, and published with a release store; a call
+ * from native code to a function not yet translated leaves at the call op, and the
+ * interpreter's call translates it. */
 
 #if defined(__x86_64__) && defined(__linux__)
 
 #include <pthread.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 enum { C_O, C_NO, C_B, C_AE, C_E, C_NE, C_BE, C_A, C_S, C_NS, C_P, C_NP, C_L, C_GE, C_LE, C_G };
@@ -57,96 +66,64 @@ enum {
 _Static_assert(sizeof(wa_value_t) == 8, "slots are 8 bytes");
 
 /* Out-of-line code after a function's body: a way out, or the tick's slow path. */
-/* STUB_UNDO_CALL: a direct call whose callee turned out to have no native code, after its
- * frame record was pushed: the record is popped and the caller's frame and tick restored. */
-enum { STUB_LEAVE, STUB_TICK, STUB_UNTICK_LEAVE, STUB_UNDO_CALL };
+enum { STUB_LEAVE, STUB_TICK, STUB_UNTICK_LEAVE };
 typedef struct stub {
     uint32_t patch;      /* rel32 of the jump to the stub */
     uint32_t back;       /* STUB_TICK: where to go on */
     const wa_word_t *pc; /* the op to leave at */
     uint32_t resume;     /* word index native code resumes at after it, or UINT32_MAX */
-    uint32_t at;         /* where the stub was put */
     uint8_t kind;
 } stub_t;
 
 typedef struct fix {
     uint32_t patch;  /* rel32 position */
-    uint32_t target; /* word index */
+    uint32_t target; /* word index; for a jump out of the function, an offset in the module's
+                        code */
 } fix_t;
 
-/* A direct call: a jump to the callee's code, or to a way out if it has none. */
-typedef struct callfix {
-    uint32_t patch;
-    uint32_t callee;   /* code index */
-    uint32_t fallback; /* offset, once known; a stub index until then */
-} callfix_t;
-
-/* One module's translation under way. */
+/* One function's translation under way (or the module's shared code), written into a buffer
+ * of its own and copied into the module's code when done. */
 typedef struct nb {
-    uint8_t *p;
+    uint8_t *p; /* owned */
     size_t len, cap;
     bool fail;
     uint32_t *label; /* per word index: native offset, or UINT32_MAX where no op starts */
-    fix_t *fix;
+    fix_t *fix;      /* owned: jumps to word indexes */
     size_t nfix, capfix;
-    stub_t *stub;
+    fix_t *ext;      /* owned: jumps to the module's shared code, patched once placed */
+    size_t next, capext;
+    stub_t *stub;    /* owned */
     size_t nstub, capstub;
-    callfix_t *call;
-    size_t ncall, capcall, call_fn_start; /* call_fn_start: the first of this function's */
     const wa_module_t *m;
-    uint32_t exit_at; /* the shared way out, at the start of the module's code */
-    uint32_t tick_at; /* the tick's slow path, after it */
 } nb_t;
 
-/* The code is written straight into pages of its own, which later become the executable
- * mapping: growing moves the mapping (mremap), never copies the code. */
+/* The module's shared code, at the start of its mapping: the way out, then the tick's slow
+ * path. */
+enum { EXIT_AT = 0, TICK_AT = 64 };
+
 static void grow(nb_t *b, size_t more)
 {
     if (b->fail || b->len + more <= b->cap)
         return;
-    size_t cap = b->cap ? b->cap * 2 : 65536;
+    size_t cap = b->cap ? b->cap * 2 : 4096;
     while (cap < b->len + more)
         cap *= 2;
-    void *p = b->p ? mremap(b->p, b->cap, cap, MREMAP_MAYMOVE)
-                   : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) {
         b->fail = true;
         return;
     }
-#ifdef MADV_POPULATE_WRITE
-    /* the pages are all about to be written: one call maps them, not a fault each */
-    (void)madvise((uint8_t *)p + b->cap, cap - b->cap, MADV_POPULATE_WRITE);
-#endif
     b->p = p;
     b->cap = cap;
 }
 
-static void drop_code(nb_t *b)
+static void nb_free(nb_t *b)
 {
-    if (b->p)
-        munmap(b->p, b->cap);
-    b->p = NULL;
-    b->cap = b->len = 0;
-}
-
-/* Makes the code read-only and executable, giving back the pages past it; NULL if the system
- * refuses (then nothing is left mapped). *size: the mapping's length. */
-static void *seal_code(nb_t *b, size_t *size)
-{
-    if (b->fail || !b->p)
-        return NULL;
-    size_t used = (b->len + 4095) & ~(size_t)4095;
-    if (used < b->cap)
-        munmap(b->p + used, b->cap - used);
-    b->cap = used;
-    if (mprotect(b->p, used, PROT_READ | PROT_EXEC) != 0) {
-        drop_code(b);
-        return NULL;
-    }
-    void *p = b->p;
-    b->p = NULL; /* no longer the builder's */
-    *size = used;
-    return p;
+    free(b->p);
+    free(b->fix);
+    free(b->ext);
+    free(b->stub);
+    memset(b, 0, sizeof *b);
 }
 
 /* Every byte of the code goes through here: the common case is one compare. */
@@ -310,6 +287,15 @@ static void add_fix(nb_t *b, uint32_t target)
         b->fix[b->nfix++] = (fix_t){(uint32_t)b->len, target};
 }
 
+/* A rel32 at the current position to the module's shared code at offset `at` (EXIT_AT,
+ * TICK_AT), patched when the function's place is known. */
+static void add_ext(nb_t *b, uint32_t at)
+{
+    if (list_room(b, (void **)&b->ext, b->next, &b->capext, sizeof *b->ext))
+        b->ext[b->next++] = (fix_t){(uint32_t)b->len, at};
+    u32(b, 0);
+}
+
 /* jcc rel32 / jmp rel32 to a word index (patched when the function is done). */
 static void jump_to(nb_t *b, int cc, uint32_t target)
 {
@@ -323,8 +309,8 @@ static void jump_to(nb_t *b, int cc, uint32_t target)
     u32(b, 0);
 }
 
-/* jcc rel32 (cc < 0: jmp) to a new stub of the kind; returns its index. */
-static size_t jump_stub_k(nb_t *b, int cc, const wa_word_t *pc, int kind, uint32_t resume)
+/* jcc rel32 (cc < 0: jmp) to a new stub of the kind. */
+static void jump_stub_k(nb_t *b, int cc, const wa_word_t *pc, int kind, uint32_t resume)
 {
     if (cc < 0) {
         u8(b, 0xE9);
@@ -332,18 +318,16 @@ static size_t jump_stub_k(nb_t *b, int cc, const wa_word_t *pc, int kind, uint32
         u8(b, 0x0F);
         u8(b, (uint8_t)(0x80 + cc));
     }
-    if (!list_room(b, (void **)&b->stub, b->nstub, &b->capstub, sizeof *b->stub))
-        return 0;
-    b->stub[b->nstub] =
-        (stub_t){(uint32_t)b->len, (uint32_t)b->len + 4, pc, resume, 0, (uint8_t)kind};
+    if (list_room(b, (void **)&b->stub, b->nstub, &b->capstub, sizeof *b->stub))
+        b->stub[b->nstub++] =
+            (stub_t){(uint32_t)b->len, (uint32_t)b->len + 4, pc, resume, (uint8_t)kind};
     u32(b, 0);
-    return b->nstub++;
 }
 
 /* jcc rel32 to a new stub leaving at pc (tick: the slow path of the tick, going on here). */
 static void jump_stub(nb_t *b, int cc, const wa_word_t *pc, bool tick)
 {
-    (void)jump_stub_k(b, cc, pc, tick ? STUB_TICK : STUB_LEAVE, UINT32_MAX);
+    jump_stub_k(b, cc, pc, tick ? STUB_TICK : STUB_LEAVE, UINT32_MAX);
 }
 
 
@@ -363,8 +347,7 @@ static void leave(nb_t *b, const wa_word_t *pc, uint32_t resume_at)
         u32(b, 0);
     }
     u8(b, 0xE9);
-    u32(b, 0);
-    patch32(b, (uint32_t)b->len - 4, b->exit_at);
+    add_ext(b, EXIT_AT);
 }
 
 /* One unit of the tick counter, as the interpreter's TICK(): sub r15, 1; js slow path. The
@@ -401,8 +384,7 @@ static void emit_stubs(nb_t *b, const wa_word_t *code)
     mov_imm64(b, RDX, (uint64_t)(uintptr_t)code);
     u8(b, 0x48), u8(b, 0x8D), u8(b, 0x04), u8(b, 0x82); /* lea rax, [rdx + rax*4] */
     u8(b, 0xE9);
-    u32(b, 0);
-    patch32(b, (uint32_t)b->len - 4, b->exit_at);
+    add_ext(b, EXIT_AT);
     uint32_t out = (uint32_t)b->len;
     u8(b, 0x31), u8(b, 0xC9); /* xor ecx, ecx: nothing to resume */
     u8(b, 0xE9);
@@ -411,20 +393,12 @@ static void emit_stubs(nb_t *b, const wa_word_t *code)
     for (size_t i = 0; i < b->nstub && !b->fail; i++) {
         stub_t *s = &b->stub[i];
         patch32(b, s->patch, (uint32_t)b->len);
-        s->at = (uint32_t)b->len;
         if (s->kind == STUB_TICK) {
             u8(b, 0xE8); /* call the tick's slow path: ZF clear when the call may go on */
-            u32(b, 0);
-            patch32(b, (uint32_t)b->len - 4, b->tick_at);
+            add_ext(b, TICK_AT);
             u8(b, 0x0F), u8(b, 0x85); /* jnz back */
             u32(b, 0);
             patch32(b, (uint32_t)b->len - 4, s->back);
-        }
-        if (s->kind == STUB_UNDO_CALL) {
-            mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
-            mem_op(b, true, OPC(0x8D), RCX, RCX, -(int32_t)FR_SIZE);
-            mem_op(b, true, OPC(0x89), RCX, R14, CTX_FRAME);
-            mem_op(b, true, OPC(0x8B), RBX, RCX, FR_FP);
         }
         /* out of time or fuel, or a call the interpreter makes: the counter as before this
          * op's unit, and the interpreter runs the op again */
@@ -447,7 +421,6 @@ static void emit_stubs(nb_t *b, const wa_word_t *code)
  * its alignment) runs native_tick; ZF is set when the call must stop. */
 static void emit_tick_sub(nb_t *b)
 {
-    b->tick_at = (uint32_t)b->len;
     u8(b, 0x48), u8(b, 0x83), u8(b, 0xEC), u8(b, 0x08); /* sub rsp, 8 */
     mem_op(b, true, OPC(0x89), R15, R14, 16);            /* ctx->tick = r15 */
     rr_op(b, true, OPC(0x89), R14, RDI);                 /* mov rdi, r14 */
@@ -1038,14 +1011,7 @@ static void emit_return(nb_t *b, uint32_t src, uint32_t n)
     mem_op(b, true, OPC(0x8B), RAX, RCX, FR_RET_PC);
     u8(b, 0x31), u8(b, 0xC9); /* xor ecx, ecx */
     u8(b, 0xE9);
-    u32(b, 0);
-    patch32(b, (uint32_t)b->len - 4, b->exit_at);
-}
-
-static void add_callfix(nb_t *b, uint32_t callee, size_t stub)
-{
-    if (list_room(b, (void **)&b->call, b->ncall, &b->capcall, sizeof *b->call))
-        b->call[b->ncall++] = (callfix_t){(uint32_t)b->len - 4, callee, (uint32_t)stub};
+    add_ext(b, EXIT_AT);
 }
 
 /* The interpreter's `enter` for a call from native code at pc, with rdi = the callee's fp,
@@ -1055,12 +1021,12 @@ static void add_callfix(nb_t *b, uint32_t callee, size_t stub)
 static void emit_frame_push(nb_t *b, const wa_code_t *cd, const wa_word_t *pc, uint32_t next)
 {
     mem_op(b, true, OPC(0x3B), RDX, R14, CTX_STACK_END); /* cmp rdx, ctx->stack_end */
-    (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
+    jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
     mem_op(b, true, OPC(0x8B), RCX, R14, CTX_FRAME);
     mem_op(b, true, OPC(0x3B), RCX, R14, CTX_FRAMES_END);
-    (void)jump_stub_k(b, C_AE, pc, STUB_LEAVE, next);
+    jump_stub_k(b, C_AE, pc, STUB_LEAVE, next);
     u8(b, 0x49), u8(b, 0x83), u8(b, 0xEF), u8(b, 0x01); /* sub r15, 1 */
-    (void)jump_stub_k(b, C_S, pc, STUB_UNTICK_LEAVE, next);
+    jump_stub_k(b, C_S, pc, STUB_UNTICK_LEAVE, next);
     mov_imm64(b, RDX, (uint64_t)(uintptr_t)(cd->code + next));
     mem_op(b, true, OPC(0x89), RDX, RCX, FR_RET_PC);
     mem_op(b, true, OPC(0x89), RBX, RCX, FR_FP);
@@ -1076,8 +1042,10 @@ static void emit_frame_push(nb_t *b, const wa_code_t *cd, const wa_word_t *pc, u
 
 /* CALL_LOCAL as the interpreter's `enter`, for a callee of this module: the checks, the tick,
  * the frame record (returning natively to the op after the call), the callee's locals
- * cleared, and a jump to its code. Anything unusual leaves at the call op with native code to
- * resume after it, so the interpreter makes the call (and traps where it must). */
+ * cleared, and a jump to its code, read from its wa_code_t (it may be translated after the
+ * caller). Anything unusual, or a callee with no native code yet, leaves at the call op with
+ * native code to resume after it, so the interpreter makes the call (translating the callee,
+ * or trapping where it must). */
 static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t next)
 {
     const wa_word_t *pc = cd->code + i, *im = pc + 1;
@@ -1088,6 +1056,10 @@ static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t n
     uint64_t top = (uint64_t)im[0] + callee->frame_slots;
     if (top > INT32_MAX / 8 || callee->nzero > INT32_MAX / 8)
         return false;
+    mov_imm64(b, R8, (uint64_t)(uintptr_t)&callee->native);
+    mem_op(b, true, OPC(0x8B), R8, R8, 0); /* r8 = the callee's code */
+    rr_op(b, true, OPC(0x85), R8, R8);     /* test r8, r8 */
+    jump_stub_k(b, C_E, pc, STUB_LEAVE, next);
     mem_op(b, true, OPC(0x8D), RDI, RBX, SD(im[0])); /* rdi = the callee's fp */
     mem_op(b, true, OPC(0x8D), RDX, RBX, SD(top));   /* rdx = its frame's end */
     mem_op(b, true, OPC(0x8B), RAX, R14, CTX_FUNCS);
@@ -1105,13 +1077,7 @@ static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t n
             u8(b, 0xF3), u8(b, 0x48), u8(b, 0xAB); /* rep stosq */
         }
     }
-    /* the callee's code if it has any, else a way out at the call op (resume after it) that
-     * first undoes the call */
-    u8(b, 0xE9);
-    u32(b, 0);
-    size_t stub = b->nstub;
-    add_callfix(b, x - b->m->nfunc_imports, stub);
-    (void)jump_stub_k(b, -1, pc, STUB_UNDO_CALL, next); /* an unreachable jump: makes the stub */
+    u8(b, 0x41), u8(b, 0xFF), u8(b, 0xE0); /* jmp r8 */
     return true;
 }
 
@@ -1131,8 +1097,8 @@ static void emit_call_import(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t 
     mem_op(b, true, OPC(0x8B), R13, R14, 8);
     u8(b, 0x83), u8(b, 0xF8), u8(b, 0x01); /* cmp eax, 1 */
     /* a trap: the interpreter reports it after the op, as from its own call */
-    (void)jump_stub_k(b, C_E, cd->code + next, STUB_LEAVE, UINT32_MAX);
-    (void)jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
+    jump_stub_k(b, C_E, cd->code + next, STUB_LEAVE, UINT32_MAX);
+    jump_stub_k(b, C_A, pc, STUB_LEAVE, next);
 }
 
 enum {
@@ -1157,7 +1123,7 @@ static void emit_call_indirect(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_
     mov_imm64(b, RAX, (uint64_t)(uintptr_t)wa__native_indirect);
     u8(b, 0xFF), u8(b, 0xD0);                 /* call rax */
     rr_op(b, true, OPC(0x85), RAX, RAX);      /* test rax, rax */
-    (void)jump_stub_k(b, C_E, pc, STUB_LEAVE, next);
+    jump_stub_k(b, C_E, pc, STUB_LEAVE, next);
     mem_op(b, true, OPC(0x8B), R8, RAX, FN_CODE); /* r8 = the callee's code */
     /* rdi = the callee's fp: its parameters end below the table index at s - 1 */
     mem_op(b, false, OPC(0x8B), RDX, R8, CD_NPARAMS);
@@ -1535,7 +1501,7 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
 }
 
 /* Translates one function into b; false leaves it to the interpreter. */
-static bool translate(nb_t *b, const wa_code_t *cd, uint32_t *entry)
+static bool translate(nb_t *b, const wa_code_t *cd)
 {
     uint32_t n = cd->code_len;
     if (!n || cd->frame_slots > INT32_MAX / 8 - 8)
@@ -1546,10 +1512,6 @@ static bool translate(nb_t *b, const wa_code_t *cd, uint32_t *entry)
     for (uint32_t i = 0; i < n; i++)
         label[i] = UINT32_MAX;
     b->label = label;
-    b->nfix = 0;
-    b->nstub = 0;
-    b->call_fn_start = b->ncall;
-    size_t start = b->len;
     bool ok = true;
     uint32_t i = 0;
     while (ok && i < n) {
@@ -1571,18 +1533,9 @@ static bool translate(nb_t *b, const wa_code_t *cd, uint32_t *entry)
         else
             patch32(b, b->fix[f].patch, label[t]);
     }
-    for (size_t c = b->call_fn_start; ok && !b->fail && c < b->ncall; c++)
-        b->call[c].fallback = b->stub[b->call[c].fallback].at;
     free(label);
     b->label = NULL;
-    if (!ok || b->fail) {
-        b->len = start; /* drop what this function wrote */
-        b->ncall = b->call_fn_start;
-        b->fail = false;
-        return false;
-    }
-    *entry = (uint32_t)start;
-    return true;
+    return ok && !b->fail;
 }
 
 /* The way in, once per process: saves the registers native code keeps its state in, loads
@@ -1590,6 +1543,21 @@ static bool translate(nb_t *b, const wa_code_t *cd, uint32_t *entry)
  * start of every module's code (a jump there is then always within reach). */
 static uint8_t *enter_code;
 static pthread_once_t enter_once = PTHREAD_ONCE_INIT;
+
+/* b's code in pages of its own, read-only and executable; NULL if the system refuses. */
+static uint8_t *map_exec(const nb_t *b)
+{
+    size_t size = (b->len + 4095) & ~(size_t)4095;
+    uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    memcpy(p, b->p, b->len);
+    if (mprotect(p, size, PROT_READ | PROT_EXEC) != 0) {
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+}
 
 static void make_enter(void)
 {
@@ -1606,9 +1574,9 @@ static void make_enter(void)
     mem_op(&b, true, OPC(0x8B), R13, R14, 8);  /* mem_size */
     mem_op(&b, true, OPC(0x8B), R15, R14, 16); /* tick */
     u8(&b, 0xFF), u8(&b, 0xE2);                /* jmp rdx */
-    size_t size;
-    enter_code = seal_code(&b, &size);
-    drop_code(&b);
+    if (!b.fail)
+        enter_code = map_exec(&b);
+    nb_free(&b);
 }
 
 static void emit_exit(nb_t *b)
@@ -1630,51 +1598,139 @@ static bool native_wanted(void)
     return !(e && strcmp(e, "0") == 0);
 }
 
+/* The module's code pages are mapped in chunks, each by the thread whose function first
+ * reaches into it: one call maps 16 pages where writing the code would fault on each, and
+ * this machine's page faults are slow (a chunk's pages simply fault if its call is late). */
+enum { CODE_CHUNK = 65536 };
+
+static void populate(wa_module_t *m, size_t from)
+{
+#ifdef MADV_POPULATE_WRITE
+    size_t n = m->native_bytes - from < CODE_CHUNK ? m->native_bytes - from : CODE_CHUNK;
+    (void)madvise(m->native_rw + from, n, MADV_POPULATE_WRITE);
+#else
+    (void)m, (void)from;
+#endif
+}
+
+/* The module's code mapping, reserved at load for every function it may translate (only the
+ * pages code is written to take memory), with the shared code at its start; false if the
+ * system refuses one (the module is then interpreted). */
+static bool make_code_map(wa_module_t *m)
+{
+    size_t ncodes = m->nfuncs - m->nfunc_imports;
+    /* Translated code is 4 to 5 times the size of the Wasm code it comes from; a function
+     * that finds no room left is interpreted. Jumps to the shared code reach 2 GiB. */
+    size_t size = 65536 + 16 * m->code_bytes + 128 * ncodes;
+    if (size > ((size_t)1 << 30))
+        size = (size_t)1 << 30;
+    size = (size + 4095) & ~(size_t)4095;
+    int fd = memfd_create("sluice-wasm-code", MFD_CLOEXEC);
+    if (fd < 0)
+        return false;
+    uint8_t *rw = MAP_FAILED, *rx = MAP_FAILED;
+    if (ftruncate(fd, (off_t)size) == 0) {
+        rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    }
+    close(fd); /* the mappings keep the memory */
+    nb_t b = {.m = m};
+    emit_exit(&b);
+    bool ok = b.len <= TICK_AT;
+    while (b.len < TICK_AT)
+        u8(&b, 0xCC);
+    emit_tick_sub(&b);
+    if (!ok || b.fail || rw == MAP_FAILED || rx == MAP_FAILED) {
+        if (rw != MAP_FAILED)
+            munmap(rw, size);
+        if (rx != MAP_FAILED)
+            munmap(rx, size);
+        nb_free(&b);
+        return false;
+    }
+    m->native_code = rx;
+    m->native_rw = rw;
+    m->native_bytes = size;
+    populate(m, 0);
+    memcpy(rw, b.p, b.len);
+    atomic_store_explicit(&m->native_used, (b.len + 63) & ~(size_t)63, memory_order_relaxed);
+    nb_free(&b);
+    return true;
+}
+
 void wa__native_compile(wa_module_t *m)
 {
     uint32_t ncodes = m->nfuncs - m->nfunc_imports;
-    if (!ncodes || !native_wanted())
-        return;
-    pthread_once(&enter_once, make_enter);
-    if (!enter_code)
-        return;
-    nb_t b = {.m = m};
-    emit_exit(&b);
-    emit_tick_sub(&b);
-    uint32_t *entry = malloc((size_t)ncodes * sizeof *entry);
-    if (!entry || b.fail)
-        goto out;
-    for (uint32_t i = 0; i < ncodes; i++)
-        if (!translate(&b, &m->codes[i], &entry[i]))
-            entry[i] = UINT32_MAX;
-    for (size_t c = 0; c < b.ncall; c++) {
-        uint32_t e = entry[b.call[c].callee];
-        patch32(&b, b.call[c].patch, e != UINT32_MAX ? e : b.call[c].fallback);
+    bool on = ncodes && native_wanted();
+    if (on) {
+        pthread_once(&enter_once, make_enter);
+        on = enter_code && make_code_map(m);
     }
-    size_t size, used = b.len;
-    uint8_t *p = seal_code(&b, &size);
-    if (!p)
-        goto out;
-    m->native_code = p;
-    m->native_bytes = size;
-    m->native_used = used;
     for (uint32_t i = 0; i < ncodes; i++) {
-        m->codes[i].native = entry[i] == UINT32_MAX ? NULL : (uint8_t *)p + entry[i];
-        m->native_funcs += entry[i] != UINT32_MAX;
+        atomic_init(&m->codes[i].native, NULL);
+        atomic_init(&m->codes[i].native_state, on ? WA_NATIVE_UNTRIED : WA_NATIVE_DONE);
     }
-out:
-    free(entry);
-    drop_code(&b);
-    free(b.fix);
-    free(b.stub);
-    free(b.call);
+}
+
+/* Copies b's function into the module's code and points its jumps to the shared code;
+ * returns where it starts, or SIZE_MAX when the mapping is full. Each function takes whole
+ * cache lines, so that no line holds both new code and code a thread may have run. */
+static size_t place(wa_module_t *m, const nb_t *b)
+{
+    size_t len = (b->len + 63) & ~(size_t)63;
+    size_t at = atomic_fetch_add_explicit(&m->native_used, len, memory_order_relaxed);
+    if (at > m->native_bytes || len > m->native_bytes - at)
+        return SIZE_MAX;
+    for (size_t c = (at / CODE_CHUNK + 1) * CODE_CHUNK; c < at + len; c += CODE_CHUNK)
+        populate(m, c);
+    uint8_t *dst = m->native_rw + at;
+    memcpy(dst, b->p, b->len);
+    for (size_t i = 0; i < b->next; i++) {
+        uint32_t v = (uint32_t)(b->ext[i].target - (at + b->ext[i].patch + 4));
+        memcpy(dst + b->ext[i].patch, &v, 4);
+    }
+    return at;
+}
+
+const void *wa__native_translate(wa_module_t *m, const wa_code_t *code)
+{
+    wa_code_t *cd = &m->codes[code - m->codes];
+    int untried = WA_NATIVE_UNTRIED;
+    if (!atomic_compare_exchange_strong_explicit(&cd->native_state, &untried, WA_NATIVE_BUSY,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return wa__native_of(cd); /* another thread's: done, or NULL while it works */
+    const void *entry = NULL;
+    nb_t b = {.m = m};
+    if (translate(&b, cd)) {
+        size_t at = place(m, &b);
+        if (at != SIZE_MAX) {
+            entry = m->native_code + at;
+            atomic_fetch_add_explicit(&m->native_funcs, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&m->native_code_bytes, b.len, memory_order_relaxed);
+        }
+    }
+    nb_free(&b);
+    /* the code's bytes are written before any thread can read its address */
+    atomic_store_explicit(&cd->native, entry, memory_order_release);
+    atomic_store_explicit(&cd->native_state, WA_NATIVE_DONE, memory_order_release);
+    return entry;
+}
+
+void wa__native_translate_all(wa_module_t *m)
+{
+    for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++)
+        if (atomic_load_explicit(&m->codes[i].native_state, memory_order_acquire) ==
+            WA_NATIVE_UNTRIED)
+            (void)wa__native_translate(m, &m->codes[i]);
 }
 
 void wa__native_free(wa_module_t *m)
 {
-    if (m->native_code)
+    if (m->native_code) {
         munmap(m->native_code, m->native_bytes);
-    m->native_code = NULL;
+        munmap(m->native_rw, m->native_bytes);
+    }
+    m->native_code = m->native_rw = NULL;
 }
 
 const wa_word_t *wa__native_run(wa_native_ctx_t *ctx, wa_value_t *fp, const void *target)
@@ -1689,9 +1745,21 @@ const wa_word_t *wa__native_run(wa_native_ctx_t *ctx, wa_value_t *fp, const void
 
 void wa__native_compile(wa_module_t *m)
 {
-    (void)m;
+    for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++) {
+        atomic_init(&m->codes[i].native, NULL);
+        atomic_init(&m->codes[i].native_state, WA_NATIVE_DONE);
+    }
 }
 void wa__native_free(wa_module_t *m)
+{
+    (void)m;
+}
+const void *wa__native_translate(wa_module_t *m, const wa_code_t *cd)
+{
+    (void)m, (void)cd;
+    return NULL;
+}
+void wa__native_translate_all(wa_module_t *m)
 {
     (void)m;
 }

@@ -86,6 +86,7 @@ int sw_cmd_inspect(int argc, char **argv)
     }
     wa_module_stats_t st;
     memset(&st, 0, sizeof(st));
+    wa_module_translate(m); /* to show all the native code, not only what calls have made */
     wa_module_stats(m, &st);
     printf("defined: %u functions, %u types, %u tables, %u memories, %u globals, "
            "%u element segments, %u data segments\n",

@@ -3,6 +3,7 @@
 #include "../../t.h"
 #include "sluice/wasm.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -181,22 +182,181 @@ static wa_status_t run(tier_t *t, const char *name, int nargs, int32_t a, int32_
     return wa_call(f, args, (uint32_t)nargs, res, ft.nresults, lim, trap);
 }
 
-TEST(the_module_gets_native_code_unless_it_is_switched_off)
+TEST(functions_get_native_code_on_first_call_unless_it_is_switched_off)
 {
     wa_module_stats_t st;
     tier_t on = load(true), off = load(false);
     wa_module_stats(on.m, &st);
+    T_EQ_UINT(st.native_funcs, 0); /* loading translates nothing */
+    T_EQ_UINT(st.native_bytes, 0);
+    wa_value_t r;
+    wa_trap_t tr;
+    T_EQ_INT(run(&on, "fib", 1, 10, 0, &r, &tr, NULL), WA_OK);
+    T_EQ_INT(r.i32, 55);
+    wa_module_stats(on.m, &st);
 #if defined(__x86_64__) && defined(__linux__)
-    T_EQ_UINT(st.native_funcs, st.funcs); /* every function of this module translates */
+    T_EQ_UINT(st.native_funcs, 1); /* fib, and only fib */
     T_ASSERT(st.native_bytes > 0);
+    size_t fib_bytes = st.native_bytes;
+    wa_module_translate(on.m);
+    wa_module_stats(on.m, &st);
+    T_EQ_UINT(st.native_funcs, st.funcs); /* every function of this module translates */
+    T_ASSERT(st.native_bytes > fib_bytes);
 #else
     T_EQ_UINT(st.native_funcs, 0);
 #endif
+    T_EQ_INT(run(&off, "fib", 1, 10, 0, &r, &tr, NULL), WA_OK);
+    wa_module_translate(off.m);
     wa_module_stats(off.m, &st);
     T_EQ_UINT(st.native_funcs, 0);
     T_EQ_UINT(st.native_bytes, 0);
     unload(&on);
     unload(&off);
+}
+
+/* wat2wasm of:
+ * (module
+ *   (type $t (func (param i32) (result i32)))
+ *   (table 1 funcref)
+ *   (elem (i32.const 0) $cube)
+ *   (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
+ *   (func $cube (param i32) (result i32) (i32.mul (local.get 0) (call $sq (local.get 0))))
+ *   ;; sum of n*n for n down to 1, by direct calls
+ *   (func (export "sum") (param $n i32) (result i32)
+ *     (local $s i32)
+ *     (block $d (loop $l
+ *       (br_if $d (i32.eqz (local.get $n)))
+ *       (local.set $s (i32.add (local.get $s) (call $sq (local.get $n))))
+ *       (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+ *       (br $l)))
+ *     (local.get $s))
+ *   ;; sum of n*n*n, by an indirect call of $cube
+ *   (func (export "sum_ind") (param $n i32) (result i32)
+ *     (local $s i32)
+ *     (block $d (loop $l
+ *       (br_if $d (i32.eqz (local.get $n)))
+ *       (local.set $s (i32.add (local.get $s)
+ *         (call_indirect (type $t) (local.get $n) (i32.const 0))))
+ *       (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+ *       (br $l)))
+ *     (local.get $s)))
+ */
+static const uint8_t lazy_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01, 0x60,
+    0x01, 0x7f, 0x01, 0x7f, 0x03, 0x05, 0x04, 0x00, 0x00, 0x00, 0x00, 0x04,
+    0x04, 0x01, 0x70, 0x00, 0x01, 0x07, 0x11, 0x02, 0x03, 0x73, 0x75, 0x6d,
+    0x00, 0x02, 0x07, 0x73, 0x75, 0x6d, 0x5f, 0x69, 0x6e, 0x64, 0x00, 0x03,
+    0x09, 0x07, 0x01, 0x00, 0x41, 0x00, 0x0b, 0x01, 0x01, 0x0a, 0x5e, 0x04,
+    0x07, 0x00, 0x20, 0x00, 0x20, 0x00, 0x6c, 0x0b, 0x09, 0x00, 0x20, 0x00,
+    0x20, 0x00, 0x10, 0x00, 0x6c, 0x0b, 0x23, 0x01, 0x01, 0x7f, 0x02, 0x40,
+    0x03, 0x40, 0x20, 0x00, 0x45, 0x0d, 0x01, 0x20, 0x01, 0x20, 0x00, 0x10,
+    0x00, 0x6a, 0x21, 0x01, 0x20, 0x00, 0x41, 0x01, 0x6b, 0x21, 0x00, 0x0c,
+    0x00, 0x0b, 0x0b, 0x20, 0x01, 0x0b, 0x26, 0x01, 0x01, 0x7f, 0x02, 0x40,
+    0x03, 0x40, 0x20, 0x00, 0x45, 0x0d, 0x01, 0x20, 0x01, 0x20, 0x00, 0x41,
+    0x00, 0x11, 0x00, 0x00, 0x6a, 0x21, 0x01, 0x20, 0x00, 0x41, 0x01, 0x6b,
+    0x21, 0x00, 0x0c, 0x00, 0x0b, 0x0b, 0x20, 0x01, 0x0b
+};
+
+static uint32_t sum_powers(uint32_t n, int cube)
+{
+    uint32_t s = 0;
+    for (uint32_t k = 1; k <= n; k++)
+        s += k * k * (cube ? k : 1);
+    return s;
+}
+
+static int32_t call1(wa_instance_t *inst, const char *name, int32_t n)
+{
+    wa_func_t *f = wa_instance_func(inst, name);
+    wa_value_t a = {.i32 = n}, r = {.i64 = -1};
+    wa_trap_t tr;
+    if (!f || wa_call(f, &a, 1, &r, 1, NULL, &tr) != WA_OK)
+        return -1;
+    return r.i32;
+}
+
+/* A caller translated before its callees: its direct and indirect calls go through the
+ * interpreter's call, which translates the callee, and come back into native code. */
+TEST(a_callee_is_translated_when_native_code_first_calls_it)
+{
+    wa_module_t *m;
+    wa_instance_t *inst;
+    wa_error_t err;
+    unsetenv("SLUICE_WASM_NATIVE");
+    T_EQ_INT(wa_module_load(lazy_wasm, sizeof lazy_wasm, &m, &err), WA_OK);
+    T_EQ_INT(wa_instance_new(m, NULL, NULL, &inst, &err), WA_OK);
+    wa_module_stats_t st;
+    for (int round = 0; round < 2; round++) {
+        T_EQ_UINT((uint32_t)call1(inst, "sum", 300), sum_powers(300, 0));
+        T_EQ_UINT((uint32_t)call1(inst, "sum_ind", 300), sum_powers(300, 1));
+    }
+    wa_module_stats(m, &st);
+#if defined(__x86_64__) && defined(__linux__)
+    T_EQ_UINT(st.native_funcs, 4);
+#endif
+    wa_instance_free(inst);
+    wa_module_unref(m);
+}
+
+/* Threads that make a module's first calls at the same time: each function is translated
+ * once, and every thread gets the right results, whether it ran native code or, while
+ * another thread translated, the interpreter. */
+enum { RACERS = 4 };
+typedef struct racer {
+    wa_module_t *m;
+    pthread_barrier_t *go;
+    int bad;
+} racer_t;
+
+static void *race(void *arg)
+{
+    racer_t *r = arg;
+    wa_instance_t *inst;
+    wa_error_t err;
+    if (wa_instance_new(r->m, NULL, NULL, &inst, &err) != WA_OK) {
+        r->bad = 1;
+        return NULL;
+    }
+    pthread_barrier_wait(r->go);
+    for (uint32_t n = 1; n <= 200; n++) {
+        r->bad += (uint32_t)call1(inst, n & 1 ? "sum_ind" : "sum", (int32_t)n) !=
+                  sum_powers(n, n & 1);
+    }
+    wa_instance_free(inst);
+    return NULL;
+}
+
+TEST(threads_racing_to_the_first_call_get_one_translation_and_right_results)
+{
+    unsetenv("SLUICE_WASM_NATIVE");
+    for (int trial = 0; trial < 20; trial++) {
+        wa_module_t *m, *ref;
+        wa_error_t err;
+        T_EQ_INT(wa_module_load(lazy_wasm, sizeof lazy_wasm, &m, &err), WA_OK);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, RACERS);
+        racer_t rs[RACERS];
+        pthread_t th[RACERS];
+        for (int i = 0; i < RACERS; i++) {
+            rs[i] = (racer_t){m, &go, 0};
+            T_EQ_INT(pthread_create(&th[i], NULL, race, &rs[i]), 0);
+        }
+        for (int i = 0; i < RACERS; i++) {
+            pthread_join(th[i], NULL);
+            T_EQ_INT(rs[i].bad, 0);
+        }
+        pthread_barrier_destroy(&go);
+        /* the same code as one thread translating all of it */
+        T_EQ_INT(wa_module_load(lazy_wasm, sizeof lazy_wasm, &ref, &err), WA_OK);
+        wa_module_translate(ref);
+        wa_module_stats_t a, b;
+        wa_module_stats(m, &a);
+        wa_module_stats(ref, &b);
+        T_EQ_UINT(a.native_funcs, b.native_funcs);
+        T_EQ_UINT(a.native_bytes, b.native_bytes);
+        wa_module_unref(ref);
+        wa_module_unref(m);
+    }
 }
 
 TEST(native_code_computes_what_the_interpreter_computes)
