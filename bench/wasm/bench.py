@@ -217,10 +217,9 @@ def measure_load(d, sluice, v8, v8_load, v8_lazy, key, failures):
     print("module load: big.wasm, %.2f MB of generated code, best of %s:" % (size / 1e6,
                                                                             LOAD_REPS))
     mbs = {}
-    for engine, note in (("sluice", "wa_module_load: decode + validate + compile to word "
-                                    "code;\n%32snative code is made on each function's first call"
-                                    % ""),
-                         ("sluice+tr", "the same, then every function translated to native"),
+    for engine, note in (("sluice", "wa_module_load: decode + validate + word code; native code "
+                                    "comes at first calls"),
+                         ("sluice+tr", "the same, then every function translated"),
                          ("V8", "new WebAssembly.Module: eager Liftoff, no module cache"),
                          ("V8 lazy", "the same with lazy compilation, V8's default"),
                          ("wabt", "wasm-interp read + validate, minus a tiny module's")):
@@ -231,8 +230,8 @@ def measure_load(d, sluice, v8, v8_load, v8_lazy, key, failures):
         if engine == "sluice" and r:
             extra = "; then instantiate %.3f ms" % float(r["instantiate_best_ms"])
         if engine == "sluice+tr" and s and "native_funcs" in s:
-            extra = "; %s of %s functions, %.1f MB of code" % (
-                s["native_funcs"], s["funcs"], int(s["native_bytes"]) / 1e6)
+            extra = ": %d of %d functions, %.1f MB of code" % (
+                int(s["native_funcs"]), int(s["funcs"]), int(s["native_bytes"]) / 1e6)
         print("  %-9s %8s MB/s  %9s ms   (%s%s)" % (engine, fmt(mbs[engine]), fmt(ms, 2), note,
                                                      extra))
     big_sums = {}
