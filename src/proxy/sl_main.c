@@ -25,7 +25,8 @@ static void usage(FILE *f, const char *argv0)
             "      --version              the version\n"
             "\n"
             "environment: SLUICE_WASM_NATIVE=0 runs plugins in the interpreter alone\n"
-            "(no machine code is made from them)\n",
+            "(no machine code is made from them); SLUICE_WASM_PERF_MAP=1 names each\n"
+            "plugin function's machine code in /tmp/perf-PID.map, for perf\n",
             argv0);
 }
 

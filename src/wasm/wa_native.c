@@ -36,6 +36,8 @@
 #if defined(__x86_64__) && defined(__linux__)
 
 #include <pthread.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -1625,15 +1627,18 @@ static bool make_code_map(wa_module_t *m)
     if (size > ((size_t)1 << 30))
         size = (size_t)1 << 30;
     size = (size + 4095) & ~(size_t)4095;
-    int fd = memfd_create("sluice-wasm-code", MFD_CLOEXEC);
-    if (fd < 0)
-        return false;
-    uint8_t *rw = MAP_FAILED, *rx = MAP_FAILED;
-    if (ftruncate(fd, (off_t)size) == 0) {
-        rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    /* Shared anonymous memory, and a second mapping of the same pages (mremap of a shared
+     * mapping with old size 0 duplicates it), made executable: to perf and the like it is
+     * anonymous memory, whose symbols they take from the perf map below. */
+    uint8_t *rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    uint8_t *rx = MAP_FAILED;
+    if (rw != MAP_FAILED) {
+        rx = mremap(rw, 0, size, MREMAP_MAYMOVE);
+        if (rx != MAP_FAILED && mprotect(rx, size, PROT_READ | PROT_EXEC) != 0) {
+            munmap(rx, size);
+            rx = MAP_FAILED;
+        }
     }
-    close(fd); /* the mappings keep the memory */
     nb_t b = {.m = m};
     emit_exit(&b);
     bool ok = b.len <= TICK_AT;
@@ -1692,6 +1697,43 @@ static size_t place(wa_module_t *m, const nb_t *b)
     return at;
 }
 
+/* With SLUICE_WASM_PERF_MAP=1, every translated function gets a line in perf's map for code
+ * made at run time (/tmp/perf-PID.map, the file perf reads for any process), so that `perf
+ * report` names Wasm functions instead of showing bare addresses. */
+static int perf_map = -1;
+static pthread_once_t perf_map_once = PTHREAD_ONCE_INIT;
+
+static void open_perf_map(void)
+{
+    const char *e = getenv("SLUICE_WASM_PERF_MAP");
+    if (!e || strcmp(e, "1") != 0)
+        return;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+    perf_map = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+/* "START SIZE wasm[INDEX] EXPORT": one write, so lines from several threads never mix. */
+static void perf_map_add(const wa_module_t *m, uint32_t index, const void *code, size_t len)
+{
+    char line[160];
+    int n = snprintf(line, sizeof line, "%lx %zx wasm[%u]", (unsigned long)(uintptr_t)code, len,
+                     index);
+    for (uint32_t i = 0; i < m->nexports && n < (int)sizeof line - 2; i++) {
+        const wa_export_t *e = &m->exports[i];
+        if (e->kind != WA_EXTERN_FUNC || e->index != index)
+            continue;
+        line[n++] = ' ';
+        for (uint32_t k = 0; k < e->name_len && n < (int)sizeof line - 2; k++) {
+            unsigned char c = (unsigned char)e->name[k];
+            line[n++] = c > ' ' && c < 0x7F ? (char)c : '?';
+        }
+        break;
+    }
+    line[n++] = '\n';
+    (void)!write(perf_map, line, (size_t)n);
+}
+
 const void *wa__native_translate(wa_module_t *m, const wa_code_t *code)
 {
     wa_code_t *cd = &m->codes[code - m->codes];
@@ -1707,6 +1749,9 @@ const void *wa__native_translate(wa_module_t *m, const wa_code_t *code)
             entry = m->native_code + at;
             atomic_fetch_add_explicit(&m->native_funcs, 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&m->native_code_bytes, b.len, memory_order_relaxed);
+            pthread_once(&perf_map_once, open_perf_map);
+            if (perf_map >= 0)
+                perf_map_add(m, (uint32_t)(cd - m->codes) + m->nfunc_imports, entry, b.len);
         }
     }
     nb_free(&b);

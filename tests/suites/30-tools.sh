@@ -153,6 +153,24 @@ if wat "$w/calc.wat" -o "$w/calc.wasm"; then
     if [ "$(cat "$w/mul.out")" = 12884901888 ]; then ok "invoke with i64 values"; else bad "invoke with i64 values" "$(cat "$w/mul.out")"; fi
     "$tool" run --invoke half "$w/calc.wasm" 5 >"$w/half.out" 2>&1
     if [ "$(cat "$w/half.out")" = 2.5 ]; then ok "invoke with f64 values"; else bad "invoke with f64 values" "$(cat "$w/half.out")"; fi
+    # SLUICE_WASM_PERF_MAP=1: the functions translated (on their first call) are named in
+    # perf's map for the process, and only those
+    SLUICE_WASM_PERF_MAP=1 "$tool" run --invoke add "$w/calc.wasm" 2 3 >/dev/null 2>&1 &
+    pid=$!; wait $pid
+    map="/tmp/perf-$pid.map"
+    if [ "$(uname -m)" = x86_64 ]; then
+        if [ -f "$map" ] && grep -qE '^[0-9a-f]+ [0-9a-f]+ wasm\[[0-9]+\] add$' "$map" &&
+           ! grep -q ' mul64$' "$map"; then
+            ok "perf map names the translated function"
+        else
+            bad "perf map names the translated function" "$(cat "$map" 2>&1 | head -c 300)"
+        fi
+        SLUICE_WASM_PERF_MAP=0 "$tool" run --invoke add "$w/calc.wasm" 2 3 >/dev/null 2>&1 &
+        pid2=$!; wait $pid2
+        if [ ! -e "/tmp/perf-$pid2.map" ]; then ok "no perf map unless asked"; else bad "no perf map unless asked" "/tmp/perf-$pid2.map exists"; fi
+        rm -f "/tmp/perf-$pid2.map"
+    fi
+    rm -f "$map"
     "$tool" run --invoke pair "$w/calc.wasm" >"$w/pair.out" 2>&1
     if [ "$(tr '\n' ' ' <"$w/pair.out")" = "-1 7 " ]; then ok "multi-value results one per line"; else bad "multi-value results" "$(cat "$w/pair.out")"; fi
     "$tool" run --invoke add "$w/calc.wasm" 1 >/dev/null 2>&1; expect_rc "wrong value count is bad usage" 2 $?

@@ -36,7 +36,8 @@ static const char usage_text[] =
     "or the deadline stopped it, 134 when it trapped.\n"
     "\n"
     "environment: SLUICE_WASM_NATIVE=0 runs modules in the interpreter alone (no machine\n"
-    "code is made from them)\n";
+    "code is made from them); SLUICE_WASM_PERF_MAP=1 names each function's machine code in\n"
+    "/tmp/perf-PID.map, for perf\n";
 
 static void usage(FILE *f)
 {
