@@ -1615,6 +1615,39 @@ static void populate(wa_module_t *m, size_t from)
 #endif
 }
 
+/* The same memory mapped twice, read-write (*rw) and read-execute (*rx); false if the system
+ * refuses. First choice: shared anonymous memory and its duplicate (mremap of a shared
+ * mapping with old size 0), which perf counts as code made at run time and names from the
+ * perf map. Where that is refused (valgrind, for one), a memfd mapped twice. */
+static bool map_twice(size_t size, uint8_t **rw, uint8_t **rx)
+{
+    *rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (*rw != MAP_FAILED) {
+        *rx = mremap(*rw, 0, size, MREMAP_MAYMOVE);
+        if (*rx != MAP_FAILED && mprotect(*rx, size, PROT_READ | PROT_EXEC) == 0)
+            return true;
+        if (*rx != MAP_FAILED)
+            munmap(*rx, size);
+        munmap(*rw, size);
+    }
+    int fd = memfd_create("sluice-wasm-code", MFD_CLOEXEC);
+    if (fd < 0)
+        return false;
+    *rw = *rx = MAP_FAILED;
+    if (ftruncate(fd, (off_t)size) == 0) {
+        *rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        *rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    }
+    close(fd); /* the mappings keep the memory */
+    if (*rw != MAP_FAILED && *rx != MAP_FAILED)
+        return true;
+    if (*rw != MAP_FAILED)
+        munmap(*rw, size);
+    if (*rx != MAP_FAILED)
+        munmap(*rx, size);
+    return false;
+}
+
 /* The module's code mapping, reserved at load for every function it may translate (only the
  * pages code is written to take memory), with the shared code at its start; false if the
  * system refuses one (the module is then interpreted). */
@@ -1627,29 +1660,18 @@ static bool make_code_map(wa_module_t *m)
     if (size > ((size_t)1 << 30))
         size = (size_t)1 << 30;
     size = (size + 4095) & ~(size_t)4095;
-    /* Shared anonymous memory, and a second mapping of the same pages (mremap of a shared
-     * mapping with old size 0 duplicates it), made executable: to perf and the like it is
-     * anonymous memory, whose symbols they take from the perf map below. */
-    uint8_t *rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    uint8_t *rx = MAP_FAILED;
-    if (rw != MAP_FAILED) {
-        rx = mremap(rw, 0, size, MREMAP_MAYMOVE);
-        if (rx != MAP_FAILED && mprotect(rx, size, PROT_READ | PROT_EXEC) != 0) {
-            munmap(rx, size);
-            rx = MAP_FAILED;
-        }
-    }
+    uint8_t *rw, *rx;
+    if (!map_twice(size, &rw, &rx))
+        return false;
     nb_t b = {.m = m};
     emit_exit(&b);
     bool ok = b.len <= TICK_AT;
     while (b.len < TICK_AT)
         u8(&b, 0xCC);
     emit_tick_sub(&b);
-    if (!ok || b.fail || rw == MAP_FAILED || rx == MAP_FAILED) {
-        if (rw != MAP_FAILED)
-            munmap(rw, size);
-        if (rx != MAP_FAILED)
-            munmap(rx, size);
+    if (!ok || b.fail) {
+        munmap(rw, size);
+        munmap(rx, size);
         nb_free(&b);
         return false;
     }
