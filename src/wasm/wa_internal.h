@@ -370,6 +370,9 @@ void wa__native_free(wa_module_t *m);
 const void *wa__native_translate(wa_module_t *m, const wa_code_t *cd);
 /* Translates every function of m not yet tried. */
 void wa__native_translate_all(wa_module_t *m);
+/* The memory a module's code goes in, mapped twice: written through *rw, run from *rx (each
+ * size bytes; dup: try shared anonymous memory first, else a memfd only). */
+bool wa__native_map_twice(size_t size, bool dup, uint8_t **rw, uint8_t **rx);
 
 static inline const void *wa__native_of(const wa_code_t *cd)
 {

@@ -1616,12 +1616,14 @@ static void populate(wa_module_t *m, size_t from)
 }
 
 /* The same memory mapped twice, read-write (*rw) and read-execute (*rx); false if the system
- * refuses. First choice: shared anonymous memory and its duplicate (mremap of a shared
+ * refuses. First choice (dup): shared anonymous memory and its duplicate (mremap of a shared
  * mapping with old size 0), which perf counts as code made at run time and names from the
- * perf map. Where that is refused (valgrind, for one), a memfd mapped twice. */
-static bool map_twice(size_t size, uint8_t **rw, uint8_t **rx)
+ * perf map. Where that is refused (valgrind, for one), or without dup, a memfd mapped
+ * twice. */
+bool wa__native_map_twice(size_t size, bool dup, uint8_t **rw, uint8_t **rx)
 {
-    *rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    *rw = dup ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+              : MAP_FAILED;
     if (*rw != MAP_FAILED) {
         *rx = mremap(*rw, 0, size, MREMAP_MAYMOVE);
         if (*rx != MAP_FAILED && mprotect(*rx, size, PROT_READ | PROT_EXEC) == 0)
@@ -1661,7 +1663,7 @@ static bool make_code_map(wa_module_t *m)
         size = (size_t)1 << 30;
     size = (size + 4095) & ~(size_t)4095;
     uint8_t *rw, *rx;
-    if (!map_twice(size, &rw, &rx))
+    if (!wa__native_map_twice(size, true, &rw, &rx))
         return false;
     nb_t b = {.m = m};
     emit_exit(&b);
@@ -1829,6 +1831,11 @@ const void *wa__native_translate(wa_module_t *m, const wa_code_t *cd)
 void wa__native_translate_all(wa_module_t *m)
 {
     (void)m;
+}
+bool wa__native_map_twice(size_t size, bool dup, uint8_t **rw, uint8_t **rx)
+{
+    (void)size, (void)dup, (void)rw, (void)rx;
+    return false;
 }
 const wa_word_t *wa__native_run(wa_native_ctx_t *ctx, wa_value_t *fp, const void *target)
 {

@@ -2,10 +2,13 @@
  * either way, host functions called from native code, and the switch that turns it off. */
 #include "../../t.h"
 #include "sluice/wasm.h"
+#include "wasm/wa_internal.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 /* wat2wasm of:
  * (module
@@ -358,6 +361,29 @@ TEST(threads_racing_to_the_first_call_get_one_translation_and_right_results)
         wa_module_unref(m);
     }
 }
+
+#if defined(__x86_64__) && defined(__linux__)
+/* Both ways the engine maps a module's code twice: bytes written through the writable view
+ * run from the executable one. */
+TEST(code_written_through_one_mapping_runs_from_the_other)
+{
+    static const uint8_t ret42[] = {0xB8, 0x2A, 0, 0, 0, 0xC3}; /* mov eax, 42; ret */
+    for (int dup = 0; dup < 2; dup++) {
+        uint8_t *rw, *rx;
+        T_ASSERT(wa__native_map_twice(65536, dup, &rw, &rx));
+        T_ASSERT(rw != rx);
+        memcpy(rw + 4096 + 64, ret42, sizeof ret42);
+        int (*fn)(void);
+        void *p = rx + 4096 + 64;
+        memcpy(&fn, &p, sizeof fn);
+        T_EQ_INT(fn(), 42);
+        rw[4096 + 65] = 7; /* written again: the executable view sees it at once */
+        T_EQ_INT(fn(), 7);
+        T_EQ_INT(munmap(rw, 65536), 0);
+        T_EQ_INT(munmap(rx, 65536), 0);
+    }
+}
+#endif
 
 TEST(native_code_computes_what_the_interpreter_computes)
 {
