@@ -1044,10 +1044,10 @@ static void emit_frame_push(nb_t *b, const wa_code_t *cd, const wa_word_t *pc, u
 
 /* CALL_LOCAL as the interpreter's `enter`, for a callee of this module: the checks, the tick,
  * the frame record (returning natively to the op after the call), the callee's locals
- * cleared, and a jump to its code, read from its wa_code_t (it may be translated after the
- * caller). Anything unusual, or a callee with no native code yet, leaves at the call op with
- * native code to resume after it, so the interpreter makes the call (translating the callee,
- * or trapping where it must). */
+ * cleared, and a jump to its code: straight there if it is known now, else read from its
+ * wa_code_t at the call (it may be translated after the caller). Anything unusual, or a
+ * callee with no native code yet, leaves at the call op with native code to resume after it,
+ * so the interpreter makes the call (translating the callee, or trapping where it must). */
 static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t next)
 {
     const wa_word_t *pc = cd->code + i, *im = pc + 1;
@@ -1058,10 +1058,15 @@ static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t n
     uint64_t top = (uint64_t)im[0] + callee->frame_slots;
     if (top > INT32_MAX / 8 || callee->nzero > INT32_MAX / 8)
         return false;
-    mov_imm64(b, R8, (uint64_t)(uintptr_t)&callee->native);
-    mem_op(b, true, OPC(0x8B), R8, R8, 0); /* r8 = the callee's code */
-    rr_op(b, true, OPC(0x85), R8, R8);     /* test r8, r8 */
-    jump_stub_k(b, C_E, pc, STUB_LEAVE, next);
+    /* the function itself, or a callee translated already: a direct jump; else its address
+     * is read at the call */
+    const uint8_t *known = callee == cd ? NULL : wa__native_of(callee);
+    if (callee != cd && !known) {
+        mov_imm64(b, R8, (uint64_t)(uintptr_t)&callee->native);
+        mem_op(b, true, OPC(0x8B), R8, R8, 0); /* r8 = the callee's code */
+        rr_op(b, true, OPC(0x85), R8, R8);     /* test r8, r8 */
+        jump_stub_k(b, C_E, pc, STUB_LEAVE, next);
+    }
     mem_op(b, true, OPC(0x8D), RDI, RBX, SD(im[0])); /* rdi = the callee's fp */
     mem_op(b, true, OPC(0x8D), RDX, RBX, SD(top));   /* rdx = its frame's end */
     mem_op(b, true, OPC(0x8B), RAX, R14, CTX_FUNCS);
@@ -1079,7 +1084,16 @@ static bool emit_call_local(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t n
             u8(b, 0xF3), u8(b, 0x48), u8(b, 0xAB); /* rep stosq */
         }
     }
-    u8(b, 0x41), u8(b, 0xFF), u8(b, 0xE0); /* jmp r8 */
+    if (callee == cd) {
+        u8(b, 0xE9); /* jmp to its own first op */
+        add_fix(b, 0);
+        u32(b, 0);
+    } else if (known) {
+        u8(b, 0xE9);
+        add_ext(b, (uint32_t)(known - b->m->native_code));
+    } else {
+        u8(b, 0x41), u8(b, 0xFF), u8(b, 0xE0); /* jmp r8 */
+    }
     return true;
 }
 

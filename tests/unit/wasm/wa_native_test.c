@@ -349,14 +349,19 @@ TEST(threads_racing_to_the_first_call_get_one_translation_and_right_results)
             T_EQ_INT(rs[i].bad, 0);
         }
         pthread_barrier_destroy(&go);
-        /* the same code as one thread translating all of it */
+        /* as many translations as one thread translating all of it makes (the bytes may
+         * differ: a call to a callee translated before its caller is a direct jump), and
+         * none left to make */
         T_EQ_INT(wa_module_load(lazy_wasm, sizeof lazy_wasm, &ref, &err), WA_OK);
         wa_module_translate(ref);
-        wa_module_stats_t a, b;
+        wa_module_stats_t a, b, c;
         wa_module_stats(m, &a);
         wa_module_stats(ref, &b);
         T_EQ_UINT(a.native_funcs, b.native_funcs);
-        T_EQ_UINT(a.native_bytes, b.native_bytes);
+        wa_module_translate(m);
+        wa_module_stats(m, &c);
+        T_EQ_UINT(c.native_funcs, a.native_funcs);
+        T_EQ_UINT(c.native_bytes, a.native_bytes);
         wa_module_unref(ref);
         wa_module_unref(m);
     }
