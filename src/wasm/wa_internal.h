@@ -6,6 +6,7 @@
 #include "sluice/wasm.h"
 
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <string.h>
 
 #define WA_PAGE_BYTES 65536u
@@ -236,6 +237,7 @@ struct wa_module {
      * they are translated, by any thread */
     uint8_t *native_code, *native_rw;
     size_t native_bytes;          /* of each mapping */
+    pid_t native_pid;             /* the process that made it (a forked child adds no code) */
     atomic_size_t native_used;    /* bytes of it handed out */
     atomic_uint native_funcs;     /* functions with native code */
     _Atomic size_t native_code_bytes; /* of their code */
@@ -371,8 +373,9 @@ const void *wa__native_translate(wa_module_t *m, const wa_code_t *cd);
 /* Translates every function of m not yet tried. */
 void wa__native_translate_all(wa_module_t *m);
 /* The memory a module's code goes in, mapped twice: written through *rw, run from *rx (each
- * size bytes; dup: try shared anonymous memory first, else a memfd only). */
-bool wa__native_map_twice(size_t size, bool dup, uint8_t **rw, uint8_t **rx);
+ * size bytes; *dup in: try shared anonymous memory first, else a memfd only; out: whether
+ * the first way was taken). */
+bool wa__native_map_twice(size_t size, bool *dup, uint8_t **rw, uint8_t **rx);
 
 static inline const void *wa__native_of(const wa_code_t *cd)
 {

@@ -1630,14 +1630,16 @@ static void populate(wa_module_t *m, size_t from)
 }
 
 /* The same memory mapped twice, read-write (*rw) and read-execute (*rx); false if the system
- * refuses. First choice (dup): shared anonymous memory and its duplicate (mremap of a shared
- * mapping with old size 0), which perf counts as code made at run time and names from the
- * perf map. Where that is refused (valgrind, for one), or without dup, a memfd mapped
- * twice. */
-bool wa__native_map_twice(size_t size, bool dup, uint8_t **rw, uint8_t **rx)
+ * refuses. First choice (*dup in): shared anonymous memory and its duplicate (mremap of a
+ * shared mapping with old size 0), which perf counts as code made at run time and names from
+ * the perf map. Where that is refused (valgrind, for one), or without *dup, a memfd mapped
+ * twice; *dup out: whether the first way was taken. Neither is charged as committed memory
+ * until written. */
+bool wa__native_map_twice(size_t size, bool *dup, uint8_t **rw, uint8_t **rx)
 {
-    *rw = dup ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
-              : MAP_FAILED;
+    *rw = *dup ? mmap(NULL, size, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+               : MAP_FAILED;
     if (*rw != MAP_FAILED) {
         *rx = mremap(*rw, 0, size, MREMAP_MAYMOVE);
         if (*rx != MAP_FAILED && mprotect(*rx, size, PROT_READ | PROT_EXEC) == 0)
@@ -1646,6 +1648,7 @@ bool wa__native_map_twice(size_t size, bool dup, uint8_t **rw, uint8_t **rx)
             munmap(*rx, size);
         munmap(*rw, size);
     }
+    *dup = false;
     int fd = memfd_create("sluice-wasm-code", MFD_CLOEXEC);
     if (fd < 0)
         return false;
@@ -1670,14 +1673,17 @@ bool wa__native_map_twice(size_t size, bool dup, uint8_t **rw, uint8_t **rx)
 static bool make_code_map(wa_module_t *m)
 {
     size_t ncodes = m->nfuncs - m->nfunc_imports;
-    /* Translated code is 4 to 5 times the size of the Wasm code it comes from; a function
-     * that finds no room left is interpreted. Jumps to the shared code reach 2 GiB. */
-    size_t size = 65536 + 16 * m->code_bytes + 128 * ncodes;
+    /* Translated code is about 4 times the size of the Wasm code it comes from, but up to 45
+     * times for code that is mostly calls (a 2-byte call becomes a frame push): the mapping
+     * is only address space until written, so it is reserved generously. A function that
+     * finds no room left is interpreted. Jumps to the shared code reach 2 GiB. */
+    size_t size = ((size_t)64 << 20) + 64 * m->code_bytes + 256 * ncodes;
     if (size > ((size_t)1 << 30))
         size = (size_t)1 << 30;
     size = (size + 4095) & ~(size_t)4095;
     uint8_t *rw, *rx;
-    if (!wa__native_map_twice(size, true, &rw, &rx))
+    bool dup = true;
+    if (!wa__native_map_twice(size, &dup, &rw, &rx))
         return false;
     nb_t b = {.m = m};
     emit_exit(&b);
@@ -1694,7 +1700,7 @@ static bool make_code_map(wa_module_t *m)
     m->native_code = rx;
     m->native_rw = rw;
     m->native_bytes = size;
-    populate(m, 0);
+    m->native_pid = getpid();
     memcpy(rw, b.p, b.len);
     atomic_store_explicit(&m->native_used, (b.len + 63) & ~(size_t)63, memory_order_relaxed);
     nb_free(&b);
@@ -1721,10 +1727,15 @@ void wa__native_compile(wa_module_t *m)
 static size_t place(wa_module_t *m, const nb_t *b)
 {
     size_t len = (b->len + 63) & ~(size_t)63;
-    size_t at = atomic_fetch_add_explicit(&m->native_used, len, memory_order_relaxed);
-    if (at > m->native_bytes || len > m->native_bytes - at)
-        return SIZE_MAX;
-    for (size_t c = (at / CODE_CHUNK + 1) * CODE_CHUNK; c < at + len; c += CODE_CHUNK)
+    /* a claim that does not fit takes nothing, so a smaller function may still fit */
+    size_t at = atomic_load_explicit(&m->native_used, memory_order_relaxed);
+    do {
+        if (at > m->native_bytes || len > m->native_bytes - at)
+            return SIZE_MAX;
+    } while (!atomic_compare_exchange_weak_explicit(&m->native_used, &at, at + len,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    for (size_t c = (at + CODE_CHUNK - 1) / CODE_CHUNK * CODE_CHUNK; c < at + len;
+         c += CODE_CHUNK)
         populate(m, c);
     uint8_t *dst = m->native_rw + at;
     memcpy(dst, b->p, b->len);
@@ -1748,7 +1759,7 @@ static void open_perf_map(void)
         return;
     char path[64];
     snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-    perf_map = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    perf_map = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 }
 
 /* "START SIZE wasm[INDEX] EXPORT": one write, so lines from several threads never mix. */
@@ -1781,7 +1792,10 @@ const void *wa__native_translate(wa_module_t *m, const wa_code_t *code)
         return wa__native_of(cd); /* another thread's: done, or NULL while it works */
     const void *entry = NULL;
     nb_t b = {.m = m};
-    if (translate(&b, cd)) {
+    /* A forked child shares the code's pages with its parent but has its own copy of the
+     * bump pointer: what it would append, the parent may write too. It keeps the code made
+     * before the fork (never written again) and interprets everything else. */
+    if (m->native_rw && m->native_pid == getpid() && translate(&b, cd)) {
         size_t at = place(m, &b);
         if (at != SIZE_MAX) {
             entry = m->native_code + at;
@@ -1846,7 +1860,7 @@ void wa__native_translate_all(wa_module_t *m)
 {
     (void)m;
 }
-bool wa__native_map_twice(size_t size, bool dup, uint8_t **rw, uint8_t **rx)
+bool wa__native_map_twice(size_t size, bool *dup, uint8_t **rw, uint8_t **rx)
 {
     (void)size, (void)dup, (void)rw, (void)rx;
     return false;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* wat2wasm of:
  * (module
@@ -291,6 +293,10 @@ TEST(a_callee_is_translated_when_native_code_first_calls_it)
     wa_module_stats_t st;
     for (int round = 0; round < 2; round++) {
         T_EQ_UINT((uint32_t)call1(inst, "sum", 300), sum_powers(300, 0));
+#if defined(__x86_64__) && defined(__linux__)
+        wa_module_stats(m, &st);
+        T_EQ_UINT(st.native_funcs, round == 0 ? 2 : 4); /* sum and sq: what the call reached */
+#endif
         T_EQ_UINT((uint32_t)call1(inst, "sum_ind", 300), sum_powers(300, 1));
     }
     wa_module_stats(m, &st);
@@ -367,6 +373,40 @@ TEST(threads_racing_to_the_first_call_get_one_translation_and_right_results)
     }
 }
 
+/* A forked child shares the pages of its parent's code: it keeps what was translated before
+ * the fork and interprets the rest, so that neither process writes code the other runs. */
+TEST(a_forked_child_adds_no_code_and_both_processes_compute_right)
+{
+    wa_module_t *m;
+    wa_instance_t *inst;
+    wa_error_t err;
+    unsetenv("SLUICE_WASM_NATIVE");
+    T_EQ_INT(wa_module_load(lazy_wasm, sizeof lazy_wasm, &m, &err), WA_OK);
+    T_EQ_INT(wa_instance_new(m, NULL, NULL, &inst, &err), WA_OK);
+    T_EQ_UINT((uint32_t)call1(inst, "sum", 50), sum_powers(50, 0));
+    wa_module_stats_t before, st;
+    wa_module_stats(m, &before);
+    fflush(stdout);
+    pid_t child = fork();
+    T_ASSERT(child >= 0);
+    if (child == 0) {
+        int bad = (uint32_t)call1(inst, "sum_ind", 60) != sum_powers(60, 1);
+        bad |= (uint32_t)call1(inst, "sum", 70) != sum_powers(70, 0);
+        wa_module_stats(m, &st);
+        bad |= st.native_funcs != before.native_funcs;
+        _exit(bad);
+    }
+    /* the parent translates what the child did not, in the same pages */
+    T_EQ_UINT((uint32_t)call1(inst, "sum_ind", 80), sum_powers(80, 1));
+    int status = -1;
+    T_EQ_INT(waitpid(child, &status, 0), child);
+    T_ASSERT(WIFEXITED(status));
+    T_EQ_INT(WEXITSTATUS(status), 0);
+    T_EQ_UINT((uint32_t)call1(inst, "sum", 90), sum_powers(90, 0));
+    wa_instance_free(inst);
+    wa_module_unref(m);
+}
+
 #if defined(__x86_64__) && defined(__linux__)
 /* Both ways the engine maps a module's code twice: bytes written through the writable view
  * run from the executable one. */
@@ -375,7 +415,9 @@ TEST(code_written_through_one_mapping_runs_from_the_other)
     static const uint8_t ret42[] = {0xB8, 0x2A, 0, 0, 0, 0xC3}; /* mov eax, 42; ret */
     for (int dup = 0; dup < 2; dup++) {
         uint8_t *rw, *rx;
-        T_ASSERT(wa__native_map_twice(65536, dup, &rw, &rx));
+        bool way = dup;
+        T_ASSERT(wa__native_map_twice(65536, &way, &rw, &rx));
+        T_EQ_INT(way, dup); /* the way asked for, not the fallback */
         T_ASSERT(rw != rx);
         memcpy(rw + 4096 + 64, ret42, sizeof ret42);
         int (*fn)(void);
