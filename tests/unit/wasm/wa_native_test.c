@@ -280,16 +280,23 @@ static int32_t call1(wa_instance_t *inst, const char *name, int32_t n)
     return r.i32;
 }
 
+/* A fresh load of lazy_wasm with the native tier on (*m) and an instance of it. */
+static wa_instance_t *lazy_instance(wa_module_t **m)
+{
+    wa_instance_t *inst = NULL;
+    wa_error_t err;
+    unsetenv("SLUICE_WASM_NATIVE");
+    T_EQ_INT(wa_module_load(lazy_wasm, sizeof lazy_wasm, m, &err), WA_OK);
+    T_EQ_INT(wa_instance_new(*m, NULL, NULL, &inst, &err), WA_OK);
+    return inst;
+}
+
 /* A caller translated before its callees: its direct and indirect calls go through the
  * interpreter's call, which translates the callee, and come back into native code. */
 TEST(a_callee_is_translated_when_native_code_first_calls_it)
 {
     wa_module_t *m;
-    wa_instance_t *inst;
-    wa_error_t err;
-    unsetenv("SLUICE_WASM_NATIVE");
-    T_EQ_INT(wa_module_load(lazy_wasm, sizeof lazy_wasm, &m, &err), WA_OK);
-    T_EQ_INT(wa_instance_new(m, NULL, NULL, &inst, &err), WA_OK);
+    wa_instance_t *inst = lazy_instance(&m);
     wa_module_stats_t st;
     for (int round = 0; round < 2; round++) {
         T_EQ_UINT((uint32_t)call1(inst, "sum", 300), sum_powers(300, 0));
@@ -378,11 +385,7 @@ TEST(threads_racing_to_the_first_call_get_one_translation_and_right_results)
 TEST(a_forked_child_adds_no_code_and_both_processes_compute_right)
 {
     wa_module_t *m;
-    wa_instance_t *inst;
-    wa_error_t err;
-    unsetenv("SLUICE_WASM_NATIVE");
-    T_EQ_INT(wa_module_load(lazy_wasm, sizeof lazy_wasm, &m, &err), WA_OK);
-    T_EQ_INT(wa_instance_new(m, NULL, NULL, &inst, &err), WA_OK);
+    wa_instance_t *inst = lazy_instance(&m);
     T_EQ_UINT((uint32_t)call1(inst, "sum", 50), sum_powers(50, 0));
     wa_module_stats_t before, st;
     wa_module_stats(m, &before);
