@@ -55,6 +55,34 @@ host_call(wa_exec_t *ex, wa_instance_t *inst, wa_func_t *callee, wa_value_t *sp,
     return WA_TRAP_NONE;
 }
 
+/* A call's declared locals (nz slots from z) start at zero, at the interpreter's call and at
+ * a native call from the host. A run of up to 8 is cleared by fixed-size stores
+ * (AssemblyScript's runtime helpers have 5 to 8 locals), the at most 3 extra slots landing in
+ * operand slots, which are dead at a call (max_height is at least 4). */
+__attribute__((always_inline)) static inline void clear_locals(wa_value_t *z, uint32_t nz)
+{
+    if (nz <= 4) {
+        z[0].raw = 0;
+        z[1].raw = 0;
+        z[2].raw = 0;
+        z[3].raw = 0;
+    } else if (nz <= 8) {
+        for (int i = 0; i < 8; i++)
+            z[i].raw = 0;
+    } else {
+        memset(z, 0, nz * sizeof *z);
+    }
+}
+
+/* Whether call_indirect's callee has the type the call names (ty); the same type entry of
+ * the same module needs no structural compare. */
+__attribute__((always_inline)) static inline bool indirect_type_ok(const wa_func_t *callee,
+                                                                   const wa_type_t *ty)
+{
+    return callee->type == &ty->ft ||
+           (callee->type_hash == ty->hash && wa__type_eq(callee->type, &ty->ft));
+}
+
 int wa__native_host_call(wa_native_ctx_t *ctx, wa_value_t *sp, uint32_t x)
 {
     wa_func_t *callee = ctx->funcs[x];
@@ -323,9 +351,7 @@ dispatch:
         callee = t->elems[i].funcref;
         if (!callee)
             TRAP(WA_TRAP_UNINITIALIZED_ELEMENT);
-        /* the same type entry of the same module needs no structural compare */
-        if (callee->type != &ty->ft &&
-            (callee->type_hash != ty->hash || !wa__type_eq(callee->type, &ty->ft)))
+        if (!indirect_type_ok(callee, ty))
             TRAP(WA_TRAP_INDIRECT_TYPE);
         goto do_call;
     }
@@ -753,22 +779,7 @@ enter:
         fr->func = callee;
         fr->ret_native = nres;
         nres = NULL;
-        /* declared locals start at zero; a run of up to 8 is cleared by fixed-size stores
-         * (AssemblyScript's runtime helpers have 5 to 8 locals), the at most 3 extra slots
-         * landing in operand slots, which are dead here (max_height is at least 4) */
-        wa_value_t *z = nfp + cd->nparams;
-        uint32_t nz = cd->nzero;
-        if (nz <= 4) {
-            z[0].raw = 0;
-            z[1].raw = 0;
-            z[2].raw = 0;
-            z[3].raw = 0;
-        } else if (nz <= 8) {
-            for (int i = 0; i < 8; i++)
-                z[i].raw = 0;
-        } else {
-            memset(z, 0, nz * sizeof *z);
-        }
+        clear_locals(nfp + cd->nparams, cd->nzero);
         fp = nfp;
         pc = cd->code;
         const void *native = wa__native_entry(callee->inst->module, cd);
@@ -803,10 +814,7 @@ wa_func_t *wa__native_indirect(wa_native_ctx_t *ctx, const wa_value_t *sp, uint3
     wa_func_t *callee = t->elems[i].funcref;
     if (!callee || callee->inst != inst || callee->host || !wa__native_of(callee->code))
         return NULL;
-    if (callee->type != &ty->ft &&
-        (callee->type_hash != ty->hash || !wa__type_eq(callee->type, &ty->ft)))
-        return NULL;
-    return callee;
+    return indirect_type_ok(callee, ty) ? callee : NULL;
 }
 
 /* A call of f from outside Wasm code: when f has native code, it runs with no interpreter
@@ -833,18 +841,7 @@ wa_trap_kind_t wa__run(wa_exec_t *ex, wa_func_t *f, wa_value_t *args)
     fr->fp = NULL;
     fr->func = f;
     fr->ret_native = NULL;
-    wa_value_t *z = args + cd->nparams; /* as at the interpreter's entry (`enter`) */
-    if (cd->nzero <= 4) {
-        z[0].raw = 0;
-        z[1].raw = 0;
-        z[2].raw = 0;
-        z[3].raw = 0;
-    } else if (cd->nzero <= 8) {
-        for (int i = 0; i < 8; i++)
-            z[i].raw = 0;
-    } else {
-        memset(z, 0, cd->nzero * sizeof *z);
-    }
+    clear_locals(args + cd->nparams, cd->nzero);
     wa_instance_t *inst = f->inst;
     wa_native_ctx_t c;
     c.mem = inst->mem ? inst->mem->base : NULL;

@@ -1207,6 +1207,19 @@ static void init_opinfo(void)
 }
 
 /* Translates the op at word index i; false when this function cannot be translated. */
+/* A binary op's operands: rax = the slot im[1], rcx = the slot im[2] or (rc) the constant
+ * im[2] (and im[3], its high half, when w). */
+static void load_operands(nb_t *b, const wa_word_t *im, bool w, bool rc)
+{
+    (w ? ld64 : ld32)(b, RAX, im[1]);
+    if (!rc)
+        (w ? ld64 : ld32)(b, RCX, im[2]);
+    else if (w)
+        mov_imm64(b, RCX, (uint64_t)im[2] | (uint64_t)im[3] << 32);
+    else
+        mov_imm32(b, RCX, im[2]);
+}
+
 static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
 {
     const wa_word_t *pc = cd->code + i, *im = pc + 1;
@@ -1452,37 +1465,16 @@ static bool translate_op(nb_t *b, const wa_code_t *cd, uint32_t i, uint32_t len)
             return true;
         break;
     case K_DIVREM:
-        (w ? ld64 : ld32)(b, RAX, im[1]);
-        if (!rc)
-            (w ? ld64 : ld32)(b, RCX, im[2]);
-        else if (w)
-            mov_imm64(b, RCX, (uint64_t)im[2] | (uint64_t)im[3] << 32);
-        else
-            mov_imm32(b, RCX, im[2]);
+        load_operands(b, im, w, rc);
         emit_divrem(b, pc, k, w, im[0]);
         return true;
     case K_ALU:
-        if (w)
-            ld64(b, RAX, im[1]);
-        else
-            ld32(b, RAX, im[1]);
-        if (!rc)
-            (w ? ld64 : ld32)(b, RCX, im[2]);
-        else if (w)
-            mov_imm64(b, RCX, (uint64_t)im[2] | (uint64_t)im[3] << 32);
-        else
-            mov_imm32(b, RCX, im[2]);
+        load_operands(b, im, w, rc);
         int_binop(b, (uint32_t)k, w);
         (w ? st64 : st32)(b, RAX, im[0]);
         return true;
     case K_CMP:
-        (w ? ld64 : ld32)(b, RAX, im[1]);
-        if (!rc)
-            (w ? ld64 : ld32)(b, RCX, im[2]);
-        else if (w)
-            mov_imm64(b, RCX, (uint64_t)im[2] | (uint64_t)im[3] << 32);
-        else
-            mov_imm32(b, RCX, im[2]);
+        load_operands(b, im, w, rc);
         rr_op(b, w, OPC(0x39), RCX, RAX);                             /* cmp rax, rcx */
         u8(b, 0x0F), u8(b, (uint8_t)(0x90 + cmp_cc[k])), u8(b, 0xC0); /* setcc al */
         u8(b, 0x0F), u8(b, 0xB6), u8(b, 0xC0);                        /* movzx eax, al */
